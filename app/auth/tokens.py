@@ -1,0 +1,104 @@
+"""JWT bearer tokens: verification (joserfc) and development tokens.
+
+Two key sources, never mixed (mixing HMAC and public keys invites algorithm
+confusion): a JWKS file of RS256/ES256 public keys in production, or else a local
+HS256 development key, generated on first use into an ignored file.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet, OctKey
+
+from app.domain.access import Principal, principal_from_claims
+from app.errors import Problem
+from app.settings import Settings
+
+ASYMMETRIC_ALGORITHMS = ["RS256", "ES256"]
+DEV_ALGORITHMS = ["HS256"]
+
+
+def load_dev_key(path: Path) -> OctKey:
+    """The local development signing key, created (mode 600) the first time it is needed."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        secret = secrets.token_urlsafe(48)
+        # O_EXCL: two processes starting at once must not write two different keys.
+        try:
+            with path.open("x") as file:
+                file.write(secret)
+            path.chmod(0o600)
+        except FileExistsError:
+            pass
+    return OctKey.import_key(path.read_text().strip())
+
+
+class TokenVerifier:
+    def __init__(self, settings: Settings) -> None:
+        self.issuer = settings.jwt_issuer
+        self.audience = settings.jwt_audience
+        if settings.jwt_jwks_file is not None:
+            self.key: KeySet | OctKey = KeySet.import_key_set(_read_json(settings.jwt_jwks_file))
+            self.algorithms = ASYMMETRIC_ALGORITHMS
+        else:
+            self.key = load_dev_key(settings.jwt_dev_key_file)
+            self.algorithms = DEV_ALGORITHMS
+        self._claims = jwt.JWTClaimsRegistry(
+            leeway=0,
+            iss={"essential": True, "value": self.issuer},
+            aud={"essential": True, "value": self.audience},
+            exp={"essential": True},
+            sub={"essential": True},
+        )
+
+    def verify(self, token: str) -> Principal:
+        """The principal a valid token names, or `401 unauthorized`."""
+        try:
+            claims = jwt.decode(token, self.key, algorithms=self.algorithms).claims
+            self._claims.validate(claims)
+        except (JoseError, ValueError) as error:
+            raise unauthorized(f"invalid token: {getattr(error, 'description', None) or error}", invalid=True) from None
+        return principal_from_claims(claims)
+
+    def authenticate(self, headers: Mapping[str, str]) -> Principal:
+        authorization = headers.get("authorization")
+        if authorization is None:
+            raise unauthorized("an Authorization: Bearer token is required")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise unauthorized("the Authorization header must be 'Bearer <token>'", invalid=True)
+        return self.verify(token.strip())
+
+
+def unauthorized(detail: str, *, invalid: bool = False) -> Problem:
+    challenge = 'Bearer realm="graphflags"' + (', error="invalid_token"' if invalid else "")
+    return Problem("unauthorized", detail, headers={"WWW-Authenticate": challenge})
+
+
+def mint_dev_token(settings: Settings, *, subject: str, roles: list[str], orgs: list[str], ttl: int = 3600,
+                   now: int | None = None, extra: dict[str, Any] | None = None) -> str:
+    """A token signed with the local development key (`graphflags token`)."""
+    issued = int(time.time()) if now is None else now
+    claims = {
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "sub": subject,
+        "iat": issued,
+        "exp": issued + ttl,
+        "roles": roles,
+        "orgs": orgs,
+        **(extra or {}),
+    }
+    return jwt.encode({"alg": "HS256"}, claims, load_dev_key(settings.jwt_dev_key_file), algorithms=DEV_ALGORITHMS)
+
+
+def _read_json(path: Path) -> dict:
+    return orjson.loads(path.read_bytes())

@@ -1,0 +1,65 @@
+"""`graphflags`: serve the API, apply migrations, mint development tokens."""
+
+from __future__ import annotations
+
+import asyncio
+
+import click
+
+from app.settings import get_settings
+
+
+@click.group()
+def main() -> None:
+    """graphflags: feature flags for organisation hierarchies."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Listen address (GRAPHFLAGS_HOST).")
+@click.option("--port", type=int, default=None, help="Listen port (GRAPHFLAGS_PORT).")
+@click.option("--workers", type=int, default=None, help="Worker processes (GRAPHFLAGS_WORKERS).")
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
+    """Apply migrations once, then serve the API with uvicorn."""
+    import uvicorn
+
+    settings = get_settings()
+    asyncio.run(_migrate())
+    uvicorn.run(
+        "app.asgi:app",
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers or settings.workers,
+        access_log=False,  # requests are counted and traced, not logged one by one
+        log_level="warning",
+        proxy_headers=False,
+    )
+
+
+@main.command()
+def migrate() -> None:
+    """Apply the schema migrations in cypher/migrations/ that have not run yet."""
+    ran = asyncio.run(_migrate())
+    click.echo(f"applied: {', '.join(ran)}" if ran else "schema up to date")
+
+
+async def _migrate() -> list[str]:
+    from app.store.database import Database
+    from app.store.migrations import apply_migrations
+
+    db = Database(get_settings())
+    try:
+        return await apply_migrations(db)
+    finally:
+        await db.close()
+
+
+@main.command()
+@click.option("--sub", required=True, help="The actor the token names.")
+@click.option("--role", "roles", multiple=True, required=True, type=click.Choice(["reader", "writer", "admin"]))
+@click.option("--org", "orgs", multiple=True, required=True, help="Subtree root the token may act on; '*' for all.")
+@click.option("--ttl", type=int, default=3600, show_default=True, help="Lifetime in seconds.")
+def token(sub: str, roles: tuple[str, ...], orgs: tuple[str, ...], ttl: int) -> None:
+    """Print a token signed with the local development key."""
+    from app.auth.tokens import mint_dev_token
+
+    click.echo(mint_dev_token(get_settings(), subject=sub, roles=list(roles), orgs=list(orgs), ttl=ttl))

@@ -1,0 +1,155 @@
+"""Rules for adding orgs to the forest: pure functions over what the graph already holds.
+
+`plan_creation` decides, for a batch of `(id, parent)` rows, which orgs to create,
+which already exist unchanged, and which rows are wrong, without touching the
+database: the store fetches what it needs (existing orgs, their chains), this judges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from app.domain.access import Principal
+from app.errors import Problem
+
+# How many row errors a 422 answer lists at most.
+MAX_ROW_ERRORS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class OrgRow:
+    row: int  # counts from 1, as the client numbered it
+    id: str
+    parent: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    row: int
+    id: str | None
+    type: str
+    detail: str
+
+    def document(self) -> dict:
+        return {"row": self.row, "id": self.id, "type": self.type, "detail": self.detail}
+
+
+@dataclass(slots=True)
+class CreationPlan:
+    create: list[tuple[str, str | None]] = field(default_factory=list)
+    unchanged: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+
+def invalid_rows(errors: Sequence[RowError]) -> Problem:
+    shown = [error.document() for error in errors[:MAX_ROW_ERRORS]]
+    more = f" (first {MAX_ROW_ERRORS} listed)" if len(errors) > MAX_ROW_ERRORS else ""
+    return Problem("invalid-rows", f"{len(errors)} row(s) are invalid{more}; nothing was written", errors=shown)
+
+
+def referenced_ids(rows: Sequence[OrgRow]) -> list[str]:
+    """Every id the rows name, as an org or as a parent: what the store must look up."""
+    seen: dict[str, None] = {}
+    for row in rows:
+        seen[row.id] = None
+        if row.parent is not None:
+            seen[row.parent] = None
+    return list(seen)
+
+
+def plan_creation(
+    rows: Sequence[OrgRow],
+    existing_parent: Mapping[str, str | None],
+    chain_of: Callable[[str], Sequence[str] | None],
+    principal: Principal,
+) -> CreationPlan:
+    """Judge `rows` against the graph.
+
+    `existing_parent` maps every existing org among the referenced ids to its parent;
+    `chain_of(org)` gives an existing org's chain (itself, then its ancestors).
+    Raises `403 forbidden` when a row would place an org outside the caller's
+    subtrees (or where it cannot tell without revealing another tenant's org).
+    """
+    plan = CreationPlan()
+    first: dict[str, OrgRow] = {}
+    new_rows: dict[str, OrgRow] = {}
+    for row in rows:
+        earlier = first.get(row.id)
+        if earlier is not None:
+            if earlier.parent == row.parent:
+                plan.unchanged += 1
+            else:
+                plan.errors.append(RowError(row.row, row.id, "org-conflict",
+                                            f"row {earlier.row} already places {row.id!r} under {earlier.parent!r}"))
+            continue
+        first[row.id] = row
+        if row.id not in existing_parent:
+            new_rows[row.id] = row
+
+    _require_scope(first.values(), new_rows, existing_parent, chain_of, principal)
+
+    cyclic = _cyclic_ids(new_rows)
+    for row in first.values():
+        if row.id in existing_parent:
+            if existing_parent[row.id] == row.parent:
+                plan.unchanged += 1
+            else:
+                plan.errors.append(RowError(row.row, row.id, "org-conflict", f"organization {row.id!r} already exists"))
+        elif row.parent is not None and row.parent not in existing_parent and row.parent not in new_rows:
+            plan.errors.append(RowError(row.row, row.id, "parent-not-found", f"no organization {row.parent!r}"))
+        elif row.id in cyclic:
+            plan.errors.append(RowError(row.row, row.id, "cycle", f"{row.id!r} would be its own ancestor"))
+        else:
+            plan.create.append((row.id, row.parent))
+    plan.errors.sort(key=lambda error: error.row)
+    return plan
+
+
+def _cyclic_ids(new_rows: Mapping[str, OrgRow]) -> set[str]:
+    """New orgs whose parent chain, followed through the request, loops back on itself.
+
+    Each org is walked once (linear in the rows, whatever the depth).
+    """
+    state: dict[str, int] = {}  # 1: on the current walk, 2: settled
+    cyclic: set[str] = set()
+    for start in new_rows:
+        walk: list[str] = []
+        node: str | None = start
+        while node is not None and node in new_rows and node not in state:
+            state[node] = 1
+            walk.append(node)
+            node = new_rows[node].parent
+        if node is not None and state.get(node) == 1:
+            cyclic.update(walk[walk.index(node):])
+        for visited in walk:
+            state[visited] = 2
+    return cyclic
+
+
+def _require_scope(rows, new_rows, existing_parent, chain_of, principal: Principal) -> None:
+    """Each row's requested parent must lie inside the caller's subtrees."""
+    if principal.unscoped:
+        return
+    verdicts: dict[str | None, bool] = {None: False}  # only unscoped admins create roots
+
+    def parent_in_scope(parent: str | None) -> bool:
+        # Walk up through the request's new orgs until the graph (or a verdict) decides.
+        trail: list[str] = []
+        while parent not in verdicts and parent in new_rows and parent not in trail:
+            trail.append(parent)
+            parent = new_rows[parent].parent
+        if parent in verdicts:
+            verdict = verdicts[parent]
+        elif parent in existing_parent:
+            chain = chain_of(parent)
+            verdict = chain is not None and principal.may_act_on(chain)
+        else:
+            verdict = False  # unknown to the graph, or a loop: a scoped caller must not learn which
+        for org in [*trail, parent]:
+            verdicts[org] = verdict
+        return verdict
+
+    for row in rows:
+        if not parent_in_scope(row.parent):
+            raise Problem("forbidden", f"row {row.row} places {row.id!r} outside this token's subtrees")

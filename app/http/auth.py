@@ -1,0 +1,36 @@
+"""Authentication and role checks for handlers: `@authorized(Role.writer)`.
+
+The decorated handler receives the verified principal as its second argument, after
+the token (401) and the role (403) have been checked, before anything else is read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import wraps
+
+from loguru import logger
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.domain.access import Principal, Role
+from app.errors import Problem
+
+Handler = Callable[[Request, Principal], Awaitable[Response]]
+
+
+def authorized(role: Role) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+    def decorate(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        @wraps(handler)
+        async def endpoint(request: Request) -> Response:
+            principal = request.app.state.services.tokens.authenticate(request.headers)
+            try:
+                principal.require(role)
+                return await handler(request, principal)
+            except Problem as problem:
+                if problem.slug == "forbidden":
+                    logger.bind(actor=principal.subject, path=request.url.path, method=request.method).warning(
+                        "forbidden: {}", problem.detail)
+                raise
+        return endpoint
+    return decorate

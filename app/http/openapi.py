@@ -1,0 +1,190 @@
+"""`GET /openapi.json` and `GET /docs`: the contract of API.md, machine-readable."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from app.errors import PROBLEMS
+from app.http.responses import JSON
+
+_ORG_ID = {"type": "string", "pattern": r"^[A-Za-z0-9._:-]{1,128}$", "not": {"enum": [".", ".."]}}
+_FLAG_NAME = {"type": "string", "pattern": r"^[a-z0-9][a-z0-9._-]{0,127}$"}
+_ANY = {}  # a flag value: boolean, integer, number, string or object, by the flag's type
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _problems(*statuses: int) -> dict[str, Any]:
+    problem = {"application/problem+json": {"schema": _ref("Problem")}}
+    return {str(status): {"description": _status_text(status), "content": problem} for status in statuses}
+
+
+def _status_text(status: int) -> str:
+    return ", ".join(sorted(slug for slug, (code, _) in PROBLEMS.items() if code == status)) or str(status)
+
+
+def _op(summary: str, role: str | None, responses: dict[str, Any], *, body: dict[str, Any] | None = None,
+        params: list[dict[str, Any]] | None = None, errors: tuple[int, ...] = ()) -> dict[str, Any]:
+    operation: dict[str, Any] = {"summary": summary, "responses": {**responses, **_problems(*errors)}}
+    if role is not None:
+        operation["description"] = f"Requires the `{role}` role."
+        operation["responses"].update(_problems(401, 403))
+    else:
+        operation["security"] = []
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": body}
+    if params:
+        operation["parameters"] = params
+    return operation
+
+
+def _path_param(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+def _query(name: str, schema: dict[str, Any], description: str = "") -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+ORG = _path_param("org", _ORG_ID)
+FLAG = _path_param("flag", _FLAG_NAME)
+SETS = _query("set", {"type": "string"}, "Comma-separated flag sets (or the X-Flag-Set header)")
+
+
+@cache
+def spec() -> dict[str, Any]:
+    value_read = _json(_ref("EffectiveValue"))
+    value_written = _json(_ref("WrittenValue"))
+    org_body = {"application/json": {"schema": _ref("OrgCreate")}}
+    bulk_body = {
+        "application/json": {"schema": {"type": "array", "items": _ref("OrgCreate")}},
+        "application/x-ndjson": {"schema": {"type": "string"}},
+        "text/csv": {"schema": {"type": "string", "description": "header id,parent"}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "graphflags", "version": "1",
+                 "description": "Feature flags for organisations arranged in hierarchies."},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "schemas": {
+                "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
+                    "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+                    "detail": {"type": "string"},
+                    "errors": {"type": "array", "items": {"type": "object", "properties": {
+                        "row": {"type": "integer"}, "id": {"type": ["string", "null"]},
+                        "type": {"type": "string"}, "detail": {"type": "string"}}}}}},
+                "EffectiveValue": {"type": "object", "required": ["org", "flag", "value", "reason", "source_org"],
+                                   "properties": {"org": _ORG_ID, "flag": _FLAG_NAME, "value": _ANY,
+                                                  "reason": {"enum": ["own", "inherited", "default"]},
+                                                  "source_org": {"type": ["string", "null"]}}},
+                "WrittenValue": {"type": "object", "required": ["org", "flag", "value", "previous"],
+                                 "properties": {"org": _ORG_ID, "flag": _FLAG_NAME, "value": _ANY, "previous": _ANY}},
+                "OrgCreate": {"type": "object", "required": ["id"], "additionalProperties": False,
+                              "properties": {"id": _ORG_ID, "parent": {"oneOf": [_ORG_ID, {"type": "null"}]}}},
+                "Org": {"type": "object", "required": ["id", "parent"],
+                        "properties": {"id": _ORG_ID, "parent": {"type": ["string", "null"]},
+                                       "ancestors": {"type": "array", "items": {"type": "string"}},
+                                       "children": {"type": "integer"}}},
+                "Flag": {"type": "object", "required": ["name", "type", "default"], "properties": {
+                    "name": _FLAG_NAME, "type": {"enum": ["boolean", "integer", "number", "string", "object"]},
+                    "default": _ANY, "description": {"type": "string"}, "set": {"type": "string"},
+                    "min": {"type": "number"}, "max": {"type": "number"},
+                    "allowed": {"type": "array", "items": {"type": "string"}}}},
+                "AuditEvent": {"type": "object", "properties": {
+                    "seq": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},
+                    "actor": {"type": "string"},
+                    "action": {"enum": ["flag.set", "flag.clear", "org.create", "org.move"]},
+                    "org": {"type": "string"}, "flag": {"type": ["string", "null"]}, "old": _ANY, "new": _ANY}},
+            },
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/healthz": {"get": _op("Process is alive", None, {"200": _json({"type": "object"})})},
+            "/readyz": {"get": _op("Database reachable and catalog loaded", None,
+                                   {"200": _json({"type": "object"})}, errors=(503,))},
+            "/v1/orgs/{org}/flags": {"get": _op(
+                "Every catalog flag's effective value for an org", "reader",
+                {"200": _json({"type": "object", "properties": {"org": _ORG_ID, "flags": {"type": "object"}}})},
+                params=[ORG, SETS], errors=(404, 422))},
+            "/v1/orgs/{org}/flags/{flag}": {
+                "get": _op("Effective value of a flag for an org", "reader", {"200": value_read},
+                           params=[ORG, FLAG], errors=(404, 422)),
+                "put": _op("Set the org's own value", "writer", {"200": value_written}, params=[ORG, FLAG],
+                           body={"application/json": {"schema": {"type": "object", "required": ["value"],
+                                                                 "properties": {"value": _ANY}}}},
+                           errors=(400, 404, 413, 422)),
+                "delete": _op("Clear the org's own value (it inherits again)", "writer",
+                              {"204": {"description": "Cleared"}}, params=[ORG, FLAG], errors=(404, 422)),
+            },
+            "/v1/orgs/{org}/flags/{flag}/explain": {"get": _op(
+                "Why an org gets its value: the chain from the org to the root", "reader",
+                {"200": _json({"type": "object"})}, params=[ORG, FLAG], errors=(404, 422))},
+            "/v1/orgs": {"post": _op("Create an org", "admin",
+                                     {"201": _json(_ref("Org"), "Created"), "200": _json(_ref("Org"), "Exists")},
+                                     body=org_body, errors=(400, 409, 413, 422))},
+            "/v1/orgs/bulk": {"post": _op("Create many orgs, all or none", "admin",
+                                          {"200": _json({"type": "object", "properties": {
+                                              "created": {"type": "integer"}, "unchanged": {"type": "integer"}}})},
+                                          body=bulk_body, errors=(400, 413, 415, 422))},
+            "/v1/orgs/{org}": {
+                "get": _op("An org, its ancestors and its number of children", "reader", {"200": _json(_ref("Org"))},
+                           params=[ORG], errors=(404, 422)),
+                "patch": _op("Move an org and its subtree under another parent", "admin", {"200": _json(_ref("Org"))},
+                             params=[ORG], errors=(400, 404, 409, 413, 422),
+                             body={"application/json": {"schema": {"type": "object", "required": ["parent"],
+                                                                   "properties": {"parent": {"type": ["string", "null"]}}}}}),
+            },
+            "/v1/flags": {"get": _op("The flag catalog", "reader",
+                                     {"200": _json({"type": "object", "properties": {
+                                         "flags": {"type": "array", "items": _ref("Flag")}}})})},
+            "/v1/flags/{flag}": {"get": _op("One flag's definition", "reader", {"200": _json(_ref("Flag"))},
+                                            params=[FLAG], errors=(404, 422))},
+            "/v1/catalog/reload": {"post": _op("Reload flags.json now", "admin",
+                                               {"200": _json({"type": "object", "properties": {
+                                                   "flags": {"type": "integer"}}})}, errors=(422,))},
+            "/v1/audit": {"get": _op(
+                "Audit events, newest first", "admin",
+                {"200": _json({"type": "object", "properties": {
+                    "events": {"type": "array", "items": _ref("AuditEvent")}, "next": {"type": ["string", "null"]}}})},
+                params=[_query("org", _ORG_ID), _query("subtree", {"type": "boolean"}), _query("flag", _FLAG_NAME),
+                        _query("actor", {"type": "string"}), _query("since", {"type": "string", "format": "date-time"}),
+                        _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
+                        _query("cursor", {"type": "string"})],
+                errors=(422,))},
+            "/{org}/{flag}": {"get": _op("Seed alias of GET /v1/orgs/{org}/flags/{flag}", "reader",
+                                         {"200": value_read}, params=[ORG, FLAG], errors=(404, 422))},
+            "/{org}/{flag}/{val}": {"post": _op(
+                "Seed alias of PUT: the value as a path segment, parsed by the flag's type", "writer",
+                {"200": value_written}, params=[ORG, FLAG, _path_param("val", {"type": "string"})],
+                errors=(404, 422))},
+        },
+    }
+
+
+async def document(request: Request) -> Response:
+    return JSON(spec())
+
+
+_DOCS = """<!doctype html>
+<html><head><meta charset="utf-8"><title>graphflags API</title>
+<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css"></head>
+<body><div id="ui"></div>
+<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});</script>
+<noscript>The machine-readable contract is at <a href="/openapi.json">/openapi.json</a>.</noscript>
+</body></html>"""
+
+
+async def docs(request: Request) -> Response:
+    return HTMLResponse(_DOCS)

@@ -1,0 +1,57 @@
+"""Handlers for the org hierarchy (API.md, "Organizations")."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.domain.access import Principal, Role
+from app.domain.hierarchy import invalid_rows
+from app.domain.org_rows import parse_rows
+from app.errors import Problem
+from app.http.auth import authorized
+from app.http.bodies import json_object, media_type, read_body, require_keys
+from app.http.responses import JSON
+
+
+def _optional_id(body: dict, key: str) -> str | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, str):
+        raise Problem("invalid-id", f"{key} must be a string or null")
+    return value
+
+
+@authorized(Role.admin)
+async def create_org(request: Request, principal: Principal) -> Response:
+    body = await json_object(request)
+    require_keys(body, {"id"}, {"parent"})
+    if not isinstance(body["id"], str):
+        raise Problem("invalid-id", "id must be a string")
+    org, parent = body["id"], _optional_id(body, "parent")
+    created = await request.app.state.services.orgs.create(principal, org, parent)
+    return JSON({"id": org, "parent": parent}, status_code=201 if created else 200)
+
+
+@authorized(Role.admin)
+async def create_orgs_bulk(request: Request, principal: Principal) -> Response:
+    rows, errors = parse_rows(await read_body(request), media_type(request))
+    if errors:
+        raise invalid_rows(errors)
+    plan = await request.app.state.services.orgs.create_many(principal, rows)
+    return JSON({"created": len(plan.create), "unchanged": plan.unchanged})
+
+
+@authorized(Role.reader)
+async def get_org(request: Request, principal: Principal) -> Response:
+    view = await request.app.state.services.orgs.get(principal, request.path_params["org"])
+    return JSON({"id": view.id, "parent": view.parent, "ancestors": view.ancestors, "children": view.children})
+
+
+@authorized(Role.admin)
+async def move_org(request: Request, principal: Principal) -> Response:
+    org = request.path_params["org"]
+    body = await json_object(request)
+    require_keys(body, {"parent"})
+    parent = _optional_id(body, "parent")
+    await request.app.state.services.orgs.move(principal, org, parent)
+    return JSON({"id": org, "parent": parent})

@@ -1,0 +1,38 @@
+"""The routing table: every path the service answers, in one list.
+
+Order matters: the versioned API comes before the unversioned seed aliases, whose
+`/{org}/{flag}` shape would otherwise also match paths such as `/v1/flags`.
+"""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+
+from app.http import audit, catalog, health, openapi, orgs, values
+
+ROUTES = [
+    Route("/healthz", health.healthz, methods=["GET"]),
+    Route("/readyz", health.readyz, methods=["GET"]),
+    Route("/openapi.json", openapi.document, methods=["GET"]),
+    Route("/docs", openapi.docs, methods=["GET"]),
+    # Flag values
+    Route("/v1/orgs/{org}/flags", values.list_values, methods=["GET"]),
+    Route("/v1/orgs/{org}/flags/{flag}", values.get_value, methods=["GET"]),
+    Route("/v1/orgs/{org}/flags/{flag}", values.put_value, methods=["PUT"]),
+    Route("/v1/orgs/{org}/flags/{flag}", values.delete_value, methods=["DELETE"]),
+    Route("/v1/orgs/{org}/flags/{flag}/explain", values.explain_value, methods=["GET"]),
+    # Organizations
+    Route("/v1/orgs", orgs.create_org, methods=["POST"]),
+    Route("/v1/orgs/bulk", orgs.create_orgs_bulk, methods=["POST"]),
+    Route("/v1/orgs/{org}", orgs.get_org, methods=["GET"]),
+    Route("/v1/orgs/{org}", orgs.move_org, methods=["PATCH"]),
+    # Catalog
+    Route("/v1/flags", catalog.list_flags, methods=["GET"]),
+    Route("/v1/flags/{flag}", catalog.get_flag, methods=["GET"]),
+    Route("/v1/catalog/reload", catalog.reload_catalog, methods=["POST"]),
+    # Audit
+    Route("/v1/audit", audit.list_audit, methods=["GET"]),
+    # The seed's two endpoints, kept as users wrote them down.
+    Route("/{org}/{flag}", values.get_value, methods=["GET"]),
+    Route("/{org}/{flag}/{val:path}", values.post_seed_value, methods=["POST"]),
+]

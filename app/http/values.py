@@ -1,0 +1,72 @@
+"""Handlers for flag values on orgs (API.md, "Flag values")."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.domain.access import Principal, Role
+from app.domain.resolution import Resolution
+from app.http.auth import authorized
+from app.http.bodies import json_object, require_keys
+from app.http.responses import JSON
+
+
+def _services(request: Request):
+    return request.app.state.services
+
+
+def _effective(resolution: Resolution) -> dict:
+    return {"value": resolution.value, "reason": resolution.reason, "source_org": resolution.source_org}
+
+
+@authorized(Role.reader)
+async def get_value(request: Request, principal: Principal) -> Response:
+    org, flag = request.path_params["org"], request.path_params["flag"]
+    found = await _services(request).values.lookup(principal, org, flag)
+    return JSON({"org": org, "flag": flag, **_effective(found.resolution)})
+
+
+@authorized(Role.reader)
+async def explain_value(request: Request, principal: Principal) -> Response:
+    org, flag = request.path_params["org"], request.path_params["flag"]
+    found = await _services(request).values.lookup(principal, org, flag)
+    return JSON({"org": org, "flag": flag, **_effective(found.resolution), "chain": found.explanation()})
+
+
+def requested_sets(request: Request) -> frozenset[str] | None:
+    """`X-Flag-Set: a,b` or `?set=a,b`: answer only those sets (None: every flag)."""
+    text = request.headers.get("x-flag-set") or request.query_params.get("set")
+    if not text:
+        return None
+    return frozenset(name.strip() for name in text.split(",") if name.strip())
+
+
+@authorized(Role.reader)
+async def list_values(request: Request, principal: Principal) -> Response:
+    org = request.path_params["org"]
+    resolutions = await _services(request).values.lookup_all(principal, org, requested_sets(request))
+    return JSON({"org": org, "flags": {name: _effective(r) for name, r in resolutions.items()}})
+
+
+@authorized(Role.writer)
+async def put_value(request: Request, principal: Principal) -> Response:
+    org, flag = request.path_params["org"], request.path_params["flag"]
+    body = await json_object(request)
+    require_keys(body, {"value"})
+    written = await _services(request).values.set(principal, org, flag, body["value"])
+    return JSON({"org": org, "flag": flag, "value": written.value, "previous": written.previous})
+
+
+@authorized(Role.writer)
+async def post_seed_value(request: Request, principal: Principal) -> Response:
+    """`POST /{org}/{flag}/{val}`: the seed's toggle, kept as written."""
+    org, flag = request.path_params["org"], request.path_params["flag"]
+    written = await _services(request).values.set(principal, org, flag, path_value=request.path_params["val"])
+    return JSON({"org": org, "flag": flag, "value": written.value, "previous": written.previous})
+
+
+@authorized(Role.writer)
+async def delete_value(request: Request, principal: Principal) -> Response:
+    await _services(request).values.clear(principal, request.path_params["org"], request.path_params["flag"])
+    return Response(status_code=204)

@@ -1,0 +1,121 @@
+"""Flag values on orgs: effective lookups, explanations, sets and clears.
+
+The order of checks is API.md's: ids and body first (422), then the caller's subtree
+(403, whether the org exists or not), then existence (404). Writes check scope inside
+their own transaction, so a concurrent move cannot slip an org out from under them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from neo4j import AsyncManagedTransaction
+
+from app.domain.access import Principal
+from app.domain.catalog import Catalog, FlagDefinition
+from app.domain.ids import check_flag_name, check_org_id
+from app.domain.resolution import Link, Resolution, resolve
+from app.errors import Problem
+from app.store import audit as audit_store
+from app.store import values as values_store
+from app.store.audit import Change
+from app.store.database import Database
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    value: Any
+    previous: Any
+    changed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    flag: FlagDefinition
+    resolution: Resolution
+    chain: list[Link]  # the org, then its ancestors, each with its stored value
+
+    def explanation(self) -> list[dict[str, Any]]:
+        return [
+            {"org": link.org, "value": None if link.stored is None else self.flag.from_graph(link.stored)}
+            for link in self.chain
+        ]
+
+
+def org_not_found(org: str) -> Problem:
+    return Problem("org-not-found", f"no organization {org!r}")
+
+
+class ValueService:
+    def __init__(self, db: Database, catalog: Callable[[], Catalog]) -> None:
+        self.db = db
+        self._catalog = catalog  # a callable: the catalog in force may be swapped at any time
+
+    async def lookup(self, principal: Principal, org: str, flag_name: str) -> Lookup:
+        """The effective value of a flag for an org, and the chain it was chosen from."""
+        check_org_id(org)
+        check_flag_name(flag_name)
+        catalog = self._catalog()
+        chain = await self.db.read(values_store.flag_chain, org, flag_name)
+        principal.require_scope(None if chain is None else [link.org for link in chain])
+        if chain is None:
+            raise org_not_found(org)
+        flag = catalog.require(flag_name)
+        return Lookup(flag, resolve(flag, chain), chain)
+
+    async def lookup_all(self, principal: Principal, org: str, sets: frozenset[str] | None
+                         ) -> dict[str, Resolution]:
+        """Every catalog flag (of `sets`, when given) for one org."""
+        check_org_id(org)
+        catalog = self._catalog()
+        chain = await self.db.read(values_store.flags_chain, org)
+        principal.require_scope(None if chain is None else [ancestor for ancestor, _ in chain])
+        if chain is None:
+            raise org_not_found(org)
+        return {
+            flag.name: resolve(flag, [Link(ancestor, values.get(flag.name)) for ancestor, values in chain])
+            for flag in catalog.in_sets(sets)
+        }
+
+    async def set(self, principal: Principal, org: str, flag_name: str, value: Any = None, *,
+                  path_value: str | None = None) -> Written:
+        """Set the org's own value; `path_value` is the seed alias's untyped path segment."""
+        check_org_id(org)
+        check_flag_name(flag_name)
+        flag = self._catalog().get(flag_name)
+        if flag is not None:
+            value = flag.parse_path_value(path_value) if path_value is not None else flag.check(value)
+        return await self.db.write(_write, principal, org, flag_name, flag, value)
+
+    async def clear(self, principal: Principal, org: str, flag_name: str) -> Written:
+        check_org_id(org)
+        check_flag_name(flag_name)
+        return await self.db.write(_write, principal, org, flag_name, self._catalog().get(flag_name), None)
+
+
+async def _write(tx: AsyncManagedTransaction, principal: Principal, org: str, flag_name: str,
+                 flag: FlagDefinition | None, value: Any) -> Written:
+    """Set (value not None) or clear (value None) one org's own value, with its audit event."""
+    await audit_store.claim_sequence(tx)
+    chain = await values_store.flag_chain(tx, org, flag_name)
+    path = None if chain is None else [link.org for link in chain]
+    principal.require_scope(path)
+    if chain is None:
+        raise org_not_found(org)
+    if flag is None:
+        raise Problem("flag-not-found", f"no flag named {flag_name!r} in the catalog")
+    own = chain[0].stored
+    previous = None if own is None else flag.from_graph(own)
+    if previous == value and type(previous) is type(value):
+        return Written(value, previous, changed=False)
+    if value is None:
+        await values_store.clear_value(tx, org, flag_name)
+        action = "flag.clear"
+    else:
+        await values_store.set_value(tx, org, flag_name, flag.to_graph(value), principal.subject)
+        action = "flag.set"
+    change = Change(action=action, org=org, flag=flag_name, old=previous, new=value, path=path)
+    await audit_store.append(tx, principal.subject, [change])
+    return Written(value, previous, changed=True)

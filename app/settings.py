@@ -1,0 +1,76 @@
+"""Every setting graphflags reads, in one place, from the environment first.
+
+Variables are prefixed `GRAPHFLAGS_`, except the Neo4j connection, which uses the
+names the Neo4j tools already use (`NEO4J_URI`, `NEO4J_USER`, `NEO4J_PASSWORD`).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Where `make run` keeps what it generates (dev key, local Neo4j): ignored by git.
+LOCAL_DIR = Path(".local")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GRAPHFLAGS_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+
+    flags_file: Path = Path("flags.json")
+    # Pick up edits to flags_file without a restart.
+    watch_catalog: bool = True
+
+    neo4j_uri: str = Field("bolt://127.0.0.1:7687", validation_alias=AliasChoices("NEO4J_URI", "GRAPHFLAGS_NEO4J_URI"))
+    neo4j_user: str = Field("neo4j", validation_alias=AliasChoices("NEO4J_USER", "GRAPHFLAGS_NEO4J_USER"))
+    neo4j_password: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("NEO4J_PASSWORD", "GRAPHFLAGS_NEO4J_PASSWORD")
+    )
+    # Used when NEO4J_PASSWORD is unset: the file `neo4j/neo4jctl init` generates.
+    neo4j_password_file: Path = LOCAL_DIR / "neo4j" / "home" / "password"
+    neo4j_database: str = Field("neo4j", validation_alias=AliasChoices("NEO4J_DATABASE", "GRAPHFLAGS_NEO4J_DATABASE"))
+    neo4j_pool_size: int = 100
+    # Seconds a single query may run before the server aborts it.
+    query_timeout: float = 10.0
+
+    # JWT: HS256 with a local development key unless a JWKS (RS256/ES256) is configured.
+    jwt_issuer: str = "graphflags-dev"
+    jwt_audience: str = "graphflags"
+    jwt_jwks_file: Path | None = None
+    jwt_dev_key_file: Path = LOCAL_DIR / "dev-jwt.key"
+
+    # Request bodies larger than this are refused with 413 (bulk loads included).
+    max_body_bytes: int = 64 * 1024 * 1024
+    # Rows written per UNWIND statement in bulk loads.
+    bulk_batch_size: int = 5_000
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @model_validator(mode="after")
+    def _positive_numbers(self) -> Settings:
+        for name in ("workers", "neo4j_pool_size", "max_body_bytes", "bulk_batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        return self
+
+    def neo4j_auth(self) -> tuple[str, str]:
+        if self.neo4j_password is not None:
+            return self.neo4j_user, self.neo4j_password.get_secret_value()
+        try:
+            return self.neo4j_user, self.neo4j_password_file.read_text().strip()
+        except FileNotFoundError:
+            raise RuntimeError(
+                f"no Neo4j password: set NEO4J_PASSWORD or create {self.neo4j_password_file} (make run does)"
+            ) from None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

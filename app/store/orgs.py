@@ -1,0 +1,45 @@
+"""Units of work on the org hierarchy: `(:Org {id})-[:PARENT_OF]->(:Org)`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from neo4j import AsyncManagedTransaction
+
+from app.store.database import execute, fetch
+
+
+async def chains(tx: AsyncManagedTransaction, ids: Sequence[str]) -> dict[str, list[str]]:
+    """For each existing org of `ids`: its own id, then its ancestors' up to the root."""
+    return {record["id"]: record["chain"] for record in await fetch(tx, "org_chains", ids=list(ids))}
+
+
+async def chain(tx: AsyncManagedTransaction, org: str) -> list[str] | None:
+    return (await chains(tx, [org])).get(org)
+
+
+async def children_count(tx: AsyncManagedTransaction, org: str) -> int:
+    records = await fetch(tx, "org_children_count", org=org)
+    return records[0]["children"] if records else 0
+
+
+async def parents(tx: AsyncManagedTransaction, ids: Sequence[str]) -> dict[str, str | None]:
+    """For each existing org of `ids`, its parent's id (None for a root)."""
+    return {record["id"]: record["parent"] for record in await fetch(tx, "orgs_parents", ids=list(ids))}
+
+
+async def create(tx: AsyncManagedTransaction, rows: Sequence[tuple[str, str | None]], batch: int) -> None:
+    """Create orgs `(id, parent)`; parents are existing orgs or among `rows`, in any order."""
+    for start in range(0, len(rows), batch):
+        await execute(tx, "orgs_create", ids=[org for org, _ in rows[start:start + batch]])
+    # Edges only once every node of the request exists: rows may list children first.
+    links = [{"id": org, "parent": parent} for org, parent in rows if parent is not None]
+    for start in range(0, len(links), batch):
+        await execute(tx, "orgs_link", rows=links[start:start + batch])
+
+
+async def move(tx: AsyncManagedTransaction, org: str, parent: str | None) -> None:
+    await execute(tx, "org_detach", org=org)
+    if parent is not None:
+        await execute(tx, "orgs_link", rows=[{"id": org, "parent": parent}])
+

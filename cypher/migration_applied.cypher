@@ -1,0 +1,2 @@
+// Which migrations already ran.
+MATCH (m:Migration) RETURN m.name AS name

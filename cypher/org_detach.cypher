@@ -1,0 +1,2 @@
+MATCH (:Org)-[r:PARENT_OF]->(:Org {id: $org})
+DELETE r

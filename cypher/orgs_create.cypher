@@ -1,0 +1,2 @@
+UNWIND $ids AS id
+CREATE (:Org {id: id})

@@ -1,0 +1,2 @@
+MATCH (:Org {id: $org})-[s:SET]->(:Flag {name: $flag})
+DELETE s

@@ -1,0 +1,192 @@
+"""Test harness: one real Neo4j for the session, and the app served in-process over it.
+
+The server is, in order of preference: the one `NEO4J_URI` names (with
+`NEO4J_USER`/`NEO4J_PASSWORD`); a Testcontainers Neo4j when a Docker engine answers;
+else a disposable local server assembled by `neo4j/neo4jctl` on free ports, stopped
+at the end. Tests share the database, so each builds its own orgs under unique ids.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from app.auth.tokens import mint_dev_token
+from app.http.app import create_app
+from app.settings import Settings
+from app.store.database import Database
+from app.store.migrations import apply_migrations
+
+REPO = Path(__file__).resolve().parent.parent
+NEO4JCTL = REPO / "neo4j" / "neo4jctl"
+TEST_CATALOG = Path(__file__).parent / "data" / "catalog.json"
+
+
+@dataclass(frozen=True)
+class Neo4jServer:
+    uri: str
+    user: str
+    password: str
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _docker_engine_answers() -> bool:
+    try:
+        import docker  # type: ignore[import-not-found]
+
+        docker.from_env().ping()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jServer]:
+    if os.environ.get("NEO4J_URI"):
+        yield Neo4jServer(os.environ["NEO4J_URI"], os.environ.get("NEO4J_USER", "neo4j"),
+                          os.environ.get("NEO4J_PASSWORD", ""))
+        return
+    if _docker_engine_answers():
+        from testcontainers.neo4j import Neo4jContainer  # type: ignore[import-not-found]
+
+        with Neo4jContainer("neo4j:5.26-community") as container:
+            yield Neo4jServer(container.get_connection_url(), "neo4j", container.password)
+        return
+    home = tmp_path_factory.mktemp("neo4j-home")
+    subprocess.run([NEO4JCTL, "assemble"], check=True)
+    subprocess.run([NEO4JCTL, "init", home, "--bolt-port", str(_free_port()), "--http-port", str(_free_port()),
+                    "--heap", "768m", "--pagecache", "256m"], check=True)
+    subprocess.run([NEO4JCTL, "start", home], check=True)
+    try:
+        conf = (home / "conf" / "neo4j.conf").read_text()
+        bolt = next(line.split(":")[-1] for line in conf.splitlines()
+                    if line.startswith("server.bolt.listen_address"))
+        password = subprocess.run([NEO4JCTL, "password", home], check=True, capture_output=True,
+                                  text=True).stdout.strip()
+        yield Neo4jServer(f"bolt://127.0.0.1:{bolt.strip()}", "neo4j", password)
+    finally:
+        subprocess.run([NEO4JCTL, "stop", home], check=False)
+
+
+@pytest.fixture(scope="session")
+def base_settings(neo4j_server: Neo4jServer, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    keys = tmp_path_factory.mktemp("keys")
+    return Settings(
+        neo4j_uri=neo4j_server.uri,
+        neo4j_user=neo4j_server.user,
+        neo4j_password=neo4j_server.password,
+        jwt_dev_key_file=keys / "dev-jwt.key",
+        flags_file=TEST_CATALOG,
+        watch_catalog=False,
+        log_json=False,
+        log_level="WARNING",
+        max_body_bytes=4 * 1024 * 1024,
+        bulk_batch_size=500,
+    )
+
+
+@pytest.fixture(scope="session")
+async def migrated(base_settings: Settings) -> Settings:
+    db = Database(base_settings)
+    try:
+        await apply_migrations(db)
+    finally:
+        await db.close()
+    return base_settings
+
+
+@pytest.fixture
+def settings_for(migrated: Settings, tmp_path: Path) -> Callable[..., Settings]:
+    """Settings for an extra app instance with its own copy of the catalog file."""
+
+    def build(catalog: Path | None = None, **overrides) -> Settings:
+        flags_file = tmp_path / f"flags-{uuid.uuid4().hex[:6]}.json"
+        shutil.copy(catalog or TEST_CATALOG, flags_file)
+        return migrated.model_copy(update={"flags_file": flags_file, **overrides})
+
+    return build
+
+
+@pytest.fixture(scope="session")
+async def app(migrated: Settings):
+    application = create_app(migrated)
+    async with LifespanManager(application, startup_timeout=60):
+        yield application
+
+
+@pytest.fixture(scope="session")
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://graphflags.test") as http:
+        yield http
+
+
+class Tokens:
+    """Mints development tokens for the test app: `tokens.admin()`, `tokens.reader("acme")`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def mint(self, role: str | None, *orgs: str, sub: str = "tester", ttl: int = 600, **extra) -> str:
+        return mint_dev_token(self.settings, subject=sub, roles=[role] if role else [], orgs=list(orgs) or ["*"],
+                              ttl=ttl, extra=extra)
+
+    def headers(self, role: str | None, *orgs: str, sub: str = "tester") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.mint(role, *orgs, sub=sub)}"}
+
+    def admin(self, *orgs: str, sub: str = "tester") -> dict[str, str]:
+        return self.headers("admin", *orgs, sub=sub)
+
+    def writer(self, *orgs: str, sub: str = "tester") -> dict[str, str]:
+        return self.headers("writer", *orgs, sub=sub)
+
+    def reader(self, *orgs: str, sub: str = "tester") -> dict[str, str]:
+        return self.headers("reader", *orgs, sub=sub)
+
+
+@pytest.fixture(scope="session")
+def tokens(migrated: Settings) -> Tokens:
+    return Tokens(migrated)
+
+
+@pytest.fixture
+def uid() -> Callable[[str], str]:
+    """Org ids unique to this test: `uid("root")` -> "t3f9a1-root"."""
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    return lambda name: f"{prefix}-{name}"
+
+
+@pytest.fixture
+def make_orgs(client: httpx.AsyncClient, tokens: Tokens):
+    """Create `[(id, parent), ...]` through the API and check it worked."""
+
+    async def create(pairs: list[tuple[str, str | None]]) -> None:
+        body = [{"id": org, "parent": parent} for org, parent in pairs]
+        response = await client.post("/v1/orgs/bulk", json=body, headers=tokens.admin())
+        assert response.status_code == 200, response.text
+        assert response.json()["created"] == len(pairs)
+
+    return create
+
+
+@pytest.fixture
+async def chain6(uid, make_orgs) -> list[str]:
+    """A line of seven orgs, root first: l0 -> l1 -> ... -> l6 (depth 6 below the root)."""
+    ids = [uid(f"l{depth}") for depth in range(7)]
+    await make_orgs([(org, ids[depth - 1] if depth else None) for depth, org in enumerate(ids)])
+    return ids
