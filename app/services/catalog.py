@@ -29,10 +29,8 @@ class CatalogService:
         async with self._lock:
             candidate = Catalog.load(self.path)
             changed, retired = await self.db.write(_check_and_sync, candidate)
-            previous, self.current = self.current, candidate
-            self.loaded = True
-            if changed or retired or len(previous):
-                logger.bind(flags=len(candidate), changed=changed, retired=retired).info("catalog in force")
+            self.current, self.loaded = candidate, True
+            logger.bind(flags=len(candidate), changed=changed, retired=retired).info("catalog in force")
             return candidate
 
     async def watch(self) -> None:
@@ -42,8 +40,7 @@ class CatalogService:
             if not any(Path(changed).name == self.path.name for _, changed in changes):
                 continue
             try:
-                catalog = await self.reload()
-                logger.info("catalog reloaded from {}: {} flags", self.path, len(catalog))
+                await self.reload()
             except Problem as problem:
                 logger.warning("catalog change refused, old catalog stays: {}", problem.detail)
             except Exception:

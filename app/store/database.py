@@ -28,6 +28,9 @@ class Database:
             auth=settings.neo4j_auth(),
             max_connection_pool_size=settings.neo4j_pool_size,
             connection_acquisition_timeout=settings.query_timeout,
+            # The server's query notifications (e.g. "label does not exist yet" on a new
+            # database) are for people writing Cypher, not for the service's logs.
+            notifications_min_severity="OFF",
         )
         self.name = settings.neo4j_database
         self.timeout = settings.query_timeout

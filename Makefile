@@ -1,0 +1,61 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both work from a fresh clone.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+NEO4JCTL := neo4j/neo4jctl
+# The development server's home: jars, data, logs and generated password, all git-ignored.
+NEO4J_DEV_HOME := .local/neo4j/home
+NEO4J_DEV_HEAP ?= 1g
+NEO4J_DEV_PAGECACHE ?= 1g
+
+.PHONY: help run stop neo4j token test unit clean
+
+help:
+	@echo "make run    start the local Neo4j (or use NEO4J_URI) and serve the API on 127.0.0.1:8080"
+	@echo "make stop   stop the local Neo4j"
+	@echo "make test   run the whole test suite against a disposable Neo4j"
+	@echo "make token  print a development admin token"
+	@echo "make clean  remove the virtualenv and everything under .local/ (the dev database too)"
+
+# The virtualenv is rebuilt when pyproject.toml changes.
+$(BIN)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "graphflags: Python 3.11+ is required ($(PYTHON) not found)"; exit 3; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@
+
+# Assemble, configure and start the development Neo4j, unless NEO4J_URI names another server.
+neo4j: $(BIN)/.installed
+ifeq ($(NEO4J_URI),)
+	@$(NEO4JCTL) assemble
+	@$(NEO4JCTL) init $(NEO4J_DEV_HOME) --heap $(NEO4J_DEV_HEAP) --pagecache $(NEO4J_DEV_PAGECACHE) >/dev/null
+	@$(NEO4JCTL) start $(NEO4J_DEV_HOME)
+else
+	@echo "graphflags: using the Neo4j server at $(NEO4J_URI)"
+endif
+
+run: neo4j
+	@$(BIN)/graphflags migrate
+	@echo "graphflags: development admin token (1 day):"
+	@$(BIN)/graphflags token --sub dev --role admin --org '*' --ttl 86400
+	@echo "graphflags: Neo4j Browser at http://127.0.0.1:7474/browser/ (user neo4j, password in $(NEO4J_DEV_HOME)/password)"
+	@echo "graphflags: serving on http://$${GRAPHFLAGS_HOST:-127.0.0.1}:$${GRAPHFLAGS_PORT:-8080} (Ctrl-C to stop; make stop stops Neo4j)"
+	@$(BIN)/graphflags serve
+
+stop:
+	@$(NEO4JCTL) stop $(NEO4J_DEV_HOME)
+
+token: $(BIN)/.installed
+	@$(BIN)/graphflags token --sub dev --role admin --org '*' --ttl 86400
+
+# The suite starts its own disposable Neo4j on free ports (or uses NEO4J_URI when set).
+test: $(BIN)/.installed
+	@$(NEO4JCTL) assemble
+	$(BIN)/pytest
+
+clean: stop
+	rm -rf $(VENV) .local
