@@ -1,8 +1,10 @@
-// Each org's own id, then its ancestors' ids up to the root, nearest first.
-// Orgs that do not exist are absent from the answer.
+// Each org's own id, then its ancestors' ids up to the root, nearest first, as one
+// list of [id, chain] pairs. Orgs that do not exist are absent from the answer.
 UNWIND $ids AS id
 MATCH (o:Org {id: id})
-MATCH p = (o)<-[:PARENT_OF*0..]-(a:Org)
-WITH id, a.id AS ancestor, length(p) AS depth
-ORDER BY depth
-RETURN id, collect(ancestor) AS chain
+CALL (o) {
+  MATCH p = (o)<-[:PARENT_OF*0..]-(a:Org)
+  WITH a ORDER BY length(p)
+  RETURN collect(a.id) AS chain
+}
+RETURN collect([id, chain]) AS chains

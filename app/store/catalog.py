@@ -18,7 +18,8 @@ def _definition_json(flag: FlagDefinition) -> str:
 
 async def stored_definitions(tx: AsyncManagedTransaction) -> dict[str, tuple[str | None, bool]]:
     """name -> (definition JSON as last synced, active)."""
-    return {r["name"]: (r["definition"], bool(r["active"])) for r in await fetch(tx, "flags_stored")}
+    records = await fetch(tx, "flags_stored")
+    return {name: (definition, bool(active)) for name, definition, active in records[0]["flags"]}
 
 
 async def stored_values(tx: AsyncManagedTransaction, names: Sequence[str]) -> dict[str, list[Any]]:

@@ -11,7 +11,8 @@ from app.store.database import execute, fetch
 
 async def chains(tx: AsyncManagedTransaction, ids: Sequence[str]) -> dict[str, list[str]]:
     """For each existing org of `ids`: its own id, then its ancestors' up to the root."""
-    return {record["id"]: record["chain"] for record in await fetch(tx, "org_chains", ids=list(ids))}
+    records = await fetch(tx, "org_chains", ids=list(ids))
+    return {org: chain for org, chain in records[0]["chains"]}
 
 
 async def chain(tx: AsyncManagedTransaction, org: str) -> list[str] | None:
@@ -25,7 +26,8 @@ async def children_count(tx: AsyncManagedTransaction, org: str) -> int:
 
 async def parents(tx: AsyncManagedTransaction, ids: Sequence[str]) -> dict[str, str | None]:
     """For each existing org of `ids`, its parent's id (None for a root)."""
-    return {record["id"]: record["parent"] for record in await fetch(tx, "orgs_parents", ids=list(ids))}
+    records = await fetch(tx, "orgs_parents", ids=list(ids))
+    return {org: parent for org, parent in records[0]["pairs"]}
 
 
 async def create(tx: AsyncManagedTransaction, rows: Sequence[tuple[str, str | None]], batch: int) -> None:
