@@ -63,3 +63,7 @@ def token(sub: str, roles: tuple[str, ...], orgs: tuple[str, ...], ttl: int) -> 
     from app.auth.tokens import mint_dev_token
 
     click.echo(mint_dev_token(get_settings(), subject=sub, roles=list(roles), orgs=list(orgs), ttl=ttl))
+
+
+if __name__ == "__main__":
+    main()
