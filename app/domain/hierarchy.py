@@ -153,3 +153,33 @@ def _require_scope(rows, new_rows, existing_parent, chain_of, principal: Princip
     for row in rows:
         if not parent_in_scope(row.parent):
             raise Problem("forbidden", f"row {row.row} places {row.id!r} outside this token's subtrees")
+
+
+def parents_first(created: Sequence[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
+    """`created` reordered so each org comes after its parent (when the parent is new too).
+
+    Large requests are written in several transactions; in this order no batch ever
+    holds a child whose parent is not in the graph yet.
+    """
+    children: dict[str | None, list[tuple[str, str | None]]] = {}
+    new = {org for org, _ in created}
+    for org, parent in created:
+        children.setdefault(parent if parent in new else None, []).append((org, parent))
+    ordered: list[tuple[str, str | None]] = []
+    frontier = children.get(None, [])
+    while frontier:
+        ordered.extend(frontier)
+        frontier = [row for org, _ in frontier for row in children.get(org, ())]
+    return ordered
+
+
+def path_of(org: str, parent_of: Mapping[str, str | None], chains: Mapping[str, Sequence[str]]) -> list[str]:
+    """A new org's chain (itself, then its ancestors): up through the new orgs, then the graph's chain."""
+    path = [org]
+    parent = parent_of.get(org)
+    while parent is not None and parent in parent_of:
+        path.append(parent)
+        parent = parent_of[parent]
+    if parent is not None:
+        path.extend(chains.get(parent, [parent]))
+    return path

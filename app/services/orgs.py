@@ -13,7 +13,15 @@ from dataclasses import dataclass
 from neo4j import AsyncManagedTransaction
 
 from app.domain.access import Principal
-from app.domain.hierarchy import CreationPlan, OrgRow, invalid_rows, plan_creation, referenced_ids
+from app.domain.hierarchy import (
+    CreationPlan,
+    OrgRow,
+    invalid_rows,
+    parents_first,
+    path_of,
+    plan_creation,
+    referenced_ids,
+)
 from app.domain.ids import check_org_id
 from app.errors import Problem
 from app.services.values import org_not_found
@@ -41,68 +49,80 @@ class OrgService:
         check_org_id(org)
         if parent is not None:
             check_org_id(parent, "parent id")
-        plan = await self.db.write(self._create_rows, principal, [OrgRow(1, org, parent)])
+        plan = await self.db.write(self._judge_and_write, principal, [OrgRow(1, org, parent)])
         if plan.errors:
             error = plan.errors[0]
             raise Problem(error.type, error.detail)
         return bool(plan.create)
 
     async def create_many(self, principal: Principal, rows: Sequence[OrgRow]) -> CreationPlan:
-        """Create the orgs of a bulk request (rows already well-formed), all or none."""
-        plan = await self.db.write(self._create_rows, principal, rows)
+        """Create the orgs of a bulk request (rows already well-formed).
+
+        A request of up to `batch_size` rows is judged and written in one transaction.
+        A larger one is judged whole first (any bad row: nothing is written), then
+        written in batches of `batch_size`, parents before children, each batch in its
+        own transaction: one transaction for a million orgs would need gigabytes of
+        server memory. Should the database fail between batches, the answer is an
+        error and the orgs written so far stay; re-sending the request (idempotent)
+        completes it.
+        """
+        if len(rows) <= self.batch_size:
+            plan = await self.db.write(self._judge_and_write, principal, rows)
+        else:
+            plan, chains = await self.db.read(self._judge, principal, rows)
+            if not plan.errors:
+                parent_of = dict(plan.create)
+                ordered = parents_first(plan.create)
+                for start in range(0, len(ordered), self.batch_size):
+                    batch = ordered[start:start + self.batch_size]
+                    await self.db.write(self._write_batch, principal.subject, batch, parent_of, chains)
         if plan.errors:
             raise invalid_rows(plan.errors)
         return plan
 
-    async def _create_rows(self, tx: AsyncManagedTransaction, principal: Principal,
-                           rows: Sequence[OrgRow]) -> CreationPlan:
-        await audit_store.claim_sequence(tx)
+    async def _judge(self, tx: AsyncManagedTransaction, principal: Principal, rows: Sequence[OrgRow]
+                     ) -> tuple[CreationPlan, dict[str, list[str]]]:
+        """Decide what to create; also return the chains of the existing parents the rows name."""
         ids = referenced_ids(rows)
         existing: dict[str, str | None] = {}
         for start in range(0, len(ids), self.batch_size):
             existing.update(await orgs_store.parents(tx, ids[start:start + self.batch_size]))
-        # Chains are needed only to check a scoped caller's subtrees, and only of existing parents.
+        anchors = sorted({row.parent for row in rows if row.parent in existing})
         chains: dict[str, list[str]] = {}
-        if not principal.unscoped:
-            anchors = sorted({row.parent for row in rows if row.parent in existing})
-            for start in range(0, len(anchors), self.batch_size):
-                chains.update(await orgs_store.chains(tx, anchors[start:start + self.batch_size]))
-        plan = plan_creation(rows, existing, chains.get, principal)
-        if plan.errors or not plan.create:
-            return plan
-        await orgs_store.create(tx, plan.create, self.batch_size)
-        paths = await self._paths_of_new(tx, plan.create, existing)
-        changes = [
-            Change(action="org.create", org=org, new={"parent": parent}, path=paths[org])
-            for org, parent in plan.create
-        ]
-        await audit_store.append(tx, principal.subject, changes)
+        for start in range(0, len(anchors), self.batch_size):
+            chains.update(await orgs_store.chains(tx, anchors[start:start + self.batch_size]))
+        return plan_creation(rows, existing, chains.get, principal), chains
+
+    async def _judge_and_write(self, tx: AsyncManagedTransaction, principal: Principal,
+                               rows: Sequence[OrgRow]) -> CreationPlan:
+        await audit_store.claim_sequence(tx)
+        plan, chains = await self._judge(tx, principal, rows)
+        if not plan.errors and plan.create:
+            await self._write(tx, principal.subject, plan.create, dict(plan.create), chains)
         return plan
 
-    async def _paths_of_new(self, tx: AsyncManagedTransaction, created: Sequence[tuple[str, str | None]],
-                            existing: dict[str, str | None]) -> dict[str, list[str]]:
-        """Each new org's chain, for its audit event: built from the request, topped up from the graph."""
-        parent_of = dict(created)
-        roots_in_graph = sorted({p for p in parent_of.values() if p is not None and p not in parent_of})
-        graph_chains: dict[str, list[str]] = {}
-        for start in range(0, len(roots_in_graph), self.batch_size):
-            graph_chains.update(await orgs_store.chains(tx, roots_in_graph[start:start + self.batch_size]))
-        paths: dict[str, list[str]] = {}
-        for org in parent_of:
-            trail = [org]
-            node = parent_of[org]
-            while node is not None and node in parent_of and node not in paths:
-                trail.append(node)
-                node = parent_of[node]
-            if node is None:
-                tail = []
-            elif node in paths:
-                tail = paths[node]
-            else:
-                tail = graph_chains.get(node, [])
-            for depth, member in enumerate(trail):
-                paths[member] = trail[depth:] + tail
-        return paths
+    async def _write_batch(self, tx: AsyncManagedTransaction, actor: str, batch: list[tuple[str, str | None]],
+                           parent_of: dict[str, str | None], chains: dict[str, list[str]]) -> None:
+        """One batch of a large request; re-checked under the lock, as time passed since judging."""
+        await audit_store.claim_sequence(tx)
+        existing = await orgs_store.parents(tx, [org for org, _ in batch])
+        conflicts = [org for org, parent in batch if org in existing and existing[org] != parent]
+        if conflicts:
+            raise Problem("org-conflict", f"{conflicts[0]!r} was created under another parent meanwhile; "
+                                          "the orgs before it were written, re-send to see what remains")
+        # Already there with the same parent: a re-sent request, or a concurrent twin.
+        await self._write(tx, actor, [row for row in batch if row[0] not in existing], parent_of, chains)
+
+    async def _write(self, tx: AsyncManagedTransaction, actor: str, created: Sequence[tuple[str, str | None]],
+                     parent_of: dict[str, str | None], chains: dict[str, list[str]]) -> None:
+        if not created:
+            return
+        await orgs_store.create(tx, created, self.batch_size)
+        changes = [
+            Change(action="org.create", org=org, new={"parent": parent}, path=path_of(org, parent_of, chains))
+            for org, parent in created
+        ]
+        await audit_store.append(tx, actor, changes)
 
     async def get(self, principal: Principal, org: str) -> OrgView:
         check_org_id(org)
