@@ -72,19 +72,33 @@ async def events(tx: AsyncManagedTransaction, query: AuditQuery) -> list[dict[st
         tx, "audit_list", before=query.before, limit=query.limit, org=query.org, subtree=query.subtree,
         flag=query.flag, actor=query.actor, since=query.since, scopes=query.scopes,
     )
-    return [
-        {
-            "seq": record["seq"],
-            "at": _rfc3339(record["at"]),
-            "actor": record["actor"],
-            "action": record["action"],
-            "org": record["org"],
-            "flag": record["flag"],
-            "old": None if record["old"] is None else orjson.loads(record["old"]),
-            "new": None if record["new"] is None else orjson.loads(record["new"]),
-        }
-        for record in records
-    ]
+    return [public_event(record) for record in records]
+
+
+async def events_after(tx: AsyncManagedTransaction, after: int, limit: int, scopes: list[str] | None = None
+                       ) -> list[dict[str, Any]]:
+    """The change feed: events with seq above `after`, oldest first."""
+    records = await fetch(tx, "audit_after", after=after, limit=limit, scopes=scopes)
+    return [public_event(event) for event in records[0]["events"]]
+
+
+async def last_seq(tx: AsyncManagedTransaction) -> int:
+    records = await fetch(tx, "audit_last_seq")
+    return records[0]["last"] if records else 0
+
+
+def public_event(stored: Any) -> dict[str, Any]:
+    """An event as the API shows it (old/new decoded, time in RFC 3339)."""
+    return {
+        "seq": stored["seq"],
+        "at": _rfc3339(stored["at"]),
+        "actor": stored["actor"],
+        "action": stored["action"],
+        "org": stored["org"],
+        "flag": stored["flag"],
+        "old": None if stored["old"] is None else orjson.loads(stored["old"]),
+        "new": None if stored["new"] is None else orjson.loads(stored["new"]),
+    }
 
 
 def _rfc3339(value: Any) -> str:
