@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     # Rows written per UNWIND statement in bulk loads.
     bulk_batch_size: int = 5_000
 
+    # The in-process cache (app/cache/values.py): entries per kind, how often the change
+    # feed is read, and how long the cache may go unconfirmed by it before it stops answering.
+    cache_max_entries: int = 1_000_000
+    cache_follow_interval: float = 0.25
+    cache_max_lag: float = 2.0
+
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from starlette.applications import Starlette
 
 from app.auth.tokens import TokenVerifier
+from app.cache.follower import ChangeFollower
+from app.cache.values import ValueCache
 from app.http.errors import HANDLERS
 from app.http.routes import ROUTES
 from app.logs import configure_logging
@@ -29,18 +31,23 @@ class Services:
     values: ValueService
     orgs: OrgService
     audit: AuditService
+    cache: ValueCache
+    follower: ChangeFollower
 
 
 def build_services(settings: Settings) -> Services:
     db = Database(settings)
     catalog = CatalogService(db, settings.flags_file)
+    cache = ValueCache(settings.cache_max_entries, settings.cache_max_lag)
     return Services(
         db=db,
         tokens=TokenVerifier(settings),
         catalog=catalog,
-        values=ValueService(db, lambda: catalog.current),
-        orgs=OrgService(db, settings.bulk_batch_size),
+        values=ValueService(db, lambda: catalog.current, cache),
+        orgs=OrgService(db, settings.bulk_batch_size, on_hierarchy_change=cache.hierarchy_changed),
         audit=AuditService(db),
+        cache=cache,
+        follower=ChangeFollower(db, cache, settings.cache_follow_interval),
     )
 
 
@@ -53,14 +60,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
         services = build_services(settings)
         app.state.services = services
         await services.catalog.reload()
-        watcher = asyncio.create_task(services.catalog.watch()) if settings.watch_catalog else None
+        # The follower's first round fixes where the feed starts before any value is cached.
+        await services.follower.poll()
+        tasks = [asyncio.create_task(services.follower.run())]
+        if settings.watch_catalog:
+            tasks.append(asyncio.create_task(services.catalog.watch()))
         try:
             yield
         finally:
-            if watcher is not None:
-                watcher.cancel()
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
+                    await task
             await services.db.close()
 
     app = Starlette(routes=ROUTES, exception_handlers=HANDLERS, lifespan=lifespan)

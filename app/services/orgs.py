@@ -7,7 +7,7 @@ is written at all.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from neo4j import AsyncManagedTransaction
@@ -40,9 +40,11 @@ class OrgView:
 
 
 class OrgService:
-    def __init__(self, db: Database, batch_size: int) -> None:
+    def __init__(self, db: Database, batch_size: int, on_hierarchy_change: Callable[[], None] = lambda: None) -> None:
         self.db = db
         self.batch_size = batch_size
+        # Called after a move commits: cached ancestor chains of the moved subtree are wrong now.
+        self.on_hierarchy_change = on_hierarchy_change
 
     async def create(self, principal: Principal, org: str, parent: str | None) -> bool:
         """Create one org; False when it already exists under the same parent."""
@@ -133,7 +135,10 @@ class OrgService:
         check_org_id(org)
         if parent is not None:
             check_org_id(parent, "parent id")
-        return await self.db.write(_move, principal, org, parent)
+        moved = await self.db.write(_move, principal, org, parent)
+        if moved:
+            self.on_hierarchy_change()
+        return moved
 
 
 async def _read_org(tx: AsyncManagedTransaction, principal: Principal, org: str) -> OrgView:

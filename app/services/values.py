@@ -13,6 +13,7 @@ from typing import Any
 
 from neo4j import AsyncManagedTransaction
 
+from app.cache.values import ValueCache
 from app.domain.access import Principal
 from app.domain.catalog import Catalog, FlagDefinition
 from app.domain.ids import check_flag_name, check_org_id
@@ -49,16 +50,37 @@ def org_not_found(org: str) -> Problem:
 
 
 class ValueService:
-    def __init__(self, db: Database, catalog: Callable[[], Catalog]) -> None:
+    def __init__(self, db: Database, catalog: Callable[[], Catalog], cache: ValueCache) -> None:
         self.db = db
         self._catalog = catalog  # a callable: the catalog in force may be swapped at any time
+        self.cache = cache
+
+    async def _flag_chain(self, org: str, flag: str) -> list[Link] | None:
+        cached = self.cache.flag_chain(org, flag)
+        if cached is not None:
+            return [Link(member, stored) for member, stored in cached]
+        epochs = self.cache.epochs()
+        chain = await self.db.read(values_store.flag_chain, org, flag)
+        if chain is not None:
+            self.cache.fill_flag_chain(epochs, flag, [(link.org, link.stored) for link in chain])
+        return chain
+
+    async def _flags_chain(self, org: str) -> list[tuple[str, dict[str, Any]]] | None:
+        cached = self.cache.flags_chain(org)
+        if cached is not None:
+            return cached
+        epochs = self.cache.epochs()
+        chain = await self.db.read(values_store.flags_chain, org)
+        if chain is not None:
+            self.cache.fill_flags_chain(epochs, chain)
+        return chain
 
     async def lookup(self, principal: Principal, org: str, flag_name: str) -> Lookup:
         """The effective value of a flag for an org, and the chain it was chosen from."""
         check_org_id(org)
         check_flag_name(flag_name)
         catalog = self._catalog()
-        chain = await self.db.read(values_store.flag_chain, org, flag_name)
+        chain = await self._flag_chain(org, flag_name)
         principal.require_scope(None if chain is None else [link.org for link in chain])
         if chain is None:
             raise org_not_found(org)
@@ -70,7 +92,7 @@ class ValueService:
         """Every catalog flag (of `sets`, when given) for one org."""
         check_org_id(org)
         catalog = self._catalog()
-        chain = await self.db.read(values_store.flags_chain, org)
+        chain = await self._flags_chain(org)
         principal.require_scope(None if chain is None else [ancestor for ancestor, _ in chain])
         if chain is None:
             raise org_not_found(org)
@@ -87,12 +109,20 @@ class ValueService:
         flag = self._catalog().get(flag_name)
         if flag is not None:
             value = flag.parse_path_value(path_value) if path_value is not None else flag.check(value)
-        return await self.db.write(_write, principal, org, flag_name, flag, value)
+        return await self._write(principal, org, flag_name, flag, value)
 
     async def clear(self, principal: Principal, org: str, flag_name: str) -> Written:
         check_org_id(org)
         check_flag_name(flag_name)
-        return await self.db.write(_write, principal, org, flag_name, self._catalog().get(flag_name), None)
+        return await self._write(principal, org, flag_name, self._catalog().get(flag_name), None)
+
+    async def _write(self, principal: Principal, org: str, flag_name: str, flag: FlagDefinition | None,
+                     value: Any) -> Written:
+        written = await self.db.write(_write, principal, org, flag_name, flag, value)
+        if written.changed:
+            # Committed: this instance sees it at once; others through the change feed.
+            self.cache.value_changed(org, flag_name)
+        return written
 
 
 async def _write(tx: AsyncManagedTransaction, principal: Principal, org: str, flag_name: str,

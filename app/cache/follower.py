@@ -1,0 +1,68 @@
+"""Keeps this instance's cache honest about what other instances wrote.
+
+Every `interval` seconds it reads, from the audit log, the changes committed since
+the last seq it saw, and drops the cache entries they touch. So a toggle made on
+another instance is seen here within `interval` plus one query; if the feed cannot be
+read for longer than the cache's `max_lag`, the cache stops answering (lookups go to
+the database) rather than serve values that may be stale beyond the bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from loguru import logger
+from neo4j import AsyncManagedTransaction
+
+from app.cache.values import ValueCache
+from app.store.database import Database, fetch
+
+
+async def _invalidations(tx: AsyncManagedTransaction, after: int) -> tuple[int, list[list[str]]]:
+    records = await fetch(tx, "cache_invalidations", after=after)
+    return records[0]["last"], records[0]["changes"]
+
+
+def apply(cache: ValueCache, changes: list[list[str]]) -> None:
+    for action, org, flag in changes:
+        if action == "org.move":
+            cache.hierarchy_changed()
+        else:
+            cache.value_changed(org, flag)
+
+
+class ChangeFollower:
+    def __init__(self, db: Database, cache: ValueCache, interval: float) -> None:
+        self.db = db
+        self.cache = cache
+        self.interval = interval
+        self.after: int | None = None
+
+    async def poll(self) -> None:
+        """One round: read and apply what changed since the last round."""
+        if self.after is None:
+            # Start at the present: the cache is empty, nothing older can be in it.
+            self.after, _ = await self.db.read(_invalidations, 2**62)
+            self.cache.heard_from_feed()
+            return
+        last, changes = await self.db.read(_invalidations, self.after)
+        apply(self.cache, changes)
+        self.after = max(self.after, last)
+        self.cache.heard_from_feed()
+
+    async def run(self) -> None:
+        failing = False
+        while True:
+            try:
+                await self.poll()
+                if failing:
+                    logger.info("change feed readable again; cache in use")
+                failing = False
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # the database may be away; keep trying
+                if not failing:
+                    logger.warning("cannot read the change feed ({}); the cache stops answering after {} s",
+                                   type(error).__name__, self.cache.max_lag)
+                failing = True
+            await asyncio.sleep(self.interval)

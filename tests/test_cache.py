@@ -1,0 +1,200 @@
+"""The value cache: never wrong for longer than its bound, on this instance or another.
+
+The documented bound: a change is visible at once on the instance that made it, and on
+every other instance within `cache_follow_interval` (0.25 s) plus one query; an instance
+that cannot read the change feed for `cache_max_lag` (2 s) stops answering from cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from asgi_lifespan import LifespanManager
+
+from app.cache.values import ValueCache
+from app.http.app import create_app
+
+REPO = Path(__file__).resolve().parent.parent
+BOUND = 2.0  # seconds: the documented staleness bound across instances
+
+
+# --- the data structure alone --------------------------------------------------------
+
+def _trusted_cache(**kwargs) -> ValueCache:
+    cache = ValueCache(**kwargs)
+    cache.heard_from_feed()
+    return cache
+
+
+def test_a_filled_chain_answers_and_a_change_drops_only_its_entry():
+    cache = _trusted_cache()
+    cache.fill_flag_chain(cache.epochs(), "f", [("leaf", None), ("mid", "x"), ("root", "y")])
+    assert cache.flag_chain("leaf", "f") == [("leaf", None), ("mid", "x"), ("root", "y")]
+    assert cache.flag_chain("mid", "f") == [("mid", "x"), ("root", "y")]  # ancestors' chains come free
+    assert cache.flag_chain("leaf", "other") is None
+    cache.value_changed("mid", "f")
+    assert cache.flag_chain("leaf", "f") is None
+    assert cache.flag_chain("root", "f") == [("root", "y")]
+
+
+def test_a_fill_that_raced_an_invalidation_is_dropped():
+    cache = _trusted_cache()
+    before_read = cache.epochs()  # a reader starts reading the graph...
+    cache.value_changed("org", "f")  # ...a write commits meanwhile...
+    cache.fill_flag_chain(before_read, "f", [("org", "old")])  # ...the reader's answer is stale
+    assert cache.flag_chain("org", "f") is None
+
+
+def test_a_move_drops_chains_but_keeps_own_values():
+    cache = _trusted_cache()
+    cache.fill_flag_chain(cache.epochs(), "f", [("a", "v"), ("b", None)])
+    cache.hierarchy_changed()
+    assert cache.flag_chain("a", "f") is None
+    cache.fill_flag_chain(cache.epochs(), "f", [("a", "v"), ("c", None)])
+    assert cache.flag_chain("a", "f") == [("a", "v"), ("c", None)]
+
+
+def test_silence_from_the_feed_stops_the_cache_answering():
+    cache = ValueCache(max_lag=0.05)
+    cache.fill_flag_chain(cache.epochs(), "f", [("a", 1)])
+    assert cache.flag_chain("a", "f") is None  # never heard from the feed yet
+    cache.heard_from_feed()
+    assert cache.flag_chain("a", "f") == [("a", 1)]
+    time.sleep(0.1)
+    assert cache.flag_chain("a", "f") is None
+
+
+def test_memory_is_bounded():
+    cache = _trusted_cache(max_entries=100)
+    for n in range(1000):
+        cache.fill_flag_chain(cache.epochs(), "f", [(f"org{n}", n)])
+    stats = cache.stats()
+    assert stats["values"] <= 100 and stats["chains"] <= 100
+    assert cache.flag_chain("org999", "f") == [("org999", 999)]  # the newest survive
+
+
+# --- one instance over the real graph ------------------------------------------------
+
+async def test_a_toggle_is_visible_at_once_on_the_same_instance(app, client, tokens, chain6):
+    root, leaf = chain6[0], chain6[-1]
+    url = f"/v1/orgs/{leaf}/flags/beta"
+    assert (await client.get(url, headers=tokens.reader())).json()["value"] is False
+    hits = app.state.services.cache.hits
+    assert (await client.get(url, headers=tokens.reader())).json()["value"] is False
+    assert app.state.services.cache.hits == hits + 1  # the second read came from the cache
+    await client.put(f"/v1/orgs/{root}/flags/beta", json={"value": True}, headers=tokens.writer())
+    assert (await client.get(url, headers=tokens.reader())).json()["value"] is True
+    await client.delete(f"/v1/orgs/{root}/flags/beta", headers=tokens.writer())
+    assert (await client.get(url, headers=tokens.reader())).json()["value"] is False
+
+
+async def test_a_move_is_visible_at_once_on_the_same_instance(client, tokens, uid, make_orgs):
+    a, b, child = uid("a"), uid("b"), uid("child")
+    await make_orgs([(a, None), (b, None), (child, a)])
+    await client.put(f"/v1/orgs/{b}/flags/theme", json={"value": "dark"}, headers=tokens.writer())
+    assert (await client.get(f"/v1/orgs/{child}/flags/theme", headers=tokens.reader())).json()["value"] == "light"
+    await client.patch(f"/v1/orgs/{child}", json={"parent": b}, headers=tokens.admin())
+    moved = (await client.get(f"/v1/orgs/{child}/flags/theme", headers=tokens.reader())).json()
+    assert (moved["value"], moved["source_org"]) == ("dark", b)
+
+
+# --- two instances, one database -----------------------------------------------------
+
+async def _eventually(read, expected, bound: float = BOUND):
+    """Poll until `read()` returns `expected`; fail if that takes longer than the bound."""
+    started = time.monotonic()
+    while True:
+        got = await read()
+        if got == expected:
+            return time.monotonic() - started
+        assert time.monotonic() - started < bound, f"still {got!r} after {bound} s, expected {expected!r}"
+        await asyncio.sleep(0.02)
+
+
+async def test_another_instance_sees_toggles_and_moves_within_the_bound(client, tokens, uid, make_orgs,
+                                                                        settings_for):
+    root, other_root, mid, leaf = uid("root"), uid("other"), uid("mid"), uid("leaf")
+    await make_orgs([(root, None), (other_root, None), (mid, root), (leaf, mid)])
+    second = create_app(settings_for())
+    async with LifespanManager(second), httpx.AsyncClient(transport=httpx.ASGITransport(app=second),
+                                                          base_url="http://second") as other:
+        async def leaf_value():
+            response = await other.get(f"/v1/orgs/{leaf}/flags/retention-days", headers=tokens.reader())
+            return response.json()["value"]
+
+        assert await leaf_value() == 30
+        assert await leaf_value() == 30  # now cached on the second instance
+        await client.put(f"/v1/orgs/{root}/flags/retention-days", json={"value": 90}, headers=tokens.writer())
+        print(f"toggle seen by the other instance after {await _eventually(leaf_value, 90):.3f} s")
+        await client.put(f"/v1/orgs/{mid}/flags/retention-days", json={"value": 7}, headers=tokens.writer())
+        await _eventually(leaf_value, 7)
+        await client.put(f"/v1/orgs/{other_root}/flags/retention-days", json={"value": 365},
+                         headers=tokens.writer())
+        await client.patch(f"/v1/orgs/{mid}", json={"parent": other_root}, headers=tokens.admin())
+        await client.delete(f"/v1/orgs/{mid}/flags/retention-days", headers=tokens.writer())
+        print(f"move seen after {await _eventually(leaf_value, 365):.3f} s")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _serve(migrated, tmp_path: Path, name: str) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "NEO4J_URI": migrated.neo4j_uri,
+        "NEO4J_USER": migrated.neo4j_user,
+        "NEO4J_PASSWORD": migrated.neo4j_password.get_secret_value(),
+        "GRAPHFLAGS_PORT": str(port),
+        "GRAPHFLAGS_JWT_DEV_KEY_FILE": str(migrated.jwt_dev_key_file),
+        "GRAPHFLAGS_FLAGS_FILE": str(migrated.flags_file),
+        "GRAPHFLAGS_WATCH_CATALOG": "false",
+    }
+    process = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], env=env, cwd=REPO,
+                               stdout=open(tmp_path / f"{name}.log", "w"), stderr=subprocess.STDOUT)
+    return process, f"http://127.0.0.1:{port}"
+
+
+async def _ready(base: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    async with httpx.AsyncClient() as http:
+        while True:
+            try:
+                if (await http.get(f"{base}/readyz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, "the service exited"
+            assert time.monotonic() < deadline, "the service did not become ready"
+            await asyncio.sleep(0.2)
+
+
+async def test_two_processes_stay_consistent(migrated, tokens, uid, make_orgs, tmp_path):
+    """Two real `graphflags serve` processes on one Neo4j: a toggle through one reaches the other."""
+    root, leaf = uid("root"), uid("leaf")
+    await make_orgs([(root, None), (leaf, root)])
+    first, first_url = _serve(migrated, tmp_path, "first")
+    second, second_url = _serve(migrated, tmp_path, "second")
+    try:
+        await asyncio.gather(_ready(first_url, first), _ready(second_url, second))
+        async with httpx.AsyncClient(headers=tokens.writer()) as http:
+            async def on_second():
+                return (await http.get(f"{second_url}/{leaf}/dark-mode")).json()["value"]
+
+            for value in (True, False, True):
+                assert (await http.post(f"{first_url}/{root}/dark-mode/{str(value).lower()}")).status_code == 200
+                print(f"{value} seen by the second process after {await _eventually(on_second, value):.3f} s")
+    finally:
+        for process in (first, second):
+            process.terminate()
+            process.wait(timeout=30)
