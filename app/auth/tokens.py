@@ -71,7 +71,13 @@ class TokenVerifier:
     def authenticate(self, headers: Mapping[str, str]) -> Principal:
         authorization = headers.get("authorization")
         if authorization is None:
-            raise unauthorized("an Authorization: Bearer token is required")
+            # OFREP clients send their credential as `X-API-Key`; here it is the same JWT.
+            api_key = headers.get("x-api-key")
+            if api_key is not None:
+                if not api_key.strip():
+                    raise unauthorized("the X-API-Key header is empty", invalid=True)
+                return self.verify(api_key.strip())
+            raise unauthorized("an Authorization: Bearer token (or an X-API-Key header) is required")
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise unauthorized("the Authorization header must be 'Bearer <token>'", invalid=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from app.http import audit, catalog, health, openapi, orgs, values
+from app.http import audit, catalog, health, ofrep, openapi, orgs, values
 
 ROUTES = [
     Route("/healthz", health.healthz, methods=["GET"]),
@@ -32,6 +32,9 @@ ROUTES = [
     Route("/v1/catalog/reload", catalog.reload_catalog, methods=["POST"]),
     # Audit
     Route("/v1/audit", audit.list_audit, methods=["GET"]),
+    # OpenFeature Remote Evaluation Protocol (the seed's POST alias would match these too)
+    Route("/ofrep/v1/evaluate/flags", ofrep.evaluate_flags, methods=["POST"]),
+    Route("/ofrep/v1/evaluate/flags/{key}", ofrep.evaluate_flag, methods=["POST"]),
     # The seed's two endpoints, kept as users wrote them down.
     Route("/{org}/{flag}", values.get_value, methods=["GET"]),
     Route("/{org}/{flag}/{val:path}", values.post_seed_value, methods=["POST"]),
