@@ -24,6 +24,8 @@ from app.settings import Settings
 
 ASYMMETRIC_ALGORITHMS = ["RS256", "ES256"]
 DEV_ALGORITHMS = ["HS256"]
+# Verified tokens remembered per process; past this many the memory starts over.
+VERIFIED_TOKENS_KEPT = 10_000
 
 
 def load_dev_key(path: Path) -> OctKey:
@@ -58,15 +60,31 @@ class TokenVerifier:
             exp={"essential": True},
             sub={"essential": True},
         )
+        self._verified: dict[str, tuple[Principal, int]] = {}
 
     def verify(self, token: str) -> Principal:
-        """The principal a valid token names, or `401 unauthorized`."""
+        """The principal a valid token names, or `401 unauthorized`.
+
+        Verifying a signature and its claims costs more than a cached lookup itself, and
+        clients send the same token for its whole lifetime: a verified token is kept
+        (bounded) with its expiry, which is still checked on every use, to the second.
+        """
+        known = self._verified.get(token)
+        if known is not None:
+            principal, expires = known
+            if int(time.time()) < expires:
+                return principal
+            del self._verified[token]
         try:
             claims = jwt.decode(token, self.key, algorithms=self.algorithms).claims
             self._claims.validate(claims)
         except (JoseError, ValueError) as error:
             raise unauthorized(f"invalid token: {getattr(error, 'description', None) or error}", invalid=True) from None
-        return principal_from_claims(claims)
+        principal = principal_from_claims(claims)
+        if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+            self._verified.clear()
+        self._verified[token] = (principal, int(claims["exp"]))
+        return principal
 
     def authenticate(self, headers: Mapping[str, str]) -> Principal:
         authorization = headers.get("authorization")
