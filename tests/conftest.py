@@ -136,6 +136,33 @@ async def client(app) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
+@pytest.fixture(scope="session")
+def live_server(migrated: Settings) -> Iterator[str]:
+    """The app served by uvicorn over real HTTP, in a thread: for clients that bring their
+    own HTTP stack (the OpenFeature SDK's `requests`) and for streamed answers (SSE), which
+    httpx's in-process transport would buffer whole. Yields the base URL."""
+    import threading
+    import time
+
+    import uvicorn
+
+    port = _free_port()
+    # The grace period bounds shutdown while an SSE stream is still open.
+    server = uvicorn.Server(uvicorn.Config(create_app(migrated), host="127.0.0.1", port=port, log_level="warning",
+                                           timeout_graceful_shutdown=2))
+    thread = threading.Thread(target=server.run, name="live-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the live server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
 class Tokens:
     """Mints development tokens for the test app: `tokens.admin()`, `tokens.reader("acme")`."""
 

@@ -1,0 +1,130 @@
+"""An application's view: the OpenFeature Python SDK with the OFREP provider, no adapter.
+
+The provider speaks `requests` to a base URL, so these tests use the service served
+over real HTTP (the `live_server` fixture). Values are set through that same instance:
+another instance would see them only after its cache follows the change feed.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+from openfeature import api
+from openfeature.contrib.provider.ofrep import OFREPProvider
+from openfeature.evaluation_context import EvaluationContext
+from openfeature.exception import ErrorCode
+from openfeature.flag_evaluation import Reason
+
+
+@pytest.fixture
+def feature_client(live_server):
+    """An OpenFeature client whose provider calls graphflags; `feature_client(headers)`."""
+    domains = []
+
+    def build(headers: dict[str, str]):
+        domain = f"graphflags-{uuid.uuid4().hex[:8]}"
+        api.set_provider(OFREPProvider(live_server, headers_factory=lambda: dict(headers), timeout=10), domain)
+        domains.append(domain)
+        return api.get_client(domain)
+
+    yield build
+    api.clear_providers()
+
+
+@pytest.fixture
+async def live(live_server):
+    async with httpx.AsyncClient(base_url=live_server, timeout=30) as http:
+        yield http
+
+
+@pytest.fixture
+def reader_client(feature_client, tokens):
+    return feature_client(tokens.reader())
+
+
+def org(org_id: str) -> EvaluationContext:
+    return EvaluationContext(targeting_key=org_id)
+
+
+async def put(live, tokens, org_id, flag, value):
+    response = await live.put(f"/v1/orgs/{org_id}/flags/{flag}", json={"value": value}, headers=tokens.writer())
+    assert response.status_code == 200, response.text
+
+
+async def test_boolean_inherited_from_an_ancestor(live, tokens, chain6, reader_client):
+    await put(live, tokens, chain6[1], "dark-mode", True)
+    details = reader_client.get_boolean_details("dark-mode", False, org(chain6[5]))
+    assert details.value is True
+    assert details.error_code is None, details.error_message
+    assert details.reason == Reason.TARGETING_MATCH
+    assert details.variant == "inherited"
+    assert details.flag_metadata == {"source_org": chain6[1], "depth": 4}
+    own = reader_client.get_boolean_details("dark-mode", False, org(chain6[1]))
+    assert (own.value, own.variant, own.flag_metadata["depth"]) == (True, "own", 0)
+
+
+async def test_catalog_default_is_static(chain6, reader_client):
+    details = reader_client.get_string_details("theme", "fallback", org(chain6[3]))
+    assert (details.value, details.reason, details.variant) == ("light", Reason.STATIC, "default")
+    assert details.error_code is None
+    # The code default is used only when evaluation fails: the catalog's default wins here.
+    assert reader_client.get_boolean_value("beta", True, org(chain6[3])) is False
+
+
+async def test_number_flags_are_floats_and_integer_flags_integers(live, tokens, chain6, reader_client):
+    default = reader_client.get_float_value("max-upload-mb", 1.5, org(chain6[2]))
+    assert default == 10.0 and type(default) is float
+    await put(live, tokens, chain6[0], "max-upload-mb", 256)
+    inherited = reader_client.get_float_details("max-upload-mb", 1.5, org(chain6[2]))
+    assert inherited.value == 256.0 and type(inherited.value) is float
+    assert inherited.error_code is None
+    retention = reader_client.get_integer_value("retention-days", 1, org(chain6[2]))
+    assert retention == 30 and type(retention) is int
+    # Typed calls mean what they say: a number flag is not an integer.
+    mismatch = reader_client.get_integer_details("max-upload-mb", 7, org(chain6[2]))
+    assert (mismatch.value, mismatch.error_code) == (7, ErrorCode.TYPE_MISMATCH)
+
+
+async def test_object_flag(live, tokens, chain6, reader_client):
+    assert reader_client.get_object_value("limits", {}, org(chain6[4])) == {"seats": 5}
+    await put(live, tokens, chain6[4], "limits", {"seats": 12, "tier": "gold"})
+    details = reader_client.get_object_details("limits", {}, org(chain6[4]))
+    assert details.value == {"seats": 12, "tier": "gold"}
+    assert details.reason == Reason.TARGETING_MATCH
+
+
+async def test_unknown_flag_gives_the_code_default(chain6, reader_client):
+    details = reader_client.get_boolean_details("no-such-flag", True, org(chain6[0]))
+    assert details.value is True
+    assert details.error_code == ErrorCode.FLAG_NOT_FOUND
+    assert details.reason == Reason.ERROR
+
+
+async def test_context_errors_reach_the_sdk(uid, reader_client):
+    unknown = reader_client.get_string_details("theme", "x", org(uid("nowhere")))
+    assert (unknown.value, unknown.error_code) == ("x", ErrorCode.INVALID_CONTEXT)
+    missing = reader_client.get_string_details("theme", "x", EvaluationContext())
+    assert (missing.value, missing.error_code) == ("x", ErrorCode.TARGETING_KEY_MISSING)
+
+
+async def test_org_outside_the_tokens_scope(tokens, uid, make_orgs, feature_client):
+    mine, theirs = uid("mine"), uid("theirs")
+    await make_orgs([(mine, None), (theirs, None)])
+    scoped = feature_client(tokens.reader(mine))
+    assert scoped.get_boolean_details("beta", True, org(mine)).error_code is None
+    for target in (theirs, uid("missing")):
+        denied = scoped.get_boolean_details("beta", True, org(target))
+        assert denied.value is True  # the code default
+        assert denied.error_code == ErrorCode.GENERAL
+        assert denied.error_message == "forbidden"
+
+
+async def test_x_api_key_and_bad_credentials(live, tokens, chain6, feature_client):
+    await put(live, tokens, chain6[0], "banner", "Maintenance tonight")
+    by_api_key = feature_client({"X-API-Key": tokens.mint("reader")})
+    assert by_api_key.get_string_value("banner", "", org(chain6[6])) == "Maintenance tonight"
+    anonymous = feature_client({})
+    refused = anonymous.get_string_details("banner", "none", org(chain6[6]))
+    assert (refused.value, refused.error_code, refused.error_message) == ("none", ErrorCode.GENERAL, "unauthorized")
