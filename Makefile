@@ -12,6 +12,7 @@ NEO4J_DEV_HEAP ?= 1g
 NEO4J_DEV_PAGECACHE ?= 1g
 
 .PHONY: help run stop neo4j token test unit clean
+.PHONY: import backup restore
 
 help:
 	@echo "make run    start the local Neo4j (or use NEO4J_URI) and serve the API on 127.0.0.1:8080"
@@ -19,6 +20,9 @@ help:
 	@echo "make test   run the whole test suite against a disposable Neo4j"
 	@echo "make token  print a development admin token"
 	@echo "make clean  remove the virtualenv and everything under .local/ (the dev database too)"
+	@echo "make import ORGS=orgs.csv [VALUES=values.csv]  bulk-load with neo4j-admin (REPLACES the dev database)"
+	@echo "make backup [OFFLINE=1]   back up into $(BACKUP_DIR) (online export, or offline dump)"
+	@echo "make restore FROM=DIR     restore a backup folder into the dev database (REPLACES it)"
 
 # The virtualenv is rebuilt when pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml
@@ -59,3 +63,23 @@ test: $(BIN)/.installed
 
 clean: stop
 	rm -rf $(VENV) .local
+
+# Bulk load, backup and restore of the dev home (docs/scale.md has the steps and figures).
+BACKUP_DIR ?= .local/backups
+
+import: $(BIN)/.installed
+	@test -n "$(ORGS)" || { echo "usage: make import ORGS=orgs.csv [VALUES=values.csv]"; exit 2; }
+	$(BIN)/graphflags import "$(ORGS)" $(if $(VALUES),--values "$(VALUES)") --home $(NEO4J_DEV_HOME)
+
+backup: $(BIN)/.installed
+	$(BIN)/graphflags backup --to $(BACKUP_DIR) $(if $(OFFLINE),--offline) --home $(NEO4J_DEV_HOME)
+
+restore: $(BIN)/.installed
+	@test -n "$(FROM)" || { echo "usage: make restore FROM=$(BACKUP_DIR)/graphflags-..."; exit 2; }
+	$(BIN)/graphflags restore --from "$(FROM)" --home $(NEO4J_DEV_HOME)
+
+# Hot-path load benchmark (bench/hotpath.py): a 1M-org graph in its own Neo4j home, h2load and wrk.
+bench: $(BIN)/.installed
+	@command -v h2load >/dev/null && command -v wrk >/dev/null || { echo "graphflags: make bench needs wrk and h2load (apt-get install wrk nghttp2-client)"; exit 3; }
+	@$(NEO4JCTL) assemble
+	flock /tmp/graphflags-bench.lock $(BIN)/python bench/hotpath.py
