@@ -65,5 +65,16 @@ def token(sub: str, roles: tuple[str, ...], orgs: tuple[str, ...], ttl: int) -> 
     click.echo(mint_dev_token(get_settings(), subject=sub, roles=list(roles), orgs=list(orgs), ttl=ttl))
 
 
+def _register_loaders() -> None:
+    # import / backup / restore: thin commands over loaders/, defined in loaders/cli.py.
+    from loaders.cli import backup, import_command, restore
+
+    for command in (import_command, backup, restore):
+        main.add_command(command)
+
+
+_register_loaders()
+
+
 if __name__ == "__main__":
     main()

@@ -11,7 +11,7 @@ an import.
     (:Org)-[:SET {value, updated_at, updated_by}]->(:Flag {name, type, default, set,
                                                          description, definition, active})
     (:AuditEvent {seq, at, actor, action, org, flag, old, new, path})
-    (:AuditSequence {name: 'audit', last})
+    (:AuditSequence {name: 'audit', last, pruned})
 
 neo4j-admin types a column per file, while `SET.value` and `Flag.default` take the type
 of their flag: values and flags are therefore split into one group per stored type.
@@ -43,7 +43,7 @@ _HEADERS = {
     "orgs": "id:ID(Org)",
     "parent_of": ":START_ID(Org),:END_ID(Org)",
     "audit_events": "seq:long,at:datetime,actor,action,org,flag,old,new,path:string[]",
-    "audit_sequence": "name,last:long",
+    "audit_sequence": "name,last:long,pruned:long",
 }
 
 
@@ -200,9 +200,9 @@ class AdminCsvWriter:
         group.rows += 1
         self._max_seq = max(self._max_seq, seq)
 
-    def audit_sequence(self, last: int) -> None:
+    def audit_sequence(self, last: int, pruned: int = 0) -> None:
         handle, group = self._group("audit_sequence", "AuditSequence", _HEADERS["audit_sequence"])
-        handle.write(f'"audit",{int(last)}\n')
+        handle.write(f'"audit",{int(last)},{int(pruned)}\n')
         group.rows += 1
         self.manifest.audit_last_seq = int(last)
 

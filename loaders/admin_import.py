@@ -60,11 +60,11 @@ def import_directory(home: Neo4jHome, directory: Path, settings: Settings, *, he
     home.start()
     report.seconds["start"] = time.perf_counter() - clock
 
-    report.migrations = asyncio.run(_after_import(home.settings(settings), report))
+    report.migrations = asyncio.run(finish_import(home.settings(settings), report))
     return report
 
 
-async def _after_import(settings: Settings, report: ImportReport) -> list[str]:
+async def finish_import(settings: Settings, report: ImportReport) -> list[str]:
     from app.services.catalog import CatalogService
     from app.store.database import Database
     from app.store.migrations import apply_migrations

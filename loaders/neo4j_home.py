@@ -57,12 +57,12 @@ class Neo4jHome:
         return self.path / "data" / "databases" / "neo4j"
 
     def store_bytes(self) -> int:
-        """Bytes on disk of the default database: store files plus its transaction logs."""
-        total = 0
-        for folder in (self.database_dir(), self.path / "data" / "transactions" / "neo4j"):
-            for root, _, files in os.walk(folder):
-                total += sum(os.path.getsize(os.path.join(root, name)) for name in files)
-        return total
+        """Bytes on disk of the default database's store files (transaction logs not counted)."""
+        return _folder_bytes(self.database_dir())
+
+    def transaction_log_bytes(self) -> int:
+        # Preallocated in 256 MiB files, so small databases look big if these are counted.
+        return _folder_bytes(self.path / "data" / "transactions" / "neo4j")
 
     def running(self) -> bool:
         return self._ctl("status", check=False).returncode == 0
@@ -86,3 +86,10 @@ class Neo4jHome:
             raise Neo4jCtlError(f"neo4jctl {command} {self.path} failed ({done.returncode}):\n"
                                 f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
         return done
+
+
+def _folder_bytes(folder: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(folder):
+        total += sum(os.path.getsize(os.path.join(root, name)) for name in files)
+    return total
