@@ -12,7 +12,16 @@ import traceback
 import orjson
 from loguru import logger
 
+from app.observability.tracing import current_trace_id
 from app.settings import Settings
+
+
+def _add_trace_id(record) -> None:
+    # Every line written while a request is served names its trace (API.md: a 500 is
+    # "logged with its trace id"); lines from background work have none.
+    trace_id = current_trace_id()
+    if trace_id is not None:
+        record["extra"].setdefault("trace_id", trace_id)
 
 
 def _json_line(message) -> None:
@@ -31,6 +40,7 @@ def _json_line(message) -> None:
 
 def configure_logging(settings: Settings) -> None:
     logger.remove()
+    logger.configure(patcher=_add_trace_id)
     level = settings.log_level.upper()
     if settings.log_json:
         logger.add(_json_line, level=level)

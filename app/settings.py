@@ -59,6 +59,17 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
+    # Observability (app/observability/). Metrics: request, Cypher, cache and change counts,
+    # served at GET /metrics (admin token) and, when metrics_port is set, on a separate
+    # unauthenticated listener in the `serve` supervisor process for Prometheus to scrape.
+    metrics: bool = True
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None
+    # Traces go to this OTLP/HTTP collector (e.g. http://127.0.0.1:4318); unset: no tracer at all.
+    otlp_endpoint: str | None = Field(
+        None, validation_alias=AliasChoices("GRAPHFLAGS_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
+
     @model_validator(mode="after")
     def _positive_numbers(self) -> Settings:
         for name in ("workers", "neo4j_pool_size", "max_body_bytes", "bulk_batch_size"):

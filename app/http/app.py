@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
 from app.auth.tokens import TokenVerifier
 from app.cache.follower import ChangeFollower
@@ -15,6 +16,8 @@ from app.cache.values import ValueCache
 from app.http.errors import HANDLERS
 from app.http.routes import ROUTES
 from app.logs import configure_logging
+from app.observability import metrics, tracing
+from app.observability.middleware import Instrumentation
 from app.services.audit import AuditService
 from app.services.catalog import CatalogService
 from app.services.orgs import OrgService
@@ -57,6 +60,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         configure_logging(settings)
+        tracing.configure(settings.otlp_endpoint)  # here: each worker process needs its own exporter thread
         services = build_services(settings)
         app.state.services = services
         await services.catalog.reload()
@@ -74,7 +78,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await services.db.close()
+            tracing.shutdown()
+            metrics.worker_exiting()
 
-    app = Starlette(routes=ROUTES, exception_handlers=HANDLERS, lifespan=lifespan)
+    metrics.configure(settings.metrics)
+    # With metrics and tracing both off, not even the middleware runs.
+    instrumented = settings.metrics or bool(settings.otlp_endpoint)
+    middleware = [Middleware(Instrumentation, metrics_on=settings.metrics)] if instrumented else []
+    app = Starlette(routes=ROUTES, exception_handlers=HANDLERS, lifespan=lifespan, middleware=middleware)
     app.state.settings = settings
     return app

@@ -23,7 +23,13 @@ def authorized(role: Role) -> Callable[[Handler], Callable[[Request], Awaitable[
     def decorate(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         @wraps(handler)
         async def endpoint(request: Request) -> Response:
-            principal = request.app.state.services.tokens.authenticate(request.headers)
+            try:
+                principal = request.app.state.services.tokens.authenticate(request.headers)
+            except Problem as problem:
+                # The reason only: the detail never carries the token or any part of it.
+                logger.bind(path=request.url.path, method=request.method).warning("unauthorized: {}",
+                                                                                  problem.detail)
+                raise
             try:
                 principal.require(role)
                 return await handler(request, principal)

@@ -113,6 +113,10 @@ def spec() -> dict[str, Any]:
             "/healthz": {"get": _op("Process is alive", None, {"200": _json({"type": "object"})})},
             "/readyz": {"get": _op("Database reachable and catalog loaded", None,
                                    {"200": _json({"type": "object"})}, errors=(503,))},
+            "/metrics": {"get": _op(
+                "Prometheus metrics of every worker (Prometheus itself scrapes GRAPHFLAGS_METRICS_PORT, no token)",
+                "admin", {"200": {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}},
+                errors=(404,))},
             "/v1/orgs/{org}/flags": {"get": _op(
                 "Every catalog flag's effective value for an org", "reader",
                 {"200": _json({"type": "object", "properties": {"org": _ORG_ID, "flags": {"type": "object"}}})},

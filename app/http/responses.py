@@ -8,6 +8,7 @@ import orjson
 from starlette.responses import JSONResponse, Response
 
 from app.errors import Problem
+from app.observability.tracing import current_trace_id
 
 
 class JSON(JSONResponse):
@@ -16,8 +17,15 @@ class JSON(JSONResponse):
 
 
 def problem_response(problem: Problem) -> Response:
+    document = problem.document()
+    # A server-side failure names its trace, so whoever got it can have its log lines and
+    # spans found. A 4xx explains itself and keeps its documented shape.
+    if problem.status >= 500:
+        trace_id = current_trace_id()
+        if trace_id is not None:
+            document["trace_id"] = trace_id
     return Response(
-        orjson.dumps(problem.document()),
+        orjson.dumps(document),
         status_code=problem.status,
         headers=problem.headers,
         media_type="application/problem+json",

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from app.http import audit, catalog, health, ofrep, openapi, orgs, values
+from app.http import audit, catalog, health, metrics, ofrep, openapi, orgs, values
 
 ROUTES = [
     Route("/healthz", health.healthz, methods=["GET"]),
     Route("/readyz", health.readyz, methods=["GET"]),
+    Route("/metrics", metrics.metrics_text, methods=["GET"]),
     Route("/openapi.json", openapi.document, methods=["GET"]),
     Route("/docs", openapi.docs, methods=["GET"]),
     # Flag values

@@ -10,6 +10,7 @@ from app.domain.resolution import Resolution
 from app.http.auth import authorized
 from app.http.bodies import json_object, require_keys
 from app.http.responses import JSON
+from app.observability import metrics
 
 
 def _services(request: Request):
@@ -24,6 +25,7 @@ def _effective(resolution: Resolution) -> dict:
 async def get_value(request: Request, principal: Principal) -> Response:
     org, flag = request.path_params["org"], request.path_params["flag"]
     found = await _services(request).values.lookup(principal, org, flag)
+    metrics.flag_evaluated(flag, found.resolution.reason)
     return JSON({"org": org, "flag": flag, **_effective(found.resolution)})
 
 
@@ -46,6 +48,7 @@ def requested_sets(request: Request) -> frozenset[str] | None:
 async def list_values(request: Request, principal: Principal) -> Response:
     org = request.path_params["org"]
     resolutions = await _services(request).values.lookup_all(principal, org, requested_sets(request))
+    metrics.flags_evaluated_in_bulk(len(resolutions))
     return JSON({"org": org, "flags": {name: _effective(r) for name, r in resolutions.items()}})
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import orjson
 from neo4j import AsyncManagedTransaction
 
-from app.store.database import execute, fetch
+from app.observability import events as events_log
+from app.store.database import after_commit, execute, fetch
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +51,22 @@ async def claim_sequence(tx: AsyncManagedTransaction) -> None:
     await execute(tx, "audit_claim_sequence")
 
 
-async def append(tx: AsyncManagedTransaction, actor: str, changes: Sequence[Change], batch: int = 10_000) -> None:
+async def append(tx: AsyncManagedTransaction, actor: str, changes: Sequence[Change], batch: int = 10_000
+                 ) -> int | None:
+    """Write the events; the seq of the first (the others follow it), None for no changes.
+
+    Each change is logged and counted once the transaction commits (never from inside it:
+    a retried or failed attempt would log changes that did not happen).
+    """
+    first: int | None = None
     for start in range(0, len(changes), batch):
         events = [change.params() for change in changes[start:start + batch]]
-        await execute(tx, "audit_append", actor=actor, events=events)
+        records = await fetch(tx, "audit_append", actor=actor, events=events)
+        if first is None and records:
+            first = records[0]["first"]
+    if changes:
+        after_commit(partial(events_log.changes_committed, actor, list(changes), first))
+    return first
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,22 +3,61 @@
 Store modules hold unit-of-work functions `async def f(tx, ...)`; services hand them to
 `Database.read` / `Database.write`, which run them in a managed transaction. The
 driver retries a unit of work on transient failures (leader changes, deadlocks), so a
-unit of work must do nothing outside the transaction.
+unit of work must do nothing outside the transaction; what must happen only once it
+has committed (logging the change) is handed to `after_commit`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from loguru import logger
 from neo4j import AsyncGraphDatabase, AsyncManagedTransaction, Record, unit_of_work
+from neo4j.exceptions import ServiceUnavailable, SessionExpired
 
+from app.observability import metrics
+from app.observability.tracing import observe_query
 from app.settings import Settings
 from app.store.cypher import cypher
 
 P = ParamSpec("P")
 T = TypeVar("T")
 UnitOfWork = Callable[Concatenate[AsyncManagedTransaction, P], Awaitable[T]]
+
+# The callbacks of the write attempt in progress (None outside Database.write).
+_after_commit: ContextVar[list[Callable[[], None]] | None] = ContextVar("graphflags_after_commit", default=None)
+
+
+def after_commit(callback: Callable[[], None]) -> None:
+    """Run `callback` once the write transaction in progress has committed.
+
+    Never for an attempt the driver retries, nor for a transaction that fails.
+    """
+    pending = _after_commit.get()
+    if pending is None:
+        raise RuntimeError("after_commit is only for units of work run by Database.write")
+    pending.append(callback)
+
+
+class _ConnectionUse:
+    """Counts a session's transaction as a pooled connection in use, and notes whether Neo4j answered."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        metrics.pool_acquired()
+
+    def __exit__(self, kind, error, traceback) -> None:
+        metrics.pool_released()
+        if not isinstance(error, ServiceUnavailable | SessionExpired):
+            metrics.database_reachable(True)
+        else:
+            metrics.database_reachable(False)
+
+
+_connection_use = _ConnectionUse()
 
 
 class Database:
@@ -33,15 +72,34 @@ class Database:
             notifications_min_severity="OFF",
         )
         self.name = settings.neo4j_database
+        metrics.pool_capacity(settings.neo4j_pool_size)
         self.timeout = settings.query_timeout
 
     async def read(self, work: UnitOfWork[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         async with self.driver.session(database=self.name) as session:
-            return await session.execute_read(unit_of_work(timeout=self.timeout)(work), *args, **kwargs)
+            with _connection_use:
+                return await session.execute_read(unit_of_work(timeout=self.timeout)(work), *args, **kwargs)
 
     async def write(self, work: UnitOfWork[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        async with self.driver.session(database=self.name) as session:
-            return await session.execute_write(unit_of_work(timeout=self.timeout)(work), *args, **kwargs)
+        callbacks: list[Callable[[], None]] = []
+
+        async def attempt(tx: AsyncManagedTransaction, *a: Any, **kw: Any) -> T:
+            callbacks.clear()  # a retried attempt starts over
+            return await work(tx, *a, **kw)
+
+        pending = _after_commit.set(callbacks)
+        try:
+            async with self.driver.session(database=self.name) as session:
+                with _connection_use:
+                    result = await session.execute_write(unit_of_work(timeout=self.timeout)(attempt), *args, **kwargs)
+        finally:
+            _after_commit.reset(pending)
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # committed already: a failing log line must not turn it into a 500
+                logger.exception("after-commit callback failed")
+        return result
 
     async def run_schema(self, statement: str) -> None:
         """Schema statements cannot share a transaction with data: each runs on its own."""
@@ -57,10 +115,12 @@ class Database:
 
 async def fetch(tx: AsyncManagedTransaction, statement: str, **params: Any) -> list[Record]:
     """Run `cypher/<statement>.cypher` and return all its records."""
-    result = await tx.run(cypher(statement), params)
-    return [record async for record in result]
+    with observe_query(statement):
+        result = await tx.run(cypher(statement), params)
+        return [record async for record in result]
 
 
 async def execute(tx: AsyncManagedTransaction, statement: str, **params: Any) -> None:
     """Run `cypher/<statement>.cypher` for its effect."""
-    await (await tx.run(cypher(statement), params)).consume()
+    with observe_query(statement):
+        await (await tx.run(cypher(statement), params)).consume()

@@ -1,0 +1,1 @@
+"""Metrics, traces and event logs: what operators see of the running service."""

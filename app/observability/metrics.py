@@ -1,0 +1,194 @@
+"""Prometheus metrics: the instruments, the cheap calls the code paths make, the exposition.
+
+prometheus_client rather than OpenTelemetry's Prometheus exporter because the service
+runs several uvicorn worker processes and a scrape must show all of them, not whichever
+worker answered. prometheus_client's multiprocess mode keeps each process's values in
+memory-mapped files under PROMETHEUS_MULTIPROC_DIR and adds them up at scrape time, in
+any process; `graphflags serve` gives every run a fresh directory (`multiprocess_dir`).
+Without that variable (tests, an app embedded some other way) the values live in this
+process, which is then the whole service.
+
+Every call below is a no-op when metrics are switched off (GRAPHFLAGS_METRICS=false), so
+the overhead can be measured and avoided.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, \
+    generate_latest, multiprocess
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+# Cached lookups answer in well under a millisecond; database trips in a few; the top
+# buckets catch timeouts (GRAPHFLAGS_QUERY_TIMEOUT defaults to 10 s).
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+REQUEST_SECONDS = Histogram(
+    "graphflags_http_request_duration_seconds", "HTTP requests by route template and status, and their latency",
+    ["method", "route", "status"], buckets=LATENCY_BUCKETS)
+QUERY_SECONDS = Histogram(
+    "graphflags_cypher_duration_seconds", "Cypher statements by name (cypher/NAME.cypher) and their latency",
+    ["statement"], buckets=LATENCY_BUCKETS)
+QUERY_ERRORS = Counter("graphflags_cypher_errors_total", "Cypher statements that raised, by name", ["statement"])
+POOL_IN_USE = Gauge(
+    "graphflags_neo4j_connections_in_use", "Neo4j sessions holding a pooled connection, all workers",
+    multiprocess_mode="livesum")
+POOL_MAX = Gauge("graphflags_neo4j_pool_max", "Neo4j connection pool capacity, all workers",
+                 multiprocess_mode="livesum")
+NEO4J_UP = Gauge(
+    "graphflags_neo4j_up", "1 if the latest database call reached Neo4j, 0 if it could not connect",
+    multiprocess_mode="mostrecent")
+CACHE_LOOKUPS = Counter("graphflags_cache_lookups_total", "In-process cache lookups by result", ["result"])
+EVALUATIONS = Counter(
+    "graphflags_flag_evaluations_total", "Single-flag evaluations (lookups, OFREP) by flag and reason",
+    ["flag", "reason"])
+BULK_EVALUATIONS = Counter(
+    "graphflags_bulk_flag_evaluations_total", "Flags answered by bulk evaluations (every flag of an org)")
+CHANGES_BY_ACTOR = Counter(
+    "graphflags_changes_by_actor_total", "Committed changes (audit events) by actor and action",
+    ["actor", "action"])
+CHANGES_BY_FLAG = Counter(
+    "graphflags_flag_changes_total", "Committed flag value changes by flag and action", ["flag", "action"])
+CATALOG_RELOADS = Counter(
+    "graphflags_catalog_reloads_total", "Catalog loads by outcome: applied, refused (invalid), failed",
+    ["outcome"])
+CATALOG_FLAGS = Gauge("graphflags_catalog_flags", "Flags in the catalog in force", multiprocess_mode="mostrecent")
+
+_enabled = True
+# label values -> child: labels() takes a lock and builds a key on every call; this is one dict read.
+_request_children: dict[tuple[str, str, int], object] = {}
+_query_children: dict[str, object] = {}
+_cache_hit = CACHE_LOOKUPS.labels("hit").inc
+_cache_miss = CACHE_LOOKUPS.labels("miss").inc
+
+
+def configure(enabled: bool) -> None:
+    global _enabled
+    _enabled = enabled
+
+
+def enabled() -> bool:
+    return _enabled
+
+
+def request_observed(method: str, route: str, status: int, seconds: float) -> None:
+    key = (method, route, status)
+    child = _request_children.get(key)
+    if child is None:
+        child = _request_children[key] = REQUEST_SECONDS.labels(method, route, str(status))
+    child.observe(seconds)
+
+
+def query_observed(statement: str, seconds: float, failed: bool) -> None:
+    child = _query_children.get(statement)
+    if child is None:
+        child = _query_children[statement] = QUERY_SECONDS.labels(statement)
+    child.observe(seconds)
+    if failed:
+        QUERY_ERRORS.labels(statement).inc()
+
+
+def cache_hit() -> None:
+    if _enabled:
+        _cache_hit()
+
+
+def cache_miss() -> None:
+    if _enabled:
+        _cache_miss()
+
+
+def flag_evaluated(flag: str, reason: str) -> None:
+    """One single-flag evaluation that answered; `reason` as the answer gives it (own, STATIC, ...)."""
+    if _enabled:
+        EVALUATIONS.labels(flag, reason).inc()
+
+
+def flags_evaluated_in_bulk(count: int) -> None:
+    if _enabled:
+        BULK_EVALUATIONS.inc(count)
+
+
+def change_committed(actor: str, action: str, flag: str | None) -> None:
+    if _enabled:
+        CHANGES_BY_ACTOR.labels(actor, action).inc()
+        if flag is not None:
+            CHANGES_BY_FLAG.labels(flag, action).inc()
+
+
+def catalog_reloaded(outcome: str, flags: int | None = None) -> None:
+    if _enabled:
+        CATALOG_RELOADS.labels(outcome).inc()
+        if flags is not None:
+            CATALOG_FLAGS.set(flags)
+
+
+def pool_acquired() -> None:
+    if _enabled:
+        POOL_IN_USE.inc()
+
+
+def pool_released() -> None:
+    if _enabled:
+        POOL_IN_USE.dec()
+
+
+def pool_capacity(size: int) -> None:
+    if _enabled:
+        POOL_MAX.inc(size)
+
+
+def database_reachable(up: bool) -> None:
+    if _enabled:
+        NEO4J_UP.set(1 if up else 0)
+
+
+def exposition() -> tuple[bytes, str]:
+    """The Prometheus text of the whole service: every worker's values when there are several."""
+    return generate_latest(registry()), CONTENT_TYPE_LATEST
+
+
+def registry() -> CollectorRegistry:
+    if MULTIPROC_ENV not in os.environ:
+        return REGISTRY
+    # A fresh registry per scrape, as the multiprocess collector reads the files when asked.
+    fresh = CollectorRegistry()
+    multiprocess.MultiProcessCollector(fresh)
+    return fresh
+
+
+def worker_exiting() -> None:
+    """Drop this process's share of the live gauges (in use, pool capacity) as it stops."""
+    if MULTIPROC_ENV in os.environ:
+        multiprocess.mark_process_dead(os.getpid())
+
+
+@contextlib.contextmanager
+def multiprocess_dir() -> Iterator[Path]:
+    """A metrics directory for one run of the service, set in the environment the workers inherit.
+
+    Files left by an earlier run would be added to this run's counters, so a directory the
+    operator named is emptied first, and one made here is removed at the end.
+    """
+    named = os.environ.get(MULTIPROC_ENV)
+    if named:
+        path = Path(named)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink()
+        yield path
+        return
+    path = Path(tempfile.mkdtemp(prefix="graphflags-metrics-"))
+    os.environ[MULTIPROC_ENV] = str(path)
+    try:
+        yield path
+    finally:
+        os.environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(path, ignore_errors=True)
