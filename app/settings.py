@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     cache_follow_interval: float = 0.25
     cache_max_lag: float = 2.0
 
+    # Audit events (the change feed) are kept this many days (at least 7, the contract's
+    # promise), then pruned every audit_prune_interval seconds.
+    audit_retention_days: int = Field(30, ge=7)
+    audit_prune_interval: float = Field(3600.0, gt=0)
+
     log_level: str = "INFO"
     log_json: bool = True
 

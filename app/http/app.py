@@ -20,6 +20,7 @@ from app.observability import metrics, tracing
 from app.observability.middleware import Instrumentation
 from app.services.audit import AuditService
 from app.services.catalog import CatalogService
+from app.services.changes import AuditPruner
 from app.services.orgs import OrgService
 from app.services.values import ValueService
 from app.settings import Settings, get_settings
@@ -69,6 +70,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         tasks = [asyncio.create_task(services.follower.run())]
         if settings.watch_catalog:
             tasks.append(asyncio.create_task(services.catalog.watch()))
+        # Audit retention: old change-feed events are pruned in the background (app/services/changes.py).
+        pruner = AuditPruner(services.db, settings.audit_retention_days, settings.audit_prune_interval)
+        tasks.append(asyncio.create_task(pruner.run()))
         try:
             yield
         finally:

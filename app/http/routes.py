@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
+from app.http import changes
 from app.http import audit, catalog, health, metrics, ofrep, openapi, orgs, values
 
 ROUTES = [
@@ -33,6 +34,7 @@ ROUTES = [
     Route("/v1/catalog/reload", catalog.reload_catalog, methods=["POST"]),
     # Audit
     Route("/v1/audit", audit.list_audit, methods=["GET"]),
+    Route("/v1/changes", changes.list_changes, methods=["GET"]),
     # OpenFeature Remote Evaluation Protocol (the seed's POST alias would match these too)
     Route("/ofrep/v1/evaluate/flags", ofrep.evaluate_flags, methods=["POST"]),
     Route("/ofrep/v1/evaluate/flags/{key}", ofrep.evaluate_flag, methods=["POST"]),
