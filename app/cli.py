@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import click
 
@@ -22,17 +23,26 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """Apply migrations once, then serve the API with uvicorn."""
     import uvicorn
 
+    from app.observability import metrics
+
     settings = get_settings()
     asyncio.run(_migrate())
-    uvicorn.run(
-        "app.asgi:app",
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers or settings.workers,
-        access_log=False,  # requests are counted and traced, not logged one by one
-        log_level="warning",
-        proxy_headers=False,
-    )
+    # Every run gets its own metrics directory, so a scrape adds up all workers' values
+    # (and none of a previous run's); the workers inherit it through the environment.
+    with metrics.multiprocess_dir() if settings.metrics else contextlib.nullcontext():
+        if settings.metrics and settings.metrics_port is not None:
+            # Served by this supervisor process, which outlives any worker: no token, so
+            # bind it where only Prometheus reaches (loopback by default).
+            metrics.serve_listener(settings.metrics_host, settings.metrics_port)
+        uvicorn.run(
+            "app.asgi:app",
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=workers or settings.workers,
+            access_log=False,  # requests are counted and traced, not logged one by one
+            log_level="warning",
+            proxy_headers=False,
+        )
 
 
 @main.command()

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,11 +21,14 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.routing import Route
 
+from app.auth.tokens import mint_dev_token
 from app.http.app import create_app
 from app.observability import tracing
 from app.store.database import Database, after_commit
 
 LOOKUP_ROUTE = "/v1/orgs/{org}/flags/{flag}"
+REPO = Path(__file__).resolve().parent.parent
+TEST_CATALOG = REPO / "tests" / "data" / "catalog.json"
 
 
 def samples(text: str) -> dict[tuple[str, frozenset], float]:
@@ -263,3 +272,50 @@ async def test_client_errors_keep_their_documented_shape(client, tokens):
     response = await client.get("/v1/orgs/bad id!/flags/beta", headers=tokens.reader())
     assert response.status_code == 422
     assert set(response.json()) == {"type", "title", "status", "detail"}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_scrape_adds_up_every_worker_process(migrated, tmp_path):
+    """`graphflags serve` with two workers: /metrics shows both, not whichever answered."""
+    port, metrics_port = _free_port(), _free_port()
+    env = {**os.environ, "NEO4J_URI": migrated.neo4j_uri, "NEO4J_USER": migrated.neo4j_user,
+           "NEO4J_PASSWORD": migrated.neo4j_password.get_secret_value(), "GRAPHFLAGS_PORT": str(port),
+           "GRAPHFLAGS_WORKERS": "2", "GRAPHFLAGS_METRICS_PORT": str(metrics_port),
+           "GRAPHFLAGS_JWT_DEV_KEY_FILE": str(tmp_path / "dev-jwt.key"), "GRAPHFLAGS_FLAGS_FILE": str(TEST_CATALOG)}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], env=env, cwd=REPO,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base, listener = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}/metrics"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                scraped = samples(httpx.get(listener).text)
+                if value(scraped, "graphflags_worker_processes") == 2 and httpx.get(f"{base}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None, server.stdout.read()
+            assert time.monotonic() < deadline, "the service did not become ready"
+            time.sleep(0.2)
+        for _ in range(40):
+            with httpx.Client() as fresh:  # a new connection each time, so both workers answer some
+                assert fresh.get(f"{base}/healthz").status_code == 200
+        scraped = samples(httpx.get(listener).text)
+        healthz = {"method": "GET", "route": "/healthz", "status": "200"}
+        assert value(scraped, "graphflags_http_request_duration_seconds_count", **healthz) == 40
+        assert value(scraped, "graphflags_worker_processes") == 2
+        # The public route serves the same sums, to an admin.
+        token = mint_dev_token(migrated.model_copy(update={"jwt_dev_key_file": tmp_path / "dev-jwt.key"}),
+                               subject="ops", roles=["admin"], orgs=["*"])
+        public = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {token}"})
+        assert value(samples(public.text), "graphflags_http_request_duration_seconds_count", **healthz) == 40
+        assert httpx.get(f"{base}/metrics").status_code == 401
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         configure_logging(settings)
         tracing.configure(settings.otlp_endpoint)  # here: each worker process needs its own exporter thread
+        metrics.worker_started()
         services = build_services(settings)
         app.state.services = services
         await services.catalog.reload()

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, \
-    generate_latest, multiprocess
+    generate_latest, multiprocess, start_http_server
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -59,6 +59,7 @@ CHANGES_BY_FLAG = Counter(
 CATALOG_RELOADS = Counter(
     "graphflags_catalog_reloads_total", "Catalog loads by outcome: applied, refused (invalid), failed",
     ["outcome"])
+WORKERS = Gauge("graphflags_worker_processes", "Worker processes serving requests", multiprocess_mode="livesum")
 CATALOG_FLAGS = Gauge("graphflags_catalog_flags", "Flags in the catalog in force", multiprocess_mode="mostrecent")
 
 _enabled = True
@@ -162,6 +163,16 @@ def registry() -> CollectorRegistry:
     fresh = CollectorRegistry()
     multiprocess.MultiProcessCollector(fresh)
     return fresh
+
+
+def serve_listener(host: str, port: int) -> None:
+    """The metrics alone on their own port, from a background thread of this process."""
+    start_http_server(port, addr=host, registry=registry())
+
+
+def worker_started() -> None:
+    if _enabled:
+        WORKERS.inc()
 
 
 def worker_exiting() -> None:
