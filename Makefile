@@ -58,6 +58,7 @@ token: $(BIN)/.installed
 
 # The suite starts its own disposable Neo4j on free ports (or uses NEO4J_URI when set).
 test: $(BIN)/.installed
+	@command -v promtool >/dev/null || { echo "graphflags: promtool is required to test ops/alerts.yml (apt-get install prometheus)"; exit 3; }
 	@$(NEO4JCTL) assemble
 	$(BIN)/pytest
 
