@@ -14,6 +14,7 @@ from typing import Any
 from neo4j import AsyncManagedTransaction
 
 from app.cache.values import ValueCache
+from app.observability import metrics
 from app.domain.access import Principal
 from app.domain.catalog import Catalog, FlagDefinition
 from app.domain.ids import check_flag_name, check_org_id
@@ -58,7 +59,9 @@ class ValueService:
     async def _flag_chain(self, org: str, flag: str) -> list[Link] | None:
         cached = self.cache.flag_chain(org, flag)
         if cached is not None:
+            metrics.cache_hit()
             return [Link(member, stored) for member, stored in cached]
+        metrics.cache_miss()
         epochs = self.cache.epochs()
         chain = await self.db.read(values_store.flag_chain, org, flag)
         if chain is not None:
@@ -68,7 +71,9 @@ class ValueService:
     async def _flags_chain(self, org: str) -> list[tuple[str, dict[str, Any]]] | None:
         cached = self.cache.flags_chain(org)
         if cached is not None:
+            metrics.cache_hit()
             return cached
+        metrics.cache_miss()
         epochs = self.cache.epochs()
         chain = await self.db.read(values_store.flags_chain, org)
         if chain is not None:
