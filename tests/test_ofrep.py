@@ -207,3 +207,43 @@ class TestBulkEvaluation:
                                     json=context(org),
                                     headers={**tokens.reader(), "If-None-Match": changed.headers["etag"]})
         assert refetch.status_code == 304
+
+
+class TestDocumented:
+    """Real answers validate against the schemas /openapi.json serves for them."""
+
+    @pytest.fixture
+    async def check(self, client):
+        import jsonschema
+
+        document = (await client.get("/openapi.json")).json()
+
+        def validate(instance, path: str, method: str, status: int, media: str = "application/json") -> None:
+            schema = document["paths"][path][method]["responses"][str(status)]["content"][media]["schema"]
+            jsonschema.Draft202012Validator({**schema, "components": document["components"]}).validate(instance)
+
+        return validate
+
+    async def test_ofrep_answers_match_the_document(self, client, tokens, chain6, check):
+        await put(client, tokens, chain6[0], "max-upload-mb", 3)
+        single_path, bulk_path = "/ofrep/v1/evaluate/flags/{key}", "/ofrep/v1/evaluate/flags"
+        for flag in ("max-upload-mb", "limits"):
+            check((await evaluate(client, tokens.reader(), chain6[2], flag)).json(), single_path, "post", 200)
+        bulk = await client.post(BULK, json=context(chain6[2]), headers=tokens.reader())
+        check(bulk.json(), bulk_path, "post", 200)
+        check((await client.post(SINGLE.format("beta"), json={}, headers=tokens.reader())).json(),
+              single_path, "post", 400)
+        check((await evaluate(client, tokens.reader(), chain6[2], "nope")).json(), single_path, "post", 404)
+        check((await client.post(BULK, content=b"{", headers=tokens.reader())).json(), bulk_path, "post", 400)
+        check((await evaluate(client, {}, chain6[2], "beta")).json(), single_path, "post", 401,
+              "application/problem+json")
+
+    async def test_change_feed_answers_match_the_document(self, client, tokens, chain6, check):
+        ahead = await client.get("/v1/changes", params={"after": 10**15}, headers=tokens.admin())
+        check(ahead.json(), "/v1/changes", "get", 200)
+        await put(client, tokens, chain6[1], "beta", True)
+        page = await client.get("/v1/changes", params={"after": ahead.json()["last"]}, headers=tokens.admin())
+        assert [event["org"] for event in page.json()["events"]] == [chain6[1]]
+        check(page.json(), "/v1/changes", "get", 200)
+        explained = await client.get(f"/v1/orgs/{chain6[3]}/flags/beta/explain", headers=tokens.reader())
+        check(explained.json(), "/v1/orgs/{org}/flags/{flag}/explain", "get", 200)

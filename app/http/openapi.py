@@ -61,6 +61,80 @@ FLAG = _path_param("flag", _FLAG_NAME)
 SETS = _query("set", {"type": "string"}, "Comma-separated flag sets (or the X-Flag-Set header)")
 
 
+def _header(name: str, schema: dict[str, Any], description: str = "") -> dict[str, Any]:
+    return {"name": name, "in": "header", "required": False, "schema": schema, "description": description}
+
+
+# OFREP (open-feature/protocol, service/openapi.yaml): its own error bodies for 400 and 404.
+_OFREP_SCHEMAS: dict[str, Any] = {
+    "OfrepRequest": {"type": "object", "required": ["context"], "properties": {"context": {
+        "type": "object", "required": ["targetingKey"], "additionalProperties": True,
+        "properties": {"targetingKey": {**_ORG_ID, "description": "The org id the flags are evaluated for"}}}}},
+    "OfrepEvaluation": {
+        "type": "object", "required": ["key", "value", "reason", "variant", "metadata"], "properties": {
+            "key": _FLAG_NAME,
+            "value": {**_ANY, "description": "`number` flags are always JSON floats (10.0), `integer` flags integers"},
+            "reason": {"enum": ["TARGETING_MATCH", "STATIC"],
+                       "description": "TARGETING_MATCH: set on the org or an ancestor; STATIC: the catalog default"},
+            "variant": {"enum": ["own", "inherited", "default"]},
+            "metadata": {"type": "object", "additionalProperties": False,
+                         "description": "source_org and depth (0: the org itself); empty for a catalog default",
+                         "properties": {"source_org": _ORG_ID, "depth": {"type": "integer", "minimum": 0}}}}},
+    "OfrepFailure": {"type": "object", "required": ["key", "errorCode", "errorDetails"], "properties": {
+        "key": {"type": "string"}, "errorCode": {"enum": ["PARSE_ERROR", "TARGETING_KEY_MISSING", "INVALID_CONTEXT"]},
+        "errorDetails": {"type": "string"}}},
+    "OfrepFlagNotFound": {"type": "object", "required": ["key", "errorCode", "errorDetails"], "properties": {
+        "key": {"type": "string"}, "errorCode": {"enum": ["FLAG_NOT_FOUND"]}, "errorDetails": {"type": "string"}}},
+    "OfrepBulkFailure": {"type": "object", "required": ["errorCode", "errorDetails"], "properties": {
+        "errorCode": {"enum": ["PARSE_ERROR", "TARGETING_KEY_MISSING", "INVALID_CONTEXT"]},
+        "errorDetails": {"type": "string"}}},
+    "OfrepBulkEvaluation": {"type": "object", "required": ["flags"], "properties": {
+        "flags": {"type": "array", "items": _ref("OfrepEvaluation")}}},
+}
+_OFREP_SECURITY = [{"bearer": []}, {"apiKey": []}]
+_OFREP_BODY = {"application/json": {"schema": _ref("OfrepRequest")}}
+_ETAG = {"ETag": {"description": "Hash of exactly this body (flag sets included)", "schema": {"type": "string"}}}
+
+
+def _ofrep_paths() -> dict[str, Any]:
+    single = _op("OFREP: evaluate one flag for the org in context.targetingKey", "reader",
+                 {"200": _json(_ref("OfrepEvaluation")),
+                  "400": _json(_ref("OfrepFailure"), "PARSE_ERROR, TARGETING_KEY_MISSING, INVALID_CONTEXT "
+                                                     "(also: no such org inside the caller's subtrees)"),
+                  "404": _json(_ref("OfrepFlagNotFound"), "FLAG_NOT_FOUND")},
+                 body=_OFREP_BODY, params=[_path_param("key", {"type": "string"})], errors=(413,))
+    bulk = _op("OFREP: evaluate every catalog flag (of the requested sets) for the org in context.targetingKey",
+               "reader",
+               {"200": {**_json(_ref("OfrepBulkEvaluation")), "headers": _ETAG},
+                "304": {"description": "If-None-Match matched: nothing changed", "headers": _ETAG},
+                "400": _json(_ref("OfrepBulkFailure"), "PARSE_ERROR, TARGETING_KEY_MISSING, INVALID_CONTEXT")},
+               body=_OFREP_BODY, errors=(413,),
+               params=[_header("If-None-Match", {"type": "string"}), SETS,
+                       _header("X-Flag-Set", {"type": "string"}, "Comma-separated flag sets"),
+                       _query("flagConfigEtag", {"type": "string"}, "OFREP event-stream metadata; ignored"),
+                       _query("flagConfigLastModified", {"type": "string"}, "OFREP event-stream metadata; ignored")])
+    for operation in (single, bulk):
+        operation["security"] = _OFREP_SECURITY
+    return {"/ofrep/v1/evaluate/flags/{key}": {"post": single}, "/ofrep/v1/evaluate/flags": {"post": bulk}}
+
+
+def _changes_path() -> dict[str, Any]:
+    page = {"type": "object", "required": ["events", "last"], "properties": {
+        "events": {"type": "array", "items": _ref("AuditEvent")},
+        "last": {"type": "integer", "description": "Continue with after=last"}}}
+    stream = {"type": "string", "description": "Server-Sent Events: `id: <seq>` and `data: <AuditEvent JSON>` "
+                                               "per event, `: heartbeat` comments, `event: expired` if pruned past"}
+    return {"/v1/changes": {"get": _op(
+        "Audit events after a seq, oldest first (the change feed); a stream with Accept: text/event-stream",
+        "admin",
+        {"200": {"description": "OK", "content": {"application/json": {"schema": page},
+                                                  "text/event-stream": {"schema": stream}}}},
+        params=[_query("after", {"type": "integer", "minimum": 0, "default": 0}),
+                _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 1000}),
+                _header("Last-Event-ID", {"type": "integer", "minimum": 0}, "Resume a stream (overrides after)")],
+        errors=(410, 422))}}
+
+
 @cache
 def spec() -> dict[str, Any]:
     value_read = _json(_ref("EffectiveValue"))
@@ -76,7 +150,9 @@ def spec() -> dict[str, Any]:
         "info": {"title": "graphflags", "version": "1",
                  "description": "Feature flags for organisations arranged in hierarchies."},
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                                # The same JWT, for clients (OFREP providers) that send an API key header.
+                                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
             "schemas": {
                 "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
                     "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
@@ -106,9 +182,18 @@ def spec() -> dict[str, Any]:
                     "actor": {"type": "string"},
                     "action": {"enum": ["flag.set", "flag.clear", "org.create", "org.move"]},
                     "org": {"type": "string"}, "flag": {"type": ["string", "null"]}, "old": _ANY, "new": _ANY}},
+                "Explanation": {"type": "object",
+                                "required": ["org", "flag", "value", "reason", "source_org", "chain"],
+                                "properties": {"org": _ORG_ID, "flag": _FLAG_NAME, "value": _ANY,
+                                               "reason": {"enum": ["own", "inherited", "default"]},
+                                               "source_org": {"type": ["string", "null"]},
+                                               "chain": {"type": "array", "items": {
+                                                   "type": "object", "required": ["org", "value"],
+                                                   "properties": {"org": _ORG_ID, "value": _ANY}}}}},
+                **_OFREP_SCHEMAS,
             },
         },
-        "security": [{"bearer": []}],
+        "security": [{"bearer": []}, {"apiKey": []}],
         "paths": {
             "/healthz": {"get": _op("Process is alive", None, {"200": _json({"type": "object"})})},
             "/readyz": {"get": _op("Database reachable and catalog loaded", None,
@@ -133,7 +218,7 @@ def spec() -> dict[str, Any]:
             },
             "/v1/orgs/{org}/flags/{flag}/explain": {"get": _op(
                 "Why an org gets its value: the chain from the org to the root", "reader",
-                {"200": _json({"type": "object"})}, params=[ORG, FLAG], errors=(404, 422))},
+                {"200": _json(_ref("Explanation"))}, params=[ORG, FLAG], errors=(404, 422))},
             "/v1/orgs": {"post": _op("Create an org", "admin",
                                      {"201": _json(_ref("Org"), "Created"), "200": _json(_ref("Org"), "Exists")},
                                      body=org_body, errors=(400, 409, 413, 422))},
@@ -166,6 +251,8 @@ def spec() -> dict[str, Any]:
                         _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
                         _query("cursor", {"type": "string"})],
                 errors=(422,))},
+            **_changes_path(),
+            **_ofrep_paths(),
             "/{org}/{flag}": {"get": _op("Seed alias of GET /v1/orgs/{org}/flags/{flag}", "reader",
                                          {"200": value_read}, params=[ORG, FLAG], errors=(404, 422))},
             "/{org}/{flag}/{val}": {"post": _op(
