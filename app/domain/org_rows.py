@@ -8,7 +8,6 @@ CSV's first line after the header, each is row 1).
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,20 +21,104 @@ FORMATS = ("application/json", "application/x-ndjson", "text/csv")
 
 
 def parse_rows(raw: bytes, media_type: str) -> tuple[list[OrgRow], list[RowError]]:
-    if media_type in ("application/json", ""):
-        items = enumerate(_json_array(raw), start=1)
-    elif media_type in ("application/x-ndjson", "application/jsonl", "application/ndjson"):
-        items = _ndjson(raw)
-    elif media_type == "text/csv":
-        items = _csv(raw)
-    else:
-        raise Problem("unsupported-media-type", f"send one of {', '.join(FORMATS)}, not {media_type!r}")
-    rows: list[OrgRow] = []
-    errors: list[RowError] = []
-    for number, item in items:
+    parser = RowParser(media_type)
+    parser.feed(raw)
+    return parser.close()
+
+
+class RowParser:
+    """Rows parsed as the body arrives: feed it chunks, then `close()` for (rows, errors).
+
+    CSV and NDJSON are parsed a line at a time, so a large body is never held whole next
+    to its rows (a 1,000,000-row request is ~30 MB of text, but ~200 MB of rows; holding
+    both, plus the text decoded, plus dicts per row, is what made big requests big). A
+    JSON array cannot be split safely without a streaming JSON parser: it is buffered,
+    parsed at the end, and the buffer dropped before the rows are judged.
+    """
+
+    def __init__(self, media_type: str) -> None:
+        if media_type in ("application/json", ""):
+            self._format = "json"
+        elif media_type in ("application/x-ndjson", "application/jsonl", "application/ndjson"):
+            self._format = "ndjson"
+        elif media_type == "text/csv":
+            self._format = "csv"
+        else:
+            raise Problem("unsupported-media-type", f"send one of {', '.join(FORMATS)}, not {media_type!r}")
+        self.rows: list[OrgRow] = []
+        self.errors: list[RowError] = []
+        self._pending = b""
+        self._chunks: list[bytes] = []
+        self._line = 0  # lines seen (NDJSON) / lines after the header (CSV)
+        self._header: list[str] | None = None
+
+    def feed(self, chunk: bytes) -> None:
+        if self._format == "json":
+            self._chunks.append(chunk)
+            return
+        data = self._pending + chunk
+        end = data.rfind(b"\n")
+        if end < 0:
+            self._pending = data
+            return
+        self._pending = data[end + 1:]
+        self._lines(data[:end].split(b"\n"))
+
+    def close(self) -> tuple[list[OrgRow], list[RowError]]:
+        if self._format == "json":
+            raw = b"".join(self._chunks)
+            self._chunks = []
+            items = enumerate(_json_array(raw), start=1)
+            del raw
+            for number, item in items:
+                self._add(number, item)
+        else:
+            if self._pending:
+                self._lines([self._pending])
+                self._pending = b""
+            if self._format == "csv" and self._header is None:
+                _check_header([])
+        return self.rows, self.errors
+
+    def _lines(self, lines: list[bytes]) -> None:
+        if self._format == "ndjson":
+            for line in lines:
+                self._line += 1
+                if line.strip():
+                    try:
+                        item = orjson.loads(line)
+                    except orjson.JSONDecodeError:
+                        item = _Unreadable("the line is not valid JSON")
+                    self._add(self._line, item)
+            return
+        try:
+            text = [line.decode("utf-8") for line in lines]
+        except UnicodeDecodeError:
+            raise Problem("invalid-body", "the CSV is not UTF-8") from None
+        if self._header is None:
+            first = text.pop(0).removeprefix("\ufeff")
+            self._header = _check_header(next(csv.reader([first]), []))
+        # Ids hold no quotes or newlines, so a record never spans two lines that matter here.
+        for record in csv.reader(text):
+            self._line += 1
+            if not record:
+                continue
+            if len(record) != 2:
+                self._add(self._line, _Unreadable(f"expected 2 fields (id,parent), found {len(record)}"))
+            else:
+                values = dict(zip(self._header, record, strict=True))
+                self._add(self._line, {"id": values["id"], "parent": values["parent"] or None})
+
+    def _add(self, number: int, item: Any) -> None:
         result = _row(number, item)
-        (errors if isinstance(result, RowError) else rows).append(result)
-    return rows, errors
+        (self.errors if isinstance(result, RowError) else self.rows).append(result)
+
+
+def _check_header(columns: list[str]) -> list[str]:
+    header = [column.strip().lower() for column in columns]
+    if sorted(header) != ["id", "parent"]:
+        raise Problem("invalid-body", f"the CSV header must be the columns id,parent; it is {','.join(header)!r}")
+    return header
 
 
 def _json_array(raw: bytes) -> list[Any]:
@@ -46,35 +129,6 @@ def _json_array(raw: bytes) -> list[Any]:
     if not isinstance(document, list):
         raise Problem("invalid-body", 'the body must be a JSON array of {"id", "parent"} objects')
     return document
-
-
-def _ndjson(raw: bytes) -> Iterator[tuple[int, Any]]:
-    for number, line in enumerate(raw.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            yield number, orjson.loads(line)
-        except orjson.JSONDecodeError:
-            yield number, _Unreadable("the line is not valid JSON")
-
-
-def _csv(raw: bytes) -> Iterator[tuple[int, Any]]:
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise Problem("invalid-body", "the CSV is not UTF-8") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = [column.strip().lower() for column in next(reader, [])]
-    if sorted(header) != ["id", "parent"]:
-        raise Problem("invalid-body", f"the CSV header must be the columns id,parent; it is {','.join(header)!r}")
-    for number, record in enumerate(reader, start=1):
-        if not record:
-            continue
-        if len(record) != 2:
-            yield number, _Unreadable(f"expected 2 fields (id,parent), found {len(record)}")
-        else:
-            values = dict(zip(header, record, strict=True))
-            yield number, {"id": values["id"], "parent": values["parent"] or None}
 
 
 class _Unreadable:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -16,17 +17,21 @@ def media_type(request: Request) -> str:
 
 async def read_body(request: Request) -> bytes:
     """The whole body, or `413` as soon as it passes the configured limit."""
+    return b"".join([chunk async for chunk in stream_body(request)])
+
+
+async def stream_body(request: Request) -> AsyncIterator[bytes]:
+    """The body chunk by chunk as it arrives, or `413` as soon as it passes the configured limit."""
     limit = request.app.state.settings.max_body_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise too_large(limit)
-    chunks, size = [], 0
+    size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
             raise too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+        yield chunk
 
 
 def too_large(limit: int) -> Problem:

@@ -7,10 +7,10 @@ from starlette.responses import Response
 
 from app.domain.access import Principal, Role
 from app.domain.hierarchy import invalid_rows
-from app.domain.org_rows import parse_rows
+from app.domain.org_rows import RowParser
 from app.errors import Problem
 from app.http.auth import authorized
-from app.http.bodies import json_object, media_type, read_body, require_keys
+from app.http.bodies import json_object, media_type, require_keys, stream_body
 from app.http.responses import JSON
 
 
@@ -34,7 +34,11 @@ async def create_org(request: Request, principal: Principal) -> Response:
 
 @authorized(Role.admin)
 async def create_orgs_bulk(request: Request, principal: Principal) -> Response:
-    rows, errors = parse_rows(await read_body(request), media_type(request))
+    # Parsed as it arrives: the raw body is never held next to its rows.
+    parser = RowParser(media_type(request))
+    async for chunk in stream_body(request):
+        parser.feed(chunk)
+    rows, errors = parser.close()
     if errors:
         raise invalid_rows(errors)
     plan = await request.app.state.services.orgs.create_many(principal, rows)
