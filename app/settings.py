@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     otlp_endpoint: str | None = Field(
         None, validation_alias=AliasChoices("GRAPHFLAGS_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
     )
+    # Share of requests traced in full (a caller's sampled traceparent is always followed):
+    # recording every span costs a cached lookup far more than the 10% budget (bench/RESULTS.md).
+    trace_sample_ratio: float = Field(0.1, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _positive_numbers(self) -> Settings:

@@ -61,7 +61,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         configure_logging(settings)
-        tracing.configure(settings.otlp_endpoint)  # here: each worker process needs its own exporter thread
+        # Here, not in create_app: each worker process needs its own exporter thread.
+        tracing.configure(settings.otlp_endpoint, sample_ratio=settings.trace_sample_ratio)
         metrics.worker_started()
         services = build_services(settings)
         app.state.services = services

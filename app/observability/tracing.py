@@ -20,6 +20,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from app.observability import metrics
@@ -41,8 +42,13 @@ def new_trace_id() -> str:
     return f"{random.getrandbits(128):032x}"
 
 
-def configure(otlp_endpoint: str | None, processor: SpanProcessor | None = None) -> None:
-    """Turn tracing on (an endpoint, or a processor given by a test) or off (neither)."""
+def configure(otlp_endpoint: str | None, processor: SpanProcessor | None = None, sample_ratio: float = 1.0) -> None:
+    """Turn tracing on (an endpoint, or a processor given by a test) or off (neither).
+
+    `sample_ratio` of the traces this service starts are recorded; a request whose caller
+    sent a sampled `traceparent` is always recorded. Unrecorded requests still get a trace
+    id (logs, errors) but cost no span building or export.
+    """
     global _provider, tracer
     shutdown()
     if processor is None and not otlp_endpoint:
@@ -51,8 +57,9 @@ def configure(otlp_endpoint: str | None, processor: SpanProcessor | None = None)
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         processor = BatchSpanProcessor(OTLPSpanExporter(endpoint=_traces_url(otlp_endpoint)))
-    _provider = TracerProvider(resource=Resource.create({SERVICE_NAME: os.environ.get("OTEL_SERVICE_NAME",
-                                                                                      "graphflags")}))
+    _provider = TracerProvider(
+        resource=Resource.create({SERVICE_NAME: os.environ.get("OTEL_SERVICE_NAME", "graphflags")}),
+        sampler=ParentBased(TraceIdRatioBased(sample_ratio)))
     _provider.add_span_processor(processor)
     tracer = _provider.get_tracer("graphflags")
 
