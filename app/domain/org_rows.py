@@ -99,15 +99,18 @@ class RowParser:
             first = text.pop(0).removeprefix("\ufeff")
             self._header = _check_header(next(csv.reader([first]), []))
         # Ids hold no quotes or newlines, so a record never spans two lines that matter here.
+        id_first = self._header[0] == "id"
+        rows, errors = self.rows, self.errors
         for record in csv.reader(text):
             self._line += 1
             if not record:
                 continue
             if len(record) != 2:
                 self._add(self._line, _Unreadable(f"expected 2 fields (id,parent), found {len(record)}"))
-            else:
-                values = dict(zip(self._header, record, strict=True))
-                self._add(self._line, {"id": values["id"], "parent": values["parent"] or None})
+                continue
+            org, parent = record if id_first else reversed(record)
+            result = _pair(self._line, org, parent or None)
+            (errors if isinstance(result, RowError) else rows).append(result)
 
     def _add(self, number: int, item: Any) -> None:
         result = _row(number, item)
@@ -146,6 +149,10 @@ def _row(number: int, item: Any) -> OrgRow | RowError:
     if unknown:
         return RowError(number, org if isinstance(org, str) else None, "invalid-body",
                         f"unknown field(s) {sorted(unknown)}")
+    return _pair(number, org, parent)
+
+
+def _pair(number: int, org: Any, parent: Any) -> OrgRow | RowError:
     if not is_org_id(org):
         return RowError(number, org if isinstance(org, str) else None, "invalid-id", f"id {org!r} is not a valid org id")
     if parent is not None and not is_org_id(parent):
