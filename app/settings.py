@@ -78,6 +78,15 @@ class Settings(BaseSettings):
     # recording every span costs a cached lookup far more than the 10% budget (bench/RESULTS.md).
     trace_sample_ratio: float = Field(0.1, ge=0.0, le=1.0)
 
+    # Rate limits (app/http/rate_limits.py), per token `sub` and per tenant (each org id in
+    # the token's `orgs`; '*' is one tenant), e.g. "10000/second" or "100/second;5000/minute";
+    # empty: off. Counted per worker process. The JSON file, when set, overrides them and
+    # is re-read (checked every rate_limits_reload_interval seconds) without a restart.
+    rate_limit_token: str = ""
+    rate_limit_tenant: str = ""
+    rate_limits_file: Path | None = None
+    rate_limits_reload_interval: float = Field(1.0, ge=0.0)
+
     @model_validator(mode="after")
     def _positive_numbers(self) -> Settings:
         for name in ("workers", "neo4j_pool_size", "max_body_bytes", "bulk_batch_size"):

@@ -14,6 +14,7 @@ from app.auth.tokens import TokenVerifier
 from app.cache.follower import ChangeFollower
 from app.cache.values import ValueCache
 from app.http.errors import HANDLERS
+from app.http.rate_limits import RateLimits
 from app.http.routes import ROUTES
 from app.logs import configure_logging
 from app.observability import metrics, tracing
@@ -93,4 +94,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     middleware = [Middleware(Instrumentation, metrics_on=settings.metrics)] if instrumented else []
     app = Starlette(routes=ROUTES, exception_handlers=HANDLERS, lifespan=lifespan, middleware=middleware)
     app.state.settings = settings
+    # Checked by `authorized` right after authentication (app/http/auth.py).
+    app.state.rate_limits = RateLimits(settings.rate_limit_token, settings.rate_limit_tenant,
+                                       settings.rate_limits_file, settings.rate_limits_reload_interval)
     return app

@@ -1,7 +1,8 @@
 """Authentication and role checks for handlers: `@authorized(Role.writer)`.
 
 The decorated handler receives the verified principal as its second argument, after
-the token (401) and the role (403) have been checked, before anything else is read.
+the token (401), the rate limits (429) and the role (403) have been checked, before
+anything else is read.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def authorized(role: Role) -> Callable[[Handler], Callable[[Request], Awaitable[
                                                                                   problem.detail)
                 raise
             try:
+                # Before anything else is read: a client over its limit costs nothing more.
+                request.app.state.rate_limits.check(principal)
                 principal.require(role)
                 return await handler(request, principal)
             except Problem as problem:
