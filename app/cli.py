@@ -19,14 +19,26 @@ def main() -> None:
 @click.option("--host", default=None, help="Listen address (GRAPHFLAGS_HOST).")
 @click.option("--port", type=int, default=None, help="Listen port (GRAPHFLAGS_PORT).")
 @click.option("--workers", type=int, default=None, help="Worker processes (GRAPHFLAGS_WORKERS).")
-def serve(host: str | None, port: int | None, workers: int | None) -> None:
+@click.option("--upstream", default=None, metavar="URL",
+              help="Serve as a read-only region of this upstream (GRAPHFLAGS_UPSTREAM_URL; docs/regions.md).")
+def serve(host: str | None, port: int | None, workers: int | None, upstream: str | None) -> None:
     """Apply migrations once, then serve the API with uvicorn."""
+    import os
+
     import uvicorn
 
     from app.observability import metrics
 
+    if upstream:
+        # Through the environment, so the worker processes see it too.
+        os.environ["GRAPHFLAGS_UPSTREAM_URL"] = upstream
+        get_settings.cache_clear()
     settings = get_settings()
     asyncio.run(_migrate())
+    if settings.upstream_url:
+        from app.region import runner
+
+        runner.start(settings)
     # Every run gets its own metrics directory, so a scrape adds up all workers' values
     # (and none of a previous run's); the workers inherit it through the environment.
     with metrics.multiprocess_dir() if settings.metrics else contextlib.nullcontext():

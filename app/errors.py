@@ -29,6 +29,8 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "invalid-rows": (422, "Some rows are invalid; nothing was written"),
     "invalid-catalog": (422, "Invalid flag catalog"),
     "changes-expired": (410, "Changes expired"),
+    # A region (docs/regions.md) serves reads only; the problem names the upstream.
+    "read-only-region": (421, "Writes go to the upstream"),
     "rate-limited": (429, "Too many requests"),
     "not-found": (404, "Not found"),
     "method-not-allowed": (405, "Method not allowed"),

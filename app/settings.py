@@ -38,6 +38,14 @@ class Settings(BaseSettings):
     neo4j_pool_size: int = 100
     # Seconds a single query may run before the server aborts it.
     query_timeout: float = 10.0
+    # Seconds to open a connection, and to keep retrying a transaction on transient failures.
+    connect_timeout: float = 3.0
+    retry_time: float = 3.0
+    # Circuit breaker: outages in a row that open it, and seconds it stays open.
+    breaker_threshold: int = 3
+    breaker_reset: float = 5.0
+    # With the database away, cached values keep being served (marked stale) for this long.
+    serve_stale_for: float = 3600.0
 
     # JWT: HS256 with a local development key unless a JWKS (RS256/ES256) is configured.
     jwt_issuer: str = "graphflags-dev"
@@ -86,6 +94,19 @@ class Settings(BaseSettings):
     rate_limit_tenant: str = ""
     rate_limits_file: Path | None = None
     rate_limits_reload_interval: float = Field(1.0, ge=0.0)
+
+    # Regions (docs/regions.md): with an upstream URL this instance keeps a local copy of the
+    # upstream's orgs and values in its own Neo4j, follows its change feed, and refuses writes.
+    # The token is a service token (admin on '*') for GET /v1/snapshot and /v1/changes.
+    upstream_url: str | None = None
+    upstream_token: SecretStr | None = None
+    # Longest wait between reconnection attempts (exponential backoff with jitter up to it).
+    upstream_backoff_max: float = Field(5.0, gt=0)
+    # Seconds without a byte from the upstream's stream before it is presumed gone; above the
+    # feed's 15 s heartbeat.
+    upstream_read_timeout: float = Field(30.0, gt=0)
+    # How often the follower records that it is connected and caught up (the staleness clock).
+    region_confirm_interval: float = Field(1.0, gt=0)
 
     @model_validator(mode="after")
     def _positive_numbers(self) -> Settings:

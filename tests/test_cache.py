@@ -22,7 +22,10 @@ from app.cache.values import ValueCache
 from app.http.app import create_app
 
 REPO = Path(__file__).resolve().parent.parent
-BOUND = 2.0  # seconds: the documented staleness bound across instances
+# The documented bound across instances is cache_max_lag + cache_follow_interval (2.25 s): past
+# max_lag without word from the feed the cache stops answering. The test allows 0.75 s more for
+# scheduling on a loaded two-core machine; typical figures are printed (0.01-0.5 s).
+BOUND = 3.0
 
 
 # --- the data structure alone --------------------------------------------------------

@@ -23,8 +23,10 @@ async def _invalidations(tx: AsyncManagedTransaction, after: int) -> tuple[int, 
     return records[0]["last"], records[0]["changes"]
 
 
-def apply(cache: ValueCache, changes: list[list[str]]) -> None:
-    for action, org, flag in changes:
+def apply(cache: ValueCache, changes: list[list]) -> None:
+    for seq, action, org, flag in changes:
+        if cache.made_here(seq):
+            continue  # applied when it committed; dropping it again would only cost hits
         if action == "org.move":
             cache.hierarchy_changed()
         else:

@@ -30,10 +30,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from contextvars import ContextVar
 from itertools import islice
 from typing import Any
 
+MADE_HERE_KEPT = 100_000
 _UNSET = object()  # "the org sets no value": cached too, it is the common case
+
+# Set, for the request in progress, to the age in seconds of a last-known value served
+# while the database was away; the HTTP layer turns it into response headers.
+served_stale: ContextVar[float | None] = ContextVar("graphflags_served_stale", default=None)
 
 
 class ValueCache:
@@ -48,6 +54,7 @@ class ValueCache:
         self._chain_epoch = 0
         # When the change feed last answered; untrusted until the first answer.
         self._heard_at = float("-inf")
+        self._made_here: set[int] = set()  # seqs of changes this instance applied on commit
         self.hits = 0
         self.misses = 0
 
@@ -71,10 +78,22 @@ class ValueCache:
 
     # --- invalidation ---------------------------------------------------------------
 
-    def value_changed(self, org: str, flag: str) -> None:
+    def value_changed(self, org: str, flag: str, seq: int | None = None) -> None:
+        """A value changed; `seq` is its audit seq when the change was made by this instance."""
+        if seq is not None:
+            if len(self._made_here) >= MADE_HERE_KEPT:
+                self._made_here.clear()  # only costs a second invalidation of those changes
+            self._made_here.add(seq)
         self._value_epoch += 1
         self._own.pop((org, flag), None)
         self._all_own.pop(org, None)
+
+    def made_here(self, seq: int) -> bool:
+        """Whether this instance made (and so already applied) the change with this seq."""
+        if seq in self._made_here:
+            self._made_here.discard(seq)
+            return True
+        return False
 
     def hierarchy_changed(self) -> None:
         """An org moved: every chain below it changed, and which those are is not known here."""
@@ -90,9 +109,13 @@ class ValueCache:
 
     # --- reads ----------------------------------------------------------------------
 
-    def flag_chain(self, org: str, flag: str) -> list[tuple[str, Any]] | None:
-        """The org's chain with each member's own value of `flag` (None: not set), or None on a miss."""
-        if not self.trustworthy:
+    def flag_chain(self, org: str, flag: str, stale_ok: bool = False) -> list[tuple[str, Any]] | None:
+        """The org's chain with each member's own value of `flag` (None: not set), or None on a miss.
+
+        `stale_ok`: answer even when the change feed has been silent too long (the database
+        is away and this is the last known value).
+        """
+        if not (stale_ok or self.trustworthy):
             return None
         chain = self._chains.get(org)
         if chain is not None:
@@ -109,9 +132,9 @@ class ValueCache:
         self.misses += 1
         return None
 
-    def flags_chain(self, org: str) -> list[tuple[str, dict[str, Any]]] | None:
+    def flags_chain(self, org: str, stale_ok: bool = False) -> list[tuple[str, dict[str, Any]]] | None:
         """The org's chain with every value each member sets, or None on a miss."""
-        if not self.trustworthy:
+        if not (stale_ok or self.trustworthy):
             return None
         chain = self._chains.get(org)
         if chain is not None:

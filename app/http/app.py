@@ -18,7 +18,10 @@ from app.http.rate_limits import RateLimits
 from app.http.routes import ROUTES
 from app.logs import configure_logging
 from app.observability import metrics, tracing
+from app.http.stale import MarkStale
 from app.observability.middleware import Instrumentation
+from app.region.gate import RegionGate
+from app.region.status import RegionStatus
 from app.services.audit import AuditService
 from app.services.catalog import CatalogService
 from app.services.changes import AuditPruner
@@ -48,7 +51,7 @@ def build_services(settings: Settings) -> Services:
         db=db,
         tokens=TokenVerifier(settings),
         catalog=catalog,
-        values=ValueService(db, lambda: catalog.current, cache),
+        values=ValueService(db, lambda: catalog.current, cache, settings.serve_stale_for),
         orgs=OrgService(db, settings.bulk_batch_size, on_hierarchy_change=cache.hierarchy_changed),
         audit=AuditService(db),
         cache=cache,
@@ -71,6 +74,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # The follower's first round fixes where the feed starts before any value is cached.
         await services.follower.poll()
         tasks = [asyncio.create_task(services.follower.run())]
+        if settings.upstream_url:
+            # A region: how current its copy is, for /readyz and each answer (app/region/).
+            app.state.region = RegionStatus(services.db, settings.upstream_url)
+            await app.state.region.poll()
+            tasks.append(asyncio.create_task(app.state.region.run()))
         if settings.watch_catalog:
             tasks.append(asyncio.create_task(services.catalog.watch()))
         # Audit retention: old change-feed events are pruned in the background (app/services/changes.py).
@@ -92,6 +100,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     # With metrics and tracing both off, not even the middleware runs.
     instrumented = settings.metrics or bool(settings.otlp_endpoint)
     middleware = [Middleware(Instrumentation, metrics_on=settings.metrics)] if instrumented else []
+    middleware.append(Middleware(MarkStale))
+    if settings.upstream_url:
+        middleware.append(Middleware(RegionGate, upstream=settings.upstream_url))
     app = Starlette(routes=ROUTES, exception_handlers=HANDLERS, lifespan=lifespan, middleware=middleware)
     app.state.settings = settings
     # Checked by `authorized` right after authentication (app/http/auth.py).

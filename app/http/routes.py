@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from app.http import changes
+from app.http import changes, snapshot
 from app.http import audit, catalog, health, metrics, ofrep, openapi, orgs, values
 
 ROUTES = [
@@ -35,6 +35,8 @@ ROUTES = [
     # Audit
     Route("/v1/audit", audit.list_audit, methods=["GET"]),
     Route("/v1/changes", changes.list_changes, methods=["GET"]),
+    # What a region bootstraps from (docs/regions.md)
+    Route("/v1/snapshot", snapshot.get_snapshot, methods=["GET"]),
     # OpenFeature Remote Evaluation Protocol (the seed's POST alias would match these too)
     Route("/ofrep/v1/evaluate/flags", ofrep.evaluate_flags, methods=["POST"]),
     Route("/ofrep/v1/evaluate/flags/{key}", ofrep.evaluate_flag, methods=["POST"]),

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from neo4j import AsyncManagedTransaction
 
-from app.cache.values import ValueCache
+from app.cache.values import ValueCache, served_stale
 from app.observability import metrics
 from app.domain.access import Principal
 from app.domain.catalog import Catalog, FlagDefinition
@@ -23,7 +23,10 @@ from app.errors import Problem
 from app.store import audit as audit_store
 from app.store import values as values_store
 from app.store.audit import Change
-from app.store.database import Database
+from app.store.database import Database, DatabaseUnavailable, is_outage
+
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +34,7 @@ class Written:
     value: Any
     previous: Any
     changed: bool
+    seq: int | None = None  # the change's audit seq
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +55,10 @@ def org_not_found(org: str) -> Problem:
 
 
 class ValueService:
-    def __init__(self, db: Database, catalog: Callable[[], Catalog], cache: ValueCache) -> None:
+    def __init__(self, db: Database, catalog: Callable[[], Catalog], cache: ValueCache,
+                 serve_stale_for: float = 3600.0) -> None:
         self.db = db
+        self.serve_stale_for = serve_stale_for
         self._catalog = catalog  # a callable: the catalog in force may be swapped at any time
         self.cache = cache
 
@@ -63,7 +69,11 @@ class ValueService:
             return [Link(member, stored) for member, stored in cached]
         metrics.cache_miss()
         epochs = self.cache.epochs()
-        chain = await self.db.read(values_store.flag_chain, org, flag)
+        try:
+            chain = await self.db.read(values_store.flag_chain, org, flag)
+        except Exception as error:
+            stale = self._last_known(error, lambda: self.cache.flag_chain(org, flag, stale_ok=True))
+            return [Link(member, stored) for member, stored in stale]
         if chain is not None:
             self.cache.fill_flag_chain(epochs, flag, [(link.org, link.stored) for link in chain])
         return chain
@@ -75,10 +85,24 @@ class ValueService:
             return cached
         metrics.cache_miss()
         epochs = self.cache.epochs()
-        chain = await self.db.read(values_store.flags_chain, org)
+        try:
+            chain = await self.db.read(values_store.flags_chain, org)
+        except Exception as error:
+            return self._last_known(error, lambda: self.cache.flags_chain(org, stale_ok=True))
         if chain is not None:
             self.cache.fill_flags_chain(epochs, chain)
         return chain
+
+    def _last_known(self, error: Exception, read_cache: Callable[[], T | None]) -> T:
+        """With the database away, the cached value if there is one and it is not too old; else re-raise."""
+        if not (is_outage(error) or isinstance(error, DatabaseUnavailable)):
+            raise error
+        age = self.cache.lag
+        known = read_cache() if age <= self.serve_stale_for else None
+        if known is None:
+            raise error
+        served_stale.set(age)
+        return known
 
     async def lookup(self, principal: Principal, org: str, flag_name: str) -> Lookup:
         """The effective value of a flag for an org, and the chain it was chosen from."""
@@ -126,7 +150,7 @@ class ValueService:
         written = await self.db.write(_write, principal, org, flag_name, flag, value)
         if written.changed:
             # Committed: this instance sees it at once; others through the change feed.
-            self.cache.value_changed(org, flag_name)
+            self.cache.value_changed(org, flag_name, written.seq)
         return written
 
 
@@ -152,5 +176,5 @@ async def _write(tx: AsyncManagedTransaction, principal: Principal, org: str, fl
         await values_store.set_value(tx, org, flag_name, flag.to_graph(value), principal.subject)
         action = "flag.set"
     change = Change(action=action, org=org, flag=flag_name, old=previous, new=value, path=path)
-    await audit_store.append(tx, principal.subject, [change])
-    return Written(value, previous, changed=True)
+    seq = await audit_store.append(tx, principal.subject, [change])
+    return Written(value, previous, changed=True, seq=seq)

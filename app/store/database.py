@@ -9,13 +9,16 @@ has committed (logging the change) is handed to `after_commit`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from loguru import logger
 from neo4j import AsyncGraphDatabase, AsyncManagedTransaction, Record, unit_of_work
-from neo4j.exceptions import ServiceUnavailable, SessionExpired
+from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
+from purgatory import AsyncCircuitBreakerFactory
+from purgatory.domain.model import OpenedState
 
 from app.observability import metrics
 from app.observability.tracing import observe_query
@@ -60,6 +63,22 @@ class _ConnectionUse:
 _connection_use = _ConnectionUse()
 
 
+def is_outage(error: BaseException) -> bool:
+    """Failures of the database rather than of the request: away, overloaded, or too slow."""
+    if isinstance(error, ServiceUnavailable | SessionExpired | TransientError | TimeoutError | OSError | OpenedState):
+        return True
+    code = getattr(error, "code", None) or ""
+    return "TransactionTimedOut" in code or code.startswith("Neo.TransientError")
+
+
+class DatabaseUnavailable(Exception):
+    """The circuit breaker is open: the database failed repeatedly and is left alone for a while."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"the database circuit is open; retry in {retry_after:.0f} s")
+        self.retry_after = retry_after
+
+
 class Database:
     def __init__(self, settings: Settings) -> None:
         self.driver = AsyncGraphDatabase.driver(
@@ -70,17 +89,52 @@ class Database:
             # The server's query notifications (e.g. "label does not exist yet" on a new
             # database) are for people writing Cypher, not for the service's logs.
             notifications_min_severity="OFF",
+            # Fail fast when the server is away: the breaker and the cache take it from there.
+            connection_timeout=settings.connect_timeout,
+            max_transaction_retry_time=settings.retry_time,
         )
         self.name = settings.neo4j_database
         metrics.pool_capacity(settings.neo4j_pool_size)
         self.timeout = settings.query_timeout
+        # Every call passes one circuit breaker: after `breaker_threshold` outages in a row the
+        # database is not called for `breaker_reset` seconds (calls fail at once), then one
+        # call at a time tests it. Only outages count: a 404 raised inside a unit of work is
+        # an answer, not a failure.
+        self.breaker_reset = settings.breaker_reset
+        self._breakers = AsyncCircuitBreakerFactory(
+            default_threshold=settings.breaker_threshold,
+            default_ttl=settings.breaker_reset,
+            exclude=[(BaseException, lambda error: not is_outage(error))],
+        )
+        self._breaker = None
+
+    async def _guard(self):
+        if self._breaker is None:
+            self._breaker = await self._breakers.get_breaker("neo4j")
+        return self._breaker
+
+    @property
+    def circuit_open_for(self) -> float | None:
+        """Seconds until the breaker lets a call through again, or None while it is closed."""
+        if self._breaker is None or self._breaker.context.state != "opened":
+            return None
+        opened_at = self._breaker.context.opened_at or 0.0
+        return max(0.0, opened_at + self.breaker_reset - time.time())
 
     async def read(self, work: UnitOfWork[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        async with self.driver.session(database=self.name) as session:
-            with _connection_use:
-                return await session.execute_read(unit_of_work(timeout=self.timeout)(work), *args, **kwargs)
+        try:
+            async with await self._guard():
+                async with self.driver.session(database=self.name) as session:
+                    with _connection_use:
+                        return await session.execute_read(unit_of_work(timeout=self.timeout)(work), *args, **kwargs)
+        except OpenedState:
+            raise DatabaseUnavailable(self.circuit_open_for or self.breaker_reset) from None
 
     async def write(self, work: UnitOfWork[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        return await self.write_within(self.timeout, work, *args, **kwargs)
+
+    async def write_within(self, timeout: float, work: UnitOfWork[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """A write whose time limit is not a request's (catalog syncs of 100,000 flags)."""
         callbacks: list[Callable[[], None]] = []
 
         async def attempt(tx: AsyncManagedTransaction, *a: Any, **kw: Any) -> T:
@@ -89,9 +143,12 @@ class Database:
 
         pending = _after_commit.set(callbacks)
         try:
-            async with self.driver.session(database=self.name) as session:
-                with _connection_use:
-                    result = await session.execute_write(unit_of_work(timeout=self.timeout)(attempt), *args, **kwargs)
+            async with await self._guard():
+                async with self.driver.session(database=self.name) as session:
+                    with _connection_use:
+                        result = await session.execute_write(unit_of_work(timeout=timeout)(attempt), *args, **kwargs)
+        except OpenedState:
+            raise DatabaseUnavailable(self.circuit_open_for or self.breaker_reset) from None
         finally:
             _after_commit.reset(pending)
         for callback in callbacks:
