@@ -41,8 +41,11 @@ def _position(request: Request) -> tuple[int, int]:
     if unknown:
         raise Problem("invalid-query", f"unknown query parameter(s): {sorted(unknown)}")
     # A reconnecting EventSource repeats the original URL; Last-Event-ID is the newer position.
+    # `after` is checked even then: a malformed query is refused whatever else the request says.
+    after = _seq(params.get("after", "0"), "after")
     resume = request.headers.get("last-event-id")
-    after = _seq(resume, "Last-Event-ID") if resume else _seq(params.get("after", "0"), "after")
+    if resume:
+        after = _seq(resume, "Last-Event-ID")
     text = params.get("limit")
     limit = DEFAULT_LIMIT if text is None else _seq(text, "limit")
     if not 1 <= limit <= MAX_LIMIT:

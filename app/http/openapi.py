@@ -26,7 +26,14 @@ def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
 
 def _problems(*statuses: int) -> dict[str, Any]:
     problem = {"application/problem+json": {"schema": _ref("Problem")}}
-    return {str(status): {"description": _status_text(status), "content": problem} for status in statuses}
+    documented = {str(status): {"description": _status_text(status), "content": problem} for status in statuses}
+    for status in {"429", "503"} & documented.keys():
+        documented[status]["headers"] = _RETRY_AFTER
+    return documented
+
+
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again", "required": True,
+                                "schema": {"type": "integer", "minimum": 1}}}
 
 
 def _status_text(status: int) -> str:
@@ -38,7 +45,8 @@ def _op(summary: str, role: str | None, responses: dict[str, Any], *, body: dict
     operation: dict[str, Any] = {"summary": summary, "responses": {**responses, **_problems(*errors)}}
     if role is not None:
         operation["description"] = f"Requires the `{role}` role."
-        operation["responses"].update(_problems(401, 403))
+        # Every authenticated operation is rate limited (429) and may meet the database away (503).
+        operation["responses"].update(_problems(401, 403, 429, 503))
     else:
         operation["security"] = []
     if body is not None:
@@ -211,6 +219,7 @@ def spec() -> dict[str, Any]:
                            params=[ORG, FLAG], errors=(404, 422)),
                 "put": _op("Set the org's own value", "writer", {"200": value_written}, params=[ORG, FLAG],
                            body={"application/json": {"schema": {"type": "object", "required": ["value"],
+                                                                 "additionalProperties": False,
                                                                  "properties": {"value": _ANY}}}},
                            errors=(400, 404, 413, 422)),
                 "delete": _op("Clear the org's own value (it inherits again)", "writer",
@@ -231,8 +240,9 @@ def spec() -> dict[str, Any]:
                            params=[ORG], errors=(404, 422)),
                 "patch": _op("Move an org and its subtree under another parent", "admin", {"200": _json(_ref("Org"))},
                              params=[ORG], errors=(400, 404, 409, 413, 422),
-                             body={"application/json": {"schema": {"type": "object", "required": ["parent"],
-                                                                   "properties": {"parent": {"type": ["string", "null"]}}}}}),
+                             body={"application/json": {"schema": {
+                                 "type": "object", "required": ["parent"], "additionalProperties": False,
+                                 "properties": {"parent": {"oneOf": [_ORG_ID, {"type": "null"}]}}}}}),
             },
             "/v1/flags": {"get": _op("The flag catalog", "reader",
                                      {"200": _json({"type": "object", "properties": {
