@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from app.auth.tokens import mint_dev_token  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from loaders.synthetic import Shape, write_csv  # noqa: E402
-from scale import SERVICE_PORT, ensure_home, serve  # noqa: E402
+from scale import ensure_home, serve  # noqa: E402
 
 
 def memory_kib(pid: int) -> dict[str, int]:
@@ -58,12 +58,12 @@ def main() -> None:
         write_csv(Shape(orgs=args.rows, max_depth=20, density=0, seed=9, prefix=prefix), out)
     token = mint_dev_token(Settings(jwt_dev_key_file=work / "dev-jwt.key"), subject="bench-bulk", roles=["admin"],
                            orgs=["*"], ttl=7200)
-    service = serve(home, work)
+    service, base_url = serve(home, work)
     try:
         before = memory_kib(service.pid)
         with open(body, "rb") as stream, httpx.Client(timeout=3600) as client:
             start = time.perf_counter()
-            response = client.post(f"http://127.0.0.1:{SERVICE_PORT}/v1/orgs/bulk", content=stream,
+            response = client.post(f"{base_url}/v1/orgs/bulk", content=stream,
                                    headers={"Authorization": f"Bearer {token}", "Content-Type": "text/csv"})
             took = time.perf_counter() - start
         after = memory_kib(service.pid)

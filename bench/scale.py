@@ -23,6 +23,7 @@ import os
 import platform
 import random
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -39,12 +40,9 @@ from app.auth.tokens import mint_dev_token  # noqa: E402
 from app.domain.catalog import Catalog  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from app.store.cypher import cypher  # noqa: E402
-from loaders.admin_import import import_directory  # noqa: E402
+from loaders.admin_import import ImportReport, import_directory  # noqa: E402
 from loaders.neo4j_home import NEO4JCTL, Neo4jHome  # noqa: E402
-from loaders.synthetic import DepthSample, Shape, write_admin  # noqa: E402
-
-SERVICE_PORT = 18080
-
+from loaders.synthetic import DepthSample, Shape, generate, write_admin  # noqa: E402
 
 def percentiles(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
@@ -59,19 +57,29 @@ def ensure_home(path: Path, heap: str, pagecache: str) -> Neo4jHome:
     return Neo4jHome(path)
 
 
-def serve(home: Neo4jHome, work: Path) -> subprocess.Popen:
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def serve(home: Neo4jHome, work: Path) -> tuple[subprocess.Popen, str]:
+    """`graphflags serve` on a free port: (process, base URL)."""
+    port = free_port()
     env = {**os.environ, "NEO4J_URI": home.bolt_uri, "NEO4J_PASSWORD": home.password,
-           "GRAPHFLAGS_PORT": str(SERVICE_PORT), "GRAPHFLAGS_WATCH_CATALOG": "false",
+           "GRAPHFLAGS_PORT": str(port), "GRAPHFLAGS_WATCH_CATALOG": "false",
            "GRAPHFLAGS_LOG_LEVEL": "WARNING", "GRAPHFLAGS_JWT_DEV_KEY_FILE": str(work / "dev-jwt.key")}
     process = subprocess.Popen([str(REPO / ".venv/bin/graphflags"), "serve"], env=env, cwd=REPO,
                                stdout=subprocess.DEVNULL, stderr=open(work / "serve.log", "w"))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"http://127.0.0.1:{SERVICE_PORT}/readyz", timeout=1).status_code == 200:
-                return process
+            ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
         except httpx.HTTPError:
-            pass
+            ready = False
+        # Alive after answering: another process on the same port must not pass for ours.
+        if ready and process.poll() is None:
+            return process, f"http://127.0.0.1:{port}"
         if process.poll() is not None:
             raise RuntimeError(f"the service exited; see {work / 'serve.log'}")
         time.sleep(0.25)
@@ -109,16 +117,29 @@ def run_size(orgs: int, args, catalog: Catalog, home: Neo4jHome) -> dict:
     shape = Shape(orgs=orgs, max_depth=20, density=0.01, seed=42)
     sample = DepthSample(500, seed=42)
     clock = time.perf_counter()
-    manifest = write_admin(shape, folder, catalog, sample)
-    generate_s = time.perf_counter() - clock
-    csv_bytes = sum(p.stat().st_size for p in folder.glob("*.csv"))
-    counts = manifest.counts()
-    print(f"[{orgs:,}] generated {counts} ({csv_bytes / 2**20:.0f} MiB CSV) in {generate_s:.1f} s", flush=True)
-
-    settings = Settings(flags_file=REPO / "flags.json", watch_catalog=False, log_json=False, log_level="WARNING")
-    report = import_directory(home, folder, settings, heap=args.admin_heap, off_heap=args.admin_off_heap)
-    print(f"[{orgs:,}] import {report.seconds}", flush=True)
-    shutil.rmtree(folder)
+    if args.reuse:
+        # The home already holds this very forest (same shape and seed): only the sample is needed.
+        counts = {"Org": 0, "PARENT_OF": 0, "SET": 0, "Flag": len(catalog)}
+        for org in generate(shape, catalog):
+            sample.offer(org.id, org.depth)
+            counts["Org"] += 1
+            counts["PARENT_OF"] += org.parent is not None
+            counts["SET"] += len(org.values)
+        report = ImportReport(counts=counts, seconds={"neo4j-admin import": float("nan"),
+                                                      "migrations (constraints)": float("nan"),
+                                                      "catalog sync": float("nan")},
+                              store_bytes=home.store_bytes())
+        csv_bytes, generate_s = 0, time.perf_counter() - clock
+    else:
+        manifest = write_admin(shape, folder, catalog, sample)
+        generate_s = time.perf_counter() - clock
+        csv_bytes = sum(p.stat().st_size for p in folder.glob("*.csv"))
+        counts = manifest.counts()
+        print(f"[{orgs:,}] generated {counts} ({csv_bytes / 2**20:.0f} MiB CSV) in {generate_s:.1f} s", flush=True)
+        settings = Settings(flags_file=REPO / "flags.json", watch_catalog=False, log_json=False, log_level="WARNING")
+        report = import_directory(home, folder, settings, heap=args.admin_heap, off_heap=args.admin_off_heap)
+        print(f"[{orgs:,}] import {report.seconds}", flush=True)
+        shutil.rmtree(folder)
     rows = counts["Org"] + counts.get("PARENT_OF", 0) + counts.get("SET", 0) + counts.get("Flag", 0)
 
     # Cold: Neo4j restarted (empty page cache) and a fresh service (empty in-process cache).
@@ -136,9 +157,9 @@ def run_size(orgs: int, args, catalog: Catalog, home: Neo4jHome) -> dict:
     deepest = sample.deepest[1]
     token = mint_dev_token(Settings(jwt_dev_key_file=work / "dev-jwt.key"), subject="bench", roles=["reader"],
                            orgs=["*"], ttl=3600)
-    service = serve(home, work)
+    service, base_url = serve(home, work)
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{SERVICE_PORT}",
+        with httpx.Client(base_url=base_url,
                           headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
             # The very first request also pays for Cypher planning and the driver's first
             # connection: reported apart, on an org outside the probes.
@@ -196,6 +217,8 @@ def main() -> None:
     parser.add_argument("--admin-heap", default="2g")
     parser.add_argument("--admin-off-heap", default="4g")
     parser.add_argument("--lookups", type=int, default=3000)
+    parser.add_argument("--reuse", action="store_true",
+                        help="measure lookups on the forest the home already holds (imported by an earlier run)")
     parser.add_argument("--keep-running", action="store_true", help="leave the scale Neo4j up afterwards")
     args = parser.parse_args()
     catalog = Catalog.load(REPO / "flags.json")
