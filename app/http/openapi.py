@@ -143,6 +143,23 @@ def _changes_path() -> dict[str, Any]:
         errors=(410, 422))}}
 
 
+def _snapshot_path() -> dict[str, Any]:
+    # docs/regions.md: what a region bootstraps from, then follows /v1/changes after `seq`.
+    lines = {"type": "string", "description": (
+        "NDJSON: a header `{\"snapshot\": {\"format\": 1, \"seq\": S}}`, one line per org in id order "
+        "`{\"id\", \"parent\", \"values\": [[flag, value, type, updated_at, updated_by], ...]}`, and a trailer "
+        "`{\"end\": {\"orgs\": n, \"seq\": S}}` (a stream without it was cut short). Every change up to seq S "
+        "is in it; later ones may be too, so apply /v1/changes?after=S.")}
+    operation = _op("Every org with its parent and own values, and the seq to follow the change feed from; "
+                    "needs an admin token for every org ('*')", "admin",
+                    {"200": {"description": "OK", "content": {"application/x-ndjson": {"schema": lines}},
+                             "headers": {"X-Graphflags-Snapshot-Seq": {"schema": {"type": "integer"}}}}},
+                    errors=(422,))
+    operation["description"] += (" A region (`serve --upstream`) answers writes with 421 read-only-region, "
+                                 "naming its upstream, and adds X-Graphflags-Staleness to every answer.")
+    return {"/v1/snapshot": {"get": operation}}
+
+
 @cache
 def spec() -> dict[str, Any]:
     value_read = _json(_ref("EffectiveValue"))
@@ -262,6 +279,7 @@ def spec() -> dict[str, Any]:
                         _query("cursor", {"type": "string"})],
                 errors=(422,))},
             **_changes_path(),
+            **_snapshot_path(),
             **_ofrep_paths(),
             "/{org}/{flag}": {"get": _op("Seed alias of GET /v1/orgs/{org}/flags/{flag}", "reader",
                                          {"200": value_read}, params=[ORG, FLAG], errors=(404, 422))},
