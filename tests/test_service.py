@@ -113,3 +113,16 @@ def test_schema_rejects_what_the_service_rejects():
         jsonschema.validate(bad, schema)
     with pytest.raises(Exception, match="invalid-catalog"):
         Catalog.parse(json.dumps(bad))
+
+
+async def test_routing_uris_work_unchanged(migrated):
+    """`neo4j://` (cluster routing) works against a single server, so moving to a cluster is a URI change."""
+    routed = migrated.model_copy(update={"neo4j_uri": migrated.neo4j_uri.replace("bolt://", "neo4j://")})
+    db = Database(routed)
+    try:
+        async def one(tx):
+            return (await (await tx.run("RETURN 1 AS one")).single())["one"]
+        assert await db.read(one) == 1
+        assert await db.write(one) == 1
+    finally:
+        await db.close()
