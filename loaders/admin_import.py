@@ -54,13 +54,13 @@ def import_directory(home: Neo4jHome, directory: Path, settings: Settings, *, he
     # The database name goes first: after --relationships it would be taken for one more file.
     home.admin("database", "import", "full", "neo4j", *options, *import_arguments(directory, manifest), heap=heap)
     report.seconds["neo4j-admin import"] = time.perf_counter() - clock
-    report.store_bytes = home.store_bytes()
 
     clock = time.perf_counter()
     home.start()
     report.seconds["start"] = time.perf_counter() - clock
 
     report.migrations = asyncio.run(finish_import(home.settings(settings), report))
+    report.store_bytes = home.store_bytes()  # with the indexes the migrations built
     return report
 
 
