@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator
 
 import orjson
 from loguru import logger
-from neo4j.exceptions import DriverError, Neo4jError
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -93,7 +92,7 @@ async def _stream(feed: ChangeFeed, principal: Principal, after: int, limit: int
             # Pruned past this stream's position: tell the client to reload, then end.
             yield b"event: expired\ndata: %s\n\n" % orjson.dumps(problem.document())
             return
-        except (Neo4jError, DriverError) as error:
-            # The client reconnects (with Last-Event-ID) once the database answers again.
-            logger.warning("change stream ended: database unavailable ({})", type(error).__name__)
+        except Exception as error:  # the database away, the circuit open, ...: a status can no longer be sent
+            # The client reconnects (with Last-Event-ID) and is answered properly then.
+            logger.warning("change stream ended: {} ({})", type(error).__name__, error)
             return
