@@ -23,6 +23,7 @@ help:
 	@echo "make import ORGS=orgs.csv [VALUES=values.csv]  bulk-load with neo4j-admin (REPLACES the dev database)"
 	@echo "make backup [OFFLINE=1]   back up into $(BACKUP_DIR) (online export, or offline dump)"
 	@echo "make restore FROM=DIR     restore a backup folder into the dev database (REPLACES it)"
+	@echo "make fuzz   fuzz the OpenAPI contract for minutes with schemathesis (FUZZ_EXAMPLES=100)"
 
 # The virtualenv is rebuilt when pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml
@@ -84,3 +85,18 @@ bench: $(BIN)/.installed
 	@command -v h2load >/dev/null && command -v wrk >/dev/null || { echo "graphflags: make bench needs wrk and h2load (apt-get install wrk nghttp2-client)"; exit 3; }
 	@$(NEO4JCTL) assemble
 	flock /tmp/graphflags-bench.lock $(BIN)/python bench/hotpath.py
+
+# Long contract fuzz (tests/fuzzing/run.py): schemathesis CLI, every check, per token kind, against
+# `graphflags serve` on a free port over its own disposable Neo4j; FUZZ_EXAMPLES per operation and token
+# kind. Under the benchmark lock: it keeps both cores busy for minutes.
+FUZZ_EXAMPLES ?= 100
+.PHONY: fuzz
+fuzz: $(BIN)/.installed
+	@$(NEO4JCTL) assemble
+	flock /tmp/graphflags-bench.lock $(BIN)/python tests/fuzzing/run.py --max-examples $(FUZZ_EXAMPLES)
+
+# Soak (bench/soak.py): lookups and toggles at a steady rate for 10 minutes; errors, memory, p95 per minute.
+soak: $(BIN)/.installed
+	@command -v h2load >/dev/null || { echo "graphflags: make soak needs h2load (apt-get install nghttp2-client)"; exit 3; }
+	@$(NEO4JCTL) assemble
+	flock /tmp/graphflags-bench.lock $(BIN)/python bench/soak.py
