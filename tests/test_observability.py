@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.routing import Route
 
 from app.auth.tokens import mint_dev_token
+from app.errors import Problem
 from app.http.app import create_app
 from app.observability import tracing
 from app.store.database import Database, after_commit
@@ -227,6 +228,11 @@ async def test_an_incoming_traceparent_is_continued(client, tokens):
         await client.get("/v1/flags", headers={**tokens.reader(),
                                                "traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"})
     assert [format(s.context.trace_id, "032x") for s in exporter.get_finished_spans()] == [trace_id]
+    # A caller that does not sample its trace: no spans, but the id still names the log lines.
+    with traced() as exporter, captured_logs() as records:
+        await client.get("/v1/flags", headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-00"})
+    assert exporter.get_finished_spans() == ()
+    assert [r["extra"].get("trace_id") for r in records if r["message"].startswith("unauthorized")] == [trace_id]
 
 
 @pytest.fixture
@@ -306,16 +312,41 @@ def test_a_scrape_adds_up_every_worker_process(migrated, tmp_path):
         for _ in range(40):
             with httpx.Client() as fresh:  # a new connection each time, so both workers answer some
                 assert fresh.get(f"{base}/healthz").status_code == 200
-        scraped = samples(httpx.get(listener).text)
         healthz = {"method": "GET", "route": "/healthz", "status": "200"}
-        assert value(scraped, "graphflags_http_request_duration_seconds_count", **healthz) == 40
-        assert value(scraped, "graphflags_worker_processes") == 2
+
+        def counted(text: str) -> float:
+            return value(samples(text), "graphflags_http_request_duration_seconds_count", **healthz)
+
+        # Workers hand their counts over once a second (metrics.FLUSH_INTERVAL).
+        deadline = time.monotonic() + 30
+        while counted(scraped := httpx.get(listener).text) < 40 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert counted(scraped) == 40
+        assert value(samples(scraped), "graphflags_worker_processes") == 2
         # The public route serves the same sums, to an admin.
         token = mint_dev_token(migrated.model_copy(update={"jwt_dev_key_file": tmp_path / "dev-jwt.key"}),
                                subject="ops", roles=["admin"], orgs=["*"])
         public = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {token}"})
-        assert value(samples(public.text), "graphflags_http_request_duration_seconds_count", **healthz) == 40
+        assert counted(public.text) == 40
         assert httpx.get(f"{base}/metrics").status_code == 401
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+async def test_catalog_reloads_are_counted_by_outcome(client, tokens, settings_for, tmp_path):
+    settings = settings_for()
+    application = create_app(settings)
+    async with LifespanManager(application, startup_timeout=60):
+        before = await scrape(client, tokens)
+        catalog = application.state.services.catalog
+        await catalog.reload()
+        settings.flags_file.write_text('{"flags": {"beta": {"type": "boolean", "default": "not a boolean"}}}')
+        with pytest.raises(Problem) as refused:
+            await catalog.reload()
+        assert refused.value.slug == "invalid-catalog"
+        after = await scrape(client, tokens)
+    name = "graphflags_catalog_reloads_total"
+    assert value(after, name, outcome="applied") - value(before, name, outcome="applied") == 1
+    assert value(after, name, outcome="refused") - value(before, name, outcome="refused") == 1
+    assert value(after, "graphflags_catalog_flags") == 7  # tests/data/catalog.json, still in force

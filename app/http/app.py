@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         configure_logging(settings)
         # Here, not in create_app: each worker process needs its own exporter thread.
-        tracing.configure(settings.otlp_endpoint, sample_ratio=settings.trace_sample_ratio)
+        tracing.configure(settings.otlp_endpoint, ratio=settings.trace_sample_ratio)
         metrics.worker_started()
         services = build_services(settings)
         app.state.services = services
@@ -74,6 +74,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # The follower's first round fixes where the feed starts before any value is cached.
         await services.follower.poll()
         tasks = [asyncio.create_task(services.follower.run())]
+        if settings.metrics:
+            tasks.append(asyncio.create_task(metrics.flush_every()))
         if settings.upstream_url:
             # A region: how current its copy is, for /readyz and each answer (app/region/).
             app.state.region = RegionStatus(services.db, settings.upstream_url)

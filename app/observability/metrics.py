@@ -14,17 +14,25 @@ the overhead can be measured and avoided.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from bisect import bisect_left
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, \
     generate_latest, multiprocess, start_http_server
 
+from app.errors import Problem
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+P = ParamSpec("P")
+T = TypeVar("T")
 
 # Cached lookups answer in well under a millisecond; database trips in a few; the top
 # buckets catch timeouts (GRAPHFLAGS_QUERY_TIMEOUT defaults to 10 s).
@@ -63,11 +71,20 @@ WORKERS = Gauge("graphflags_worker_processes", "Worker processes serving request
 CATALOG_FLAGS = Gauge("graphflags_catalog_flags", "Flags in the catalog in force", multiprocess_mode="mostrecent")
 
 _enabled = True
-# label values -> child: labels() takes a lock and builds a key on every call; this is one dict read.
-_request_children: dict[tuple[str, str, int], object] = {}
-_query_children: dict[str, object] = {}
-_cache_hit = CACHE_LOOKUPS.labels("hit").inc
-_cache_miss = CACHE_LOOKUPS.labels("miss").inc
+
+# The hot path does not touch prometheus_client: one increment there takes a lock, checks
+# the pid and writes the memory-mapped file (about 2 us each; a cached lookup made five,
+# a third of its CPU). It adds to these plain dicts instead, and `flush` hands the sums to
+# prometheus_client every FLUSH_INTERVAL seconds and before this process answers a scrape.
+FLUSH_INTERVAL = 1.0
+_BOUNDS = (*LATENCY_BUCKETS, float("inf"))
+# label values -> [count in each bucket (not cumulative, as prometheus_client keeps them)..., sum]
+_requests: dict[tuple[str, str, int], list[float]] = {}
+_queries: dict[str, list[float]] = {}
+_query_errors: dict[str, int] = {}
+_cache = {"hit": 0, "miss": 0}
+_evaluations: dict[tuple[str, str], int] = {}
+_bulk_evaluations = [0]
 
 
 def configure(enabled: bool) -> None:
@@ -79,42 +96,83 @@ def enabled() -> bool:
     return _enabled
 
 
+def _observe(pending: dict, key, seconds: float) -> None:
+    slots = pending.get(key)
+    if slots is None:
+        slots = pending[key] = [0.0] * (len(_BOUNDS) + 1)
+    slots[bisect_left(_BOUNDS, seconds)] += 1  # the first bucket whose bound is >= seconds
+    slots[-1] += seconds
+
+
 def request_observed(method: str, route: str, status: int, seconds: float) -> None:
-    key = (method, route, status)
-    child = _request_children.get(key)
-    if child is None:
-        child = _request_children[key] = REQUEST_SECONDS.labels(method, route, str(status))
-    child.observe(seconds)
+    _observe(_requests, (method, route, status), seconds)
 
 
 def query_observed(statement: str, seconds: float, failed: bool) -> None:
-    child = _query_children.get(statement)
-    if child is None:
-        child = _query_children[statement] = QUERY_SECONDS.labels(statement)
-    child.observe(seconds)
+    _observe(_queries, statement, seconds)
     if failed:
-        QUERY_ERRORS.labels(statement).inc()
+        _query_errors[statement] = _query_errors.get(statement, 0) + 1
 
 
 def cache_hit() -> None:
-    if _enabled:
-        _cache_hit()
+    _cache["hit"] += 1
 
 
 def cache_miss() -> None:
-    if _enabled:
-        _cache_miss()
+    _cache["miss"] += 1
 
 
 def flag_evaluated(flag: str, reason: str) -> None:
     """One single-flag evaluation that answered; `reason` as the answer gives it (own, STATIC, ...)."""
-    if _enabled:
-        EVALUATIONS.labels(flag, reason).inc()
+    key = (flag, reason)
+    _evaluations[key] = _evaluations.get(key, 0) + 1
 
 
 def flags_evaluated_in_bulk(count: int) -> None:
-    if _enabled:
-        BULK_EVALUATIONS.inc(count)
+    _bulk_evaluations[0] += count
+
+
+def flush() -> None:
+    """Hand what the hot path counted to prometheus_client (and so to the scrape)."""
+    global _requests, _queries, _query_errors, _evaluations
+    requests, _requests = _requests, {}
+    queries, _queries = _queries, {}
+    errors, _query_errors = _query_errors, {}
+    evaluations, _evaluations = _evaluations, {}
+    if not _enabled:
+        _cache.update(hit=0, miss=0)
+        _bulk_evaluations[0] = 0
+        return
+    for (method, route, status), slots in requests.items():
+        _add_observations(REQUEST_SECONDS.labels(method, route, str(status)), slots)
+    for statement, slots in queries.items():
+        _add_observations(QUERY_SECONDS.labels(statement), slots)
+    for statement, count in errors.items():
+        QUERY_ERRORS.labels(statement).inc(count)
+    for (flag, reason), count in evaluations.items():
+        EVALUATIONS.labels(flag, reason).inc(count)
+    for result in ("hit", "miss"):
+        count, _cache[result] = _cache[result], 0
+        if count:
+            CACHE_LOOKUPS.labels(result).inc(count)
+    bulk, _bulk_evaluations[0] = _bulk_evaluations[0], 0
+    if bulk:
+        BULK_EVALUATIONS.inc(bulk)
+
+
+def _add_observations(child, slots: list[float]) -> None:
+    # Histogram children have no public "add n observations"; their per-bucket values
+    # (`_buckets`, not cumulative) and `_sum` are what observe() itself increments.
+    for bucket, count in zip(child._buckets, slots, strict=False):
+        if count:
+            bucket.inc(count)
+    child._sum.inc(slots[-1])
+
+
+async def flush_every(interval: float = FLUSH_INTERVAL) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        flush()
 
 
 def change_committed(actor: str, action: str, flag: str | None) -> None:
@@ -129,6 +187,25 @@ def catalog_reloaded(outcome: str, flags: int | None = None) -> None:
         CATALOG_RELOADS.labels(outcome).inc()
         if flags is not None:
             CATALOG_FLAGS.set(flags)
+
+
+def counted_catalog_reload(reload: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Counts each catalog load by outcome: applied, refused (a Problem: invalid file), failed."""
+
+    @functools.wraps(reload)
+    async def counted(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            catalog = await reload(*args, **kwargs)
+        except Problem:
+            catalog_reloaded("refused")
+            raise
+        except Exception:
+            catalog_reloaded("failed")
+            raise
+        catalog_reloaded("applied", len(catalog))  # type: ignore[arg-type]
+        return catalog
+
+    return counted
 
 
 def pool_acquired() -> None:
@@ -152,7 +229,11 @@ def database_reachable(up: bool) -> None:
 
 
 def exposition() -> tuple[bytes, str]:
-    """The Prometheus text of the whole service: every worker's values when there are several."""
+    """The Prometheus text of the whole service: every worker's values when there are several.
+
+    This process's counts are exact; other workers' are at most FLUSH_INTERVAL behind.
+    """
+    flush()
     return generate_latest(registry()), CONTENT_TYPE_LATEST
 
 
@@ -176,7 +257,8 @@ def worker_started() -> None:
 
 
 def worker_exiting() -> None:
-    """Drop this process's share of the live gauges (in use, pool capacity) as it stops."""
+    """Hand over the last counts, then drop this process's share of the live gauges."""
+    flush()
     if MULTIPROC_ENV in os.environ:
         multiprocess.mark_process_dead(os.getpid())
 

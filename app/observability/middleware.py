@@ -10,6 +10,7 @@ observation, plus one span when tracing is on.
 from __future__ import annotations
 
 import asyncio
+from random import random
 from time import perf_counter
 
 from opentelemetry import context as otel_context
@@ -30,17 +31,18 @@ def _route(scope: Scope) -> str:
     return getattr(route, "path", UNMATCHED) if route is not None else UNMATCHED
 
 
-def _incoming_trace_id(scope: Scope) -> str | None:
-    """The trace id of a W3C `traceparent` header, without building a context for it."""
+def _incoming_trace(scope: Scope) -> tuple[str, bool] | None:
+    """The trace id of a W3C `traceparent` header and whether the caller samples it."""
     for name, value in scope["headers"]:
         if name == b"traceparent":
             parts = value.split(b"-")
-            if len(parts) == 4 and len(parts[1]) == 32 and parts[1] != b"0" * 32:
+            if len(parts) == 4 and len(parts[1]) == 32 and parts[1] != b"0" * 32 and len(parts[3]) == 2:
                 try:
                     int(parts[1], 16)
+                    flags = int(parts[3], 16)
                 except ValueError:
                     return None
-                return parts[1].decode()
+                return parts[1].decode(), bool(flags & 1)
     return None
 
 
@@ -59,10 +61,12 @@ class Instrumentation:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if tracing.tracer is not None:
+        incoming = _incoming_trace(scope)
+        # Decided before any span exists: an unsampled request costs what an untraced one does.
+        if tracing.tracer is not None and (incoming[1] if incoming else random() < tracing.sample_ratio):
             await self._traced(scope, receive, send)
             return
-        tracing.set_trace_id(_incoming_trace_id(scope) or tracing.new_trace_id())
+        tracing.set_trace_id(incoming[0] if incoming else tracing.new_trace_id())
         status = 500
         started = perf_counter()
 

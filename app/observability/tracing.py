@@ -20,7 +20,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from app.observability import metrics
@@ -28,6 +28,7 @@ from app.observability import metrics
 _trace_id: ContextVar[str | None] = ContextVar("graphflags_trace_id", default=None)
 _provider: TracerProvider | None = None
 tracer: trace.Tracer | None = None
+sample_ratio = 1.0
 
 
 def current_trace_id() -> str | None:
@@ -42,14 +43,14 @@ def new_trace_id() -> str:
     return f"{random.getrandbits(128):032x}"
 
 
-def configure(otlp_endpoint: str | None, processor: SpanProcessor | None = None, sample_ratio: float = 1.0) -> None:
+def configure(otlp_endpoint: str | None, processor: SpanProcessor | None = None, ratio: float = 1.0) -> None:
     """Turn tracing on (an endpoint, or a processor given by a test) or off (neither).
 
-    `sample_ratio` of the traces this service starts are recorded; a request whose caller
+    `ratio` of the traces this service starts are recorded; a request whose caller
     sent a sampled `traceparent` is always recorded. Unrecorded requests still get a trace
     id (logs, errors) but cost no span building or export.
     """
-    global _provider, tracer
+    global _provider, tracer, sample_ratio
     shutdown()
     if processor is None and not otlp_endpoint:
         return
@@ -57,9 +58,11 @@ def configure(otlp_endpoint: str | None, processor: SpanProcessor | None = None,
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         processor = BatchSpanProcessor(OTLPSpanExporter(endpoint=_traces_url(otlp_endpoint)))
+    # The middleware samples (it decides before building anything); what reaches the SDK is traced.
+    sample_ratio = ratio
     _provider = TracerProvider(
         resource=Resource.create({SERVICE_NAME: os.environ.get("OTEL_SERVICE_NAME", "graphflags")}),
-        sampler=ParentBased(TraceIdRatioBased(sample_ratio)))
+        sampler=ALWAYS_ON)
     _provider.add_span_processor(processor)
     tracer = _provider.get_tracer("graphflags")
 

@@ -11,6 +11,7 @@ from watchfiles import awatch
 
 from app.domain.catalog import Catalog
 from app.errors import Problem
+from app.observability import metrics
 from app.store import audit as audit_store
 from app.store import catalog as catalog_store
 from app.store.database import Database
@@ -24,6 +25,7 @@ class CatalogService:
         self.loaded = False
         self._lock = asyncio.Lock()
 
+    @metrics.counted_catalog_reload
     async def reload(self) -> Catalog:
         """Load the file and put it in force, or raise `invalid-catalog` and keep the old one."""
         async with self._lock:
