@@ -108,12 +108,44 @@ class Settings(BaseSettings):
     # How often the follower records that it is connected and caught up (the staleness clock).
     region_confirm_interval: float = Field(1.0, gt=0)
 
+    # Encryption (docs/security.md). HTTPS: both files set -> `serve` speaks TLS only
+    # (`graphflags dev-cert` writes a local pair). Bolt: with a trusted CA file the driver
+    # encrypts and checks the server's certificate against it (use a bolt:// or neo4j://
+    # URI then; bolt+s:// trusts the system CAs on its own). Backups: a base64 32-byte key
+    # (`graphflags backup-key`) or a file holding one; backups are encrypted with it.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    neo4j_trusted_ca: Path | None = Field(
+        None, validation_alias=AliasChoices("GRAPHFLAGS_NEO4J_TRUSTED_CA", "NEO4J_TRUSTED_CA")
+    )
+    backup_key: SecretStr | None = None
+    backup_key_file: Path | None = None
+
     @model_validator(mode="after")
     def _positive_numbers(self) -> Settings:
         for name in ("workers", "neo4j_pool_size", "max_body_bytes", "bulk_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         return self
+
+    @model_validator(mode="after")
+    def _encryption_settings(self) -> Settings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("set both GRAPHFLAGS_TLS_CERT_FILE and GRAPHFLAGS_TLS_KEY_FILE, or neither")
+        if self.neo4j_trusted_ca is not None and "+s" in self.neo4j_uri.split("://", 1)[0]:
+            raise ValueError("GRAPHFLAGS_NEO4J_TRUSTED_CA needs a bolt:// or neo4j:// URI (the driver refuses a "
+                             "trust setting with +s/+ssc URIs, which choose their trust themselves)")
+        if self.backup_key is not None and self.backup_key_file is not None:
+            raise ValueError("set GRAPHFLAGS_BACKUP_KEY or GRAPHFLAGS_BACKUP_KEY_FILE, not both")
+        return self
+
+    def neo4j_encryption(self) -> dict:
+        """Extra driver options for Bolt over TLS, checked against a CA file; none otherwise."""
+        if self.neo4j_trusted_ca is None:
+            return {}
+        import neo4j
+
+        return {"encrypted": True, "trusted_certificates": neo4j.TrustCustomCAs(str(self.neo4j_trusted_ca))}
 
     def neo4j_auth(self) -> tuple[str, str]:
         if self.neo4j_password is not None:

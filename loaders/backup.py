@@ -6,8 +6,11 @@
 
 Each backup is a new folder `graphflags-<kind>-<UTC time>` holding the files and a
 `SHA256SUMS`; restore refuses a folder whose files do not match it. `seal` and `unseal`
-are where the files leave and re-enter our hands: encryption at rest (a later issue)
-goes there and nowhere else.
+are where the files leave and re-enter our hands: with a backup key configured
+(GRAPHFLAGS_BACKUP_KEY / _FILE) every file is encrypted there (loaders.crypto), and a
+restore decrypts and authenticates all of them before the database is touched; without
+one the folder holds a file named UNENCRYPTED (`graphflags backup` refuses unless asked
+with --unencrypted).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from app.settings import Settings
 from app.store.database import Database
 from loaders.admin_csv import MANIFEST
 from loaders.admin_import import ImportReport, finish_import, import_directory
+from loaders.crypto import CryptoError, decrypted_folder, encrypt_folder, key_from_settings
 from loaders.export import export_graph
 from loaders.neo4j_home import Neo4jHome
 
@@ -47,15 +51,16 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def seal(folder: Path) -> None:
-    """Record a checksum of every file. Encryption of the files belongs here too (not yet)."""
+def seal(folder: Path, key: bytes | None = None) -> None:
+    """Encrypt every file (or mark the folder unencrypted), then record a checksum of each."""
+    encrypt_folder(folder, key)
     lines = [f"{_sha256(path)}  {path.name}\n" for path in sorted(folder.iterdir())
              if path.is_file() and path.name != SUMS]
     (folder / SUMS).write_text("".join(lines))
 
 
 def unseal(folder: Path) -> None:
-    """Check the files against SHA256SUMS before anything is replaced (decryption goes here)."""
+    """Check the files against SHA256SUMS before anything is replaced (restore then decrypts)."""
     sums = folder / SUMS
     if not sums.is_file():
         raise BackupError(f"{folder} has no {SUMS}: not a graphflags backup")
@@ -66,7 +71,15 @@ def unseal(folder: Path) -> None:
             raise BackupError(f"{path} is missing or does not match {SUMS}; refusing to restore")
 
 
+def _key(settings: Settings) -> bytes | None:
+    try:
+        return key_from_settings(settings)
+    except CryptoError as error:
+        raise BackupError(str(error)) from None
+
+
 def backup_online(settings: Settings, root: Path, page: int = 20_000) -> Path:
+    key = _key(settings)  # a bad key fails before the export runs
     folder = _new_folder(root, "export")
 
     async def run() -> None:
@@ -77,12 +90,13 @@ def backup_online(settings: Settings, root: Path, page: int = 20_000) -> Path:
             await db.close()
 
     asyncio.run(run())
-    seal(folder)
+    seal(folder, key)
     return folder
 
 
-def backup_offline(home: Neo4jHome, root: Path) -> Path:
+def backup_offline(home: Neo4jHome, root: Path, settings: Settings | None = None) -> Path:
     """A consistent copy of the store: the server is down between stop and start."""
+    key = _key(settings) if settings is not None else None
     folder = _new_folder(root, "dump")
     was_running = home.running()
     home.stop()
@@ -91,7 +105,7 @@ def backup_offline(home: Neo4jHome, root: Path) -> Path:
     finally:
         if was_running:
             home.start()
-    seal(folder)
+    seal(folder, key)
     return folder
 
 
@@ -99,6 +113,14 @@ def restore(home: Neo4jHome, folder: Path, settings: Settings, *, heap: str = "1
             ) -> ImportReport:
     """Replace the home's database with a backup folder of either kind."""
     unseal(folder)
+    try:
+        with decrypted_folder(folder, _key(settings)) as plain:
+            return _restore(home, plain, settings, heap=heap, off_heap=off_heap)
+    except CryptoError as error:
+        raise BackupError(f"{error}; nothing was restored") from None
+
+
+def _restore(home: Neo4jHome, folder: Path, settings: Settings, *, heap: str, off_heap: str) -> ImportReport:
     if (folder / MANIFEST).is_file():
         return import_directory(home, folder, settings, heap=heap, off_heap=off_heap)
     if not (folder / DUMP).is_file():

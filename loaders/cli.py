@@ -87,16 +87,23 @@ def import_command(orgs_csv: Path | None, values_csv: Path | None, from_dir: Pat
 @click.option("--to", "root", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder that receives a new graphflags-<kind>-<time> backup folder.")
 @click.option("--offline", is_flag=True, help="neo4j-admin dump of --home (stops its server meanwhile).")
+@click.option("--unencrypted", is_flag=True,
+              help="Allow a backup without GRAPHFLAGS_BACKUP_KEY(_FILE); the folder is marked UNENCRYPTED.")
 @_home
-def backup(root: Path, offline: bool, home: Path) -> None:
-    """Back up orgs, values, flags and audit events (online export by default)."""
-    from loaders.backup import backup_offline, backup_online
+def backup(root: Path, offline: bool, unencrypted: bool, home: Path) -> None:
+    """Back up orgs, values, flags and audit events (online export by default), encrypted."""
+    from loaders.backup import BackupError, backup_offline, backup_online
 
+    settings = get_settings()
+    if settings.backup_key is None and settings.backup_key_file is None and not unencrypted:
+        raise click.ClickException("no backup key: set GRAPHFLAGS_BACKUP_KEY_FILE (make one with graphflags "
+                                   "backup-key --out FILE) or GRAPHFLAGS_BACKUP_KEY, or pass --unencrypted")
     try:
-        folder = backup_offline(_open_home(home), root) if offline else backup_online(get_settings(), root)
-    except Neo4jCtlError as error:
+        folder = (backup_offline(_open_home(home), root, settings) if offline
+                  else backup_online(settings, root))
+    except (BackupError, Neo4jCtlError) as error:
         raise click.ClickException(str(error)) from None
-    click.echo(str(folder))
+    click.echo(str(folder) + ("" if settings.backup_key or settings.backup_key_file else "  (UNENCRYPTED)"))
 
 
 @click.command()
