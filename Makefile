@@ -10,18 +10,22 @@ NEO4JCTL := neo4j/neo4jctl
 NEO4J_DEV_HOME := .local/neo4j/home
 NEO4J_DEV_HEAP ?= 1g
 NEO4J_DEV_PAGECACHE ?= 1g
+# `make run TLS=1` serves HTTPS with a self-signed development certificate made here once.
+TLS_DIR := .local/tls
 
 .PHONY: help run stop neo4j token test unit clean
 .PHONY: import backup restore
 
 help:
 	@echo "make run    start the local Neo4j (or use NEO4J_URI) and serve the API on 127.0.0.1:8080"
+	@echo "make run TLS=1   the same over HTTPS, with a development certificate in $(TLS_DIR)"
 	@echo "make stop   stop the local Neo4j"
 	@echo "make test   run the whole test suite against a disposable Neo4j"
 	@echo "make token  print a development admin token"
 	@echo "make clean  remove the virtualenv and everything under .local/ (the dev database too)"
 	@echo "make import ORGS=orgs.csv [VALUES=values.csv]  bulk-load with neo4j-admin (REPLACES the dev database)"
-	@echo "make backup [OFFLINE=1]   back up into $(BACKUP_DIR) (online export, or offline dump)"
+	@echo "make backup [OFFLINE=1]   back up into $(BACKUP_DIR) (online export, or offline dump), encrypted with"
+	@echo "            GRAPHFLAGS_BACKUP_KEY_FILE (graphflags backup-key --out FILE); UNENCRYPTED=1 to go without"
 	@echo "make restore FROM=DIR     restore a backup folder into the dev database (REPLACES it)"
 	@echo "make fuzz   fuzz the OpenAPI contract for minutes with schemathesis (FUZZ_EXAMPLES=100)"
 
@@ -48,8 +52,14 @@ run: neo4j
 	@echo "graphflags: development admin token (1 day):"
 	@$(BIN)/graphflags token --sub dev --role admin --org '*' --ttl 86400
 	@echo "graphflags: Neo4j Browser at http://127.0.0.1:7474/browser/ (user neo4j, password in $(NEO4J_DEV_HOME)/password)"
+ifeq ($(TLS),1)
+	@test -s $(TLS_DIR)/cert.pem -a -s $(TLS_DIR)/key.pem || $(BIN)/graphflags dev-cert --out $(TLS_DIR) >/dev/null
+	@echo "graphflags: serving on https://$${GRAPHFLAGS_HOST:-127.0.0.1}:$${GRAPHFLAGS_PORT:-8080} (trust $(TLS_DIR)/cert.pem: curl --cacert $(TLS_DIR)/cert.pem; Ctrl-C to stop)"
+	@GRAPHFLAGS_TLS_CERT_FILE=$(TLS_DIR)/cert.pem GRAPHFLAGS_TLS_KEY_FILE=$(TLS_DIR)/key.pem $(BIN)/graphflags serve
+else
 	@echo "graphflags: serving on http://$${GRAPHFLAGS_HOST:-127.0.0.1}:$${GRAPHFLAGS_PORT:-8080} (Ctrl-C to stop; make stop stops Neo4j)"
 	@$(BIN)/graphflags serve
+endif
 
 stop:
 	@$(NEO4JCTL) stop $(NEO4J_DEV_HOME)
@@ -74,7 +84,7 @@ import: $(BIN)/.installed
 	$(BIN)/graphflags import "$(ORGS)" $(if $(VALUES),--values "$(VALUES)") --home $(NEO4J_DEV_HOME)
 
 backup: $(BIN)/.installed
-	$(BIN)/graphflags backup --to $(BACKUP_DIR) $(if $(OFFLINE),--offline) --home $(NEO4J_DEV_HOME)
+	$(BIN)/graphflags backup --to $(BACKUP_DIR) $(if $(OFFLINE),--offline) $(if $(UNENCRYPTED),--unencrypted) --home $(NEO4J_DEV_HOME)
 
 restore: $(BIN)/.installed
 	@test -n "$(FROM)" || { echo "usage: make restore FROM=$(BACKUP_DIR)/graphflags-..."; exit 2; }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from pathlib import Path
 
 import click
 
@@ -54,6 +55,9 @@ def serve(host: str | None, port: int | None, workers: int | None, upstream: str
             access_log=False,  # requests are counted and traced, not logged one by one
             log_level="warning",
             proxy_headers=False,
+            # HTTPS only when a certificate is configured (docs/security.md); no plain listener then.
+            ssl_certfile=str(settings.tls_cert_file) if settings.tls_cert_file else None,
+            ssl_keyfile=str(settings.tls_key_file) if settings.tls_key_file else None,
         )
 
 
@@ -85,6 +89,38 @@ def token(sub: str, roles: tuple[str, ...], orgs: tuple[str, ...], ttl: int) -> 
     from app.auth.tokens import mint_dev_token
 
     click.echo(mint_dev_token(get_settings(), subject=sub, roles=list(roles), orgs=list(orgs), ttl=ttl))
+
+
+@main.command("dev-cert")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path(".local/tls"),
+              show_default=True, help="Folder for cert.pem and key.pem (mode 600).")
+@click.option("--days", type=click.IntRange(1, 3650), default=365, show_default=True)
+def dev_cert(out: Path, days: int) -> None:
+    """Write a self-signed certificate for localhost/127.0.0.1, for HTTPS in development."""
+    from app.tls import write_dev_cert
+
+    cert, key = write_dev_cert(out, days=days)
+    click.echo(f"GRAPHFLAGS_TLS_CERT_FILE={cert}")
+    click.echo(f"GRAPHFLAGS_TLS_KEY_FILE={key}")
+
+
+@main.command("backup-key")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="New file (mode 600) for GRAPHFLAGS_BACKUP_KEY_FILE; an existing one is never overwritten.")
+def backup_key(out: Path) -> None:
+    """Generate a backup encryption key into a file (keep a copy away from the backups)."""
+    import os
+
+    from loaders.crypto import new_key
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise click.ClickException(f"{out} exists; a backup key is never overwritten") from None
+    with os.fdopen(fd, "w") as handle:
+        handle.write(new_key() + "\n")
+    click.echo(f"GRAPHFLAGS_BACKUP_KEY_FILE={out}")
 
 
 def _register_loaders() -> None:
