@@ -92,6 +92,8 @@ class Database:
             # Fail fast when the server is away: the breaker and the cache take it from there.
             connection_timeout=settings.connect_timeout,
             max_transaction_retry_time=settings.retry_time,
+            # Bolt over TLS against a CA file when one is configured (docs/security.md).
+            **settings.neo4j_encryption(),
         )
         self.name = settings.neo4j_database
         metrics.pool_capacity(settings.neo4j_pool_size)
