@@ -204,8 +204,10 @@ class TestRegion:
             return response.json()["ancestors"] if response.status_code == 200 else None
 
         _until(lambda: ancestors() == [world["mid"], world["new"], world["other"]], "the move reaches the region")
-        # root's value no longer reaches leaf: the cached chain was dropped.
-        assert _value(region.url, world["leaf"], "dark-mode", reader) is False
+        # root's value no longer reaches leaf once the region's cache drops the chain it held
+        # (its cache follower reads the region's audit log every 0.25 s, so not necessarily yet).
+        _until(lambda: _value(region.url, world["leaf"], "dark-mode", reader) is False,
+               "the cached chain is dropped", timeout=STALENESS_BOUND)
 
     def test_writes_are_refused_with_the_upstream_named(self, region, upstream, world, tokens):
         writer = tokens.writer()
@@ -237,14 +239,14 @@ class TestRegion:
             await asyncio.to_thread(_until, lambda: _ready(region)["staleness_seconds"] > 1.5, "staleness grows")
             response = httpx.get(f"{region.url}/v1/orgs/{world['leaf']}/flags/theme", headers=reader)
             assert response.json()["value"] == "dark"  # the last known value
-            assert float(response.headers["x-graphflags-staleness"]) > 1.5
+            assert float(response.headers["x-graphflags-staleness"]) >= 1.5  # one decimal
         finally:
             upstream.start()
         caught_up = await asyncio.to_thread(
             _until, lambda: _value(region.url, world["leaf"], "theme", reader) == "light", "the region catches up")
         print(f"\nregion caught up {caught_up:.3f} s after the upstream answered again")
-        state = _ready(region)
-        assert state["connected"] and state["bootstraps"] == 1
+        await asyncio.to_thread(_until, lambda: _ready(region)["connected"], "the region streams again")
+        assert _ready(region)["bootstraps"] == 1  # caught up from its position, no reload
 
     async def test_an_expired_position_makes_the_region_reload(self, region, upstream, world, tokens, client,
                                                                migrated):
