@@ -126,6 +126,10 @@ def _ofrep_paths() -> dict[str, Any]:
     return {"/ofrep/v1/evaluate/flags/{key}": {"post": single}, "/ofrep/v1/evaluate/flags": {"post": bulk}}
 
 
+# An audit seq as the feed reads one: at most 18 digits (app/http/changes.py).
+_SEQ = {"type": "integer", "minimum": 0, "maximum": 10**18 - 1}
+
+
 def _changes_path() -> dict[str, Any]:
     page = {"type": "object", "required": ["events", "last"], "properties": {
         "events": {"type": "array", "items": _ref("AuditEvent")},
@@ -137,9 +141,9 @@ def _changes_path() -> dict[str, Any]:
         "admin",
         {"200": {"description": "OK", "content": {"application/json": {"schema": page},
                                                   "text/event-stream": {"schema": stream}}}},
-        params=[_query("after", {"type": "integer", "minimum": 0, "default": 0}),
+        params=[_query("after", _SEQ | {"default": 0}),
                 _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 1000}),
-                _header("Last-Event-ID", {"type": "integer", "minimum": 0}, "Resume a stream (overrides after)")],
+                _header("Last-Event-ID", _SEQ, "Resume a stream (overrides after)")],
         errors=(410, 422))}}
 
 
