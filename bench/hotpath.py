@@ -39,6 +39,8 @@ BASE = f"http://127.0.0.1:{PORT}"
 RESULTS = REPO / "bench" / "RESULTS.md"
 START, END = "<!-- hotpath:start -->", "<!-- hotpath:end -->"
 CONNECTIONS = 50
+# h2load sends POSTs only with a body file (it cannot mmap /dev/null): the seed toggle ignores it.
+BODY = Path(__file__).resolve().parent / "empty-body.txt"
 FLAGS = ["new-checkout", "theme", "max-upload-mb", "retention-days", "beta-dashboard"]
 
 
@@ -130,7 +132,7 @@ def h2load(case: str, rate: int, uris: list[str], token: str, duration: int, pid
     args = ["h2load", "--h1", f"-c{CONNECTIONS}", "-t1", f"--rps={rate / CONNECTIONS:g}", f"-D{duration}",
             f"--log-file={log}", "-i", str(uri_file), "-H", f"Authorization: Bearer {token}"]
     if method_post:
-        args += ["-d", "/dev/null"]
+        args += ["-d", str(BODY)]
     before = cpu_seconds(pids)
     started = time.monotonic()
     load = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -241,7 +243,7 @@ def main() -> None:
                     toggle_rate = max(1, rate // 100)
                     writer = subprocess.Popen(
                         ["h2load", "--h1", "-c2", "-t1", f"--rps={toggle_rate / 2:g}", f"-D{options.duration}",
-                         "-d", "/dev/null", "-i", "/dev/stdin", "-H", f"Authorization: Bearer {token}"],
+                         "-d", str(BODY), "-i", "/dev/stdin", "-H", f"Authorization: Bearer {token}"],
                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
                     writer.stdin.write("\n".join(BASE + p for p in toggles) + "\n")
                     writer.stdin.close()
