@@ -225,6 +225,9 @@ def spec() -> dict[str, Any]:
         "security": [{"bearer": []}, {"apiKey": []}],
         "paths": {
             "/healthz": {"get": _op("Process is alive", None, {"200": _json({"type": "object"})})},
+            "/openapi.json": {"get": _op("This document", None, {"200": _json({"type": "object"})})},
+            "/docs": {"get": _op("This document, browsable", None, {
+                "200": {"description": "OK", "content": {"text/html": {"schema": {"type": "string"}}}}})},
             "/readyz": {"get": _op("Database reachable and catalog loaded", None,
                                    {"200": _json({"type": "object"})}, errors=(503,))},
             "/metrics": {"get": _op(
