@@ -97,12 +97,22 @@ class RowParser:
             raise Problem("invalid-body", "the CSV is not UTF-8") from None
         if self._header is None:
             first = text.pop(0).removeprefix("\ufeff")
-            self._header = _check_header(next(csv.reader([first]), []))
+            self._header = _check_header(_csv_record(first) or [])
         # Ids hold no quotes or newlines, so a record never spans two lines that matter here.
         id_first = self._header[0] == "id"
         rows, errors = self.rows, self.errors
-        for record in csv.reader(text):
+        try:
+            records: list[Any] = list(csv.reader(text))
+        except csv.Error:
+            # A stray carriage return inside a line, or a field past csv's size limit: judge
+            # these lines one at a time, so the bad ones become row errors rather than a 500.
+            records = [_Unreadable("the line is not readable CSV") if (record := _csv_record(line)) is None else record
+                       for line in text]
+        for record in records:
             self._line += 1
+            if isinstance(record, _Unreadable):
+                self._add(self._line, record)
+                continue
             if not record:
                 continue
             if len(record) != 2:
@@ -115,6 +125,14 @@ class RowParser:
     def _add(self, number: int, item: Any) -> None:
         result = _row(number, item)
         (self.errors if isinstance(result, RowError) else self.rows).append(result)
+
+
+def _csv_record(line: str) -> list[str] | None:
+    """One line's fields, or None when csv cannot read it."""
+    try:
+        return next(csv.reader([line]), [])
+    except csv.Error:
+        return None
 
 
 def _check_header(columns: list[str]) -> list[str]:
