@@ -224,7 +224,8 @@ def main() -> None:
         toggles = [f"/{org}/beta-dashboard/{'true' if i % 2 else 'false'}" for i, org in enumerate(hot * 2)]
         runs: list[Run] = []
         for case in cases:
-            for rate in rates:
+            # Writes are serialised (commit-ordered audit seqs): show where their ceiling lies too.
+            for rate in ([50, 100, *rates] if case == "toggles" else rates):
                 print(f"{case} at {rate}/s ...", flush=True)
                 if case == "noop":
                     runs.append(h2load(case, rate, [BASE + "/healthz"], token, options.duration, pids))
