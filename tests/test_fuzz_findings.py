@@ -33,3 +33,8 @@ async def test_a_malformed_after_is_refused_even_with_last_event_id(client, toke
     response = await client.get("/v1/changes?after=null", headers={**tokens.admin(), "Last-Event-ID": "0"})
     assert response.status_code == 422, response.text
     assert response.json()["type"].endswith("/invalid-query")
+
+
+async def test_an_empty_last_event_id_is_refused(client, tokens):
+    response = await client.get("/v1/changes", headers={**tokens.admin(), "Last-Event-ID": ""})
+    assert response.status_code == 422, response.text

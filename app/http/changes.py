@@ -43,7 +43,8 @@ def _position(request: Request) -> tuple[int, int]:
     # `after` is checked even then: a malformed query is refused whatever else the request says.
     after = _seq(params.get("after", "0"), "after")
     resume = request.headers.get("last-event-id")
-    if resume:
+    # Present but empty is malformed too: an EventSource never sends an empty one.
+    if resume is not None:
         after = _seq(resume, "Last-Event-ID")
     text = params.get("limit")
     limit = DEFAULT_LIMIT if text is None else _seq(text, "limit")
