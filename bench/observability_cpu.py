@@ -8,7 +8,8 @@ middleware, token check, cache, handler, JSON) directly, without sockets, for a 
 GET /v1/orgs/{org}/flags/{flag}, and reports process CPU microseconds per request:
 - off:          GRAPHFLAGS_METRICS=false, no tracing: no middleware at all
 - metrics:      metrics in multiprocess mode, as `graphflags serve` runs them (mmap files)
-- tracing 10%:  metrics plus tracing at the default sample ratio, spans to an in-memory exporter
+- tracing 1%:   metrics plus tracing at the default sample ratio, spans to an in-memory exporter
+- tracing 10%:  the same, one request in ten traced
 - tracing 100%: every request traced
 Each configuration runs in a fresh process (prometheus_client picks its mode at import);
 configurations take turns, `--rounds` times. Needs the dev Neo4j (the orgs of
@@ -33,6 +34,7 @@ ORG, FLAG = "bench-obs-3", "new-checkout"
 CONFIGS = {
     "off": {"GRAPHFLAGS_METRICS": "false"},
     "metrics": {"GRAPHFLAGS_METRICS": "true", "MULTIPROC": "1"},
+    "tracing 1%": {"GRAPHFLAGS_METRICS": "true", "MULTIPROC": "1", "TRACE": "0.01"},
     "tracing 10%": {"GRAPHFLAGS_METRICS": "true", "MULTIPROC": "1", "TRACE": "0.1"},
     "tracing 100%": {"GRAPHFLAGS_METRICS": "true", "MULTIPROC": "1", "TRACE": "1.0"},
 }

@@ -31,21 +31,6 @@ def _route(scope: Scope) -> str:
     return getattr(route, "path", UNMATCHED) if route is not None else UNMATCHED
 
 
-def _incoming_trace(scope: Scope) -> tuple[str, bool] | None:
-    """The trace id of a W3C `traceparent` header and whether the caller samples it."""
-    for name, value in scope["headers"]:
-        if name == b"traceparent":
-            parts = value.split(b"-")
-            if len(parts) == 4 and len(parts[1]) == 32 and parts[1] != b"0" * 32 and len(parts[3]) == 2:
-                try:
-                    int(parts[1], 16)
-                    flags = int(parts[3], 16)
-                except ValueError:
-                    return None
-                return parts[1].decode(), bool(flags & 1)
-    return None
-
-
 def _failed_status(error: BaseException) -> int:
     # A client that hung up is not a server error (499, as proxies count it); anything else
     # is answered 500 by the error handler outside this middleware.
@@ -61,12 +46,13 @@ class Instrumentation:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = _incoming_trace(scope)
-        # Decided before any span exists: an unsampled request costs what an untraced one does.
-        if tracing.tracer is not None and (incoming[1] if incoming else random() < tracing.sample_ratio):
-            await self._traced(scope, receive, send)
-            return
-        tracing.set_trace_id(incoming[0] if incoming else tracing.new_trace_id())
+        if tracing.tracer is not None:
+            incoming = tracing.incoming_trace(scope["headers"])
+            # Decided before any span exists: an unsampled request costs what an untraced one does.
+            if incoming[1] if incoming else random() < tracing.sample_ratio:
+                await self._traced(scope, receive, send)
+                return
+        tracing.begin_request(scope["headers"])
         status = 500
         started = perf_counter()
 

@@ -25,18 +25,47 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from app.observability import metrics
 
-_trace_id: ContextVar[str | None] = ContextVar("graphflags_trace_id", default=None)
+# Per request: [trace id, or None until asked; the request's headers, to find a traceparent in].
+# Worked out only when a log line or an error needs it, and filled in place, so every
+# context copied from the request's (tasks it starts) sees the same id.
+_trace: ContextVar[list | None] = ContextVar("graphflags_trace", default=None)
 _provider: TracerProvider | None = None
 tracer: trace.Tracer | None = None
 sample_ratio = 1.0
 
 
 def current_trace_id() -> str | None:
-    return _trace_id.get()
+    holder = _trace.get()
+    if holder is None:
+        return None
+    if holder[0] is None:
+        incoming = incoming_trace(holder[1])
+        holder[0] = incoming[0] if incoming else new_trace_id()
+    return holder[0]
 
 
 def set_trace_id(trace_id: str) -> None:
-    _trace_id.set(trace_id)
+    _trace.set([trace_id, None])
+
+
+def begin_request(headers: list[tuple[bytes, bytes]]) -> None:
+    """An untraced request: its trace id is the caller's traceparent's, or a new one, once asked."""
+    _trace.set([None, headers])
+
+
+def incoming_trace(headers: list[tuple[bytes, bytes]]) -> tuple[str, bool] | None:
+    """The trace id of a W3C `traceparent` header and whether the caller samples it."""
+    for name, value in headers:
+        if name == b"traceparent":
+            parts = value.split(b"-")
+            if len(parts) == 4 and len(parts[1]) == 32 and parts[1] != b"0" * 32 and len(parts[3]) == 2:
+                try:
+                    int(parts[1], 16)
+                    flags = int(parts[3], 16)
+                except ValueError:
+                    return None
+                return parts[1].decode(), bool(flags & 1)
+    return None
 
 
 def new_trace_id() -> str:
