@@ -16,6 +16,9 @@ from app.store import audit as audit_store
 from app.store import catalog as catalog_store
 from app.store.database import Database
 
+# Seconds a catalog check-and-sync may take (it writes every new or changed flag in one transaction).
+SYNC_TIMEOUT = 300.0
+
 
 class CatalogService:
     def __init__(self, db: Database, path: Path) -> None:
@@ -29,8 +32,16 @@ class CatalogService:
     async def reload(self) -> Catalog:
         """Load the file and put it in force, or raise `invalid-catalog` and keep the old one."""
         async with self._lock:
-            candidate = Catalog.load(self.path)
-            changed, retired = await self.db.write(_check_and_sync, candidate)
+            try:
+                candidate = Catalog.load(self.path)
+                # Not a request's query: a first sync of 100,000 flags takes longer than query_timeout.
+                changed, retired = await self.db.write_within(max(self.db.timeout, SYNC_TIMEOUT), _check_and_sync,
+                                                              candidate)
+            except Problem as problem:
+                # API.md: a refused file leaves the old catalog in force "and the reason is logged",
+                # whether the watcher or POST /v1/catalog/reload asked.
+                logger.warning("catalog change refused, old catalog stays: {}", problem.detail)
+                raise
             self.current, self.loaded = candidate, True
             logger.bind(flags=len(candidate), changed=changed, retired=retired).info("catalog in force")
             return candidate
@@ -43,8 +54,8 @@ class CatalogService:
                 continue
             try:
                 await self.reload()
-            except Problem as problem:
-                logger.warning("catalog change refused, old catalog stays: {}", problem.detail)
+            except Problem:
+                pass  # refused and logged by reload(); the old catalog stays
             except Exception:
                 logger.exception("catalog reload failed, old catalog stays")
 
