@@ -24,6 +24,7 @@ from app.errors import Problem
 from app.http.auth import authorized
 from app.http.bodies import read_body
 from app.http.values import requested_sets
+from app.observability import metrics
 
 # A value set on the org or an ancestor was chosen by the hierarchy: OpenFeature's
 # TARGETING_MATCH. The catalog default applies to every org alike: STATIC.
@@ -105,6 +106,7 @@ async def evaluate_flag(request: Request, principal: Principal) -> Response:
             raise failure from None
     except Failure as failure:
         return failure.response(key)
+    metrics.flag_evaluated(key, found.resolution.reason)
     return Response(orjson.dumps(success(key, found.resolution)), media_type=_JSON)
 
 
@@ -137,6 +139,7 @@ async def evaluate_flags(request: Request, principal: Principal) -> Response:
             raise failure from None
     except Failure as failure:
         return failure.response(None)
+    metrics.flags_evaluated_in_bulk(len(resolutions))
     body = orjson.dumps({"flags": [success(name, resolution) for name, resolution in resolutions.items()]})
     etag = etag_of(body)
     if _matches(request.headers.get("if-none-match"), etag):
