@@ -290,13 +290,18 @@ def report(runs: list[Run], options) -> None:
     ]
     table = "\n".join(lines)
     print(table)
-    if options.no_write:
-        return
+    if not options.no_write:
+        write_section(START, END, "Hot path (issue 4)", table)
+
+
+def write_section(start: str, end: str, heading: str, table: str) -> None:
+    """Put `table` (which begins with `start` and ends with `end`) into bench/RESULTS.md,
+    replacing the previous one between the same markers; other sections are left alone."""
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if START in text:
-        text = text[:text.index(START)] + table + text[text.index(END) + len(END):]
+    if start in text:
+        text = text[:text.index(start)] + table + text[text.index(end) + len(end):]
     else:
-        text = text.rstrip() + "\n\n## Hot path (issue 4)\n\n" + table + "\n"
+        text = text.rstrip() + f"\n\n## {heading}\n\n" + table + "\n"
     RESULTS.write_text(text)
 
 

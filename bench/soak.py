@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import httpx
-from hotpath import BODY, BOLT, HOME, HTTP, NEO4JCTL, PORT, REPO, RESULTS, ensure_database, service_pids, sh
+from hotpath import BODY, BOLT, HOME, HTTP, NEO4JCTL, PORT, REPO, ensure_database, service_pids, sh, write_section
 
 BASE = f"http://127.0.0.1:{PORT}"
 START, END = "<!-- soak:start -->", "<!-- soak:end -->"
@@ -142,14 +142,8 @@ def report(options, started_us: int, tmp: Path, samples) -> None:
     ]
     table = "\n".join(lines)
     print(table)
-    if options.no_write:
-        return
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if START in text:
-        text = text[:text.index(START)] + table + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n## Soak (issue 7)\n\n" + table + "\n"
-    RESULTS.write_text(text)
+    if not options.no_write:
+        write_section(START, END, "Soak (issue 7)", table)
 
 
 if __name__ == "__main__":
