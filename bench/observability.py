@@ -32,6 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+from hotpath import cpu_seconds  # one /proc reader for every benchmark
 
 REPO = Path(__file__).resolve().parent.parent
 PORT = 18090
@@ -63,17 +64,6 @@ class _Sink(BaseHTTPRequestHandler):
 
     def log_message(self, *args) -> None:
         pass
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except FileNotFoundError:
-            pass
-    return total
 
 
 def process_tree(root: int) -> list[int]:
