@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import multiprocessing
 import time
+from pathlib import Path
 
 import httpx
 import orjson
@@ -459,3 +461,34 @@ async def test_jwks_instance_accepts_rs256_and_es256_and_refuses_dev_tokens(clie
     assert (await client.get(f"/v1/orgs/{org}", headers=tokens.reader())).status_code == 200
     events = (await client.get(f"/v1/audit?org={org}", headers=tokens.admin())).json()["events"]
     assert [(e["action"], e["actor"]) for e in events] == [("org.create", "es-admin")]
+
+
+
+def _first_use_of_dev_key(path: Path, start, results) -> None:
+    start.wait()
+    try:
+        results.put(load_dev_key(path).as_dict()["k"])
+    except Exception as error:  # reported to the test, which names it
+        results.put(f"failed: {error!r}")
+
+
+def test_workers_starting_at_once_share_one_whole_dev_key(tmp_path):
+    """`serve` with several workers: each creates the dev key if missing, all at the same moment.
+
+    Every one must end with the same, complete key (a worker that read the file before the
+    first had written it failed its startup, and uvicorn then stopped every worker).
+    """
+    context = multiprocessing.get_context("fork")
+    for round_ in range(10):
+        path = tmp_path / f"round-{round_}" / "dev-jwt.key"
+        start, results = context.Barrier(6), context.Queue()
+        workers = [context.Process(target=_first_use_of_dev_key, args=(path, start, results)) for _ in range(6)]
+        for worker in workers:
+            worker.start()
+        keys = [results.get(timeout=30) for _ in workers]
+        for worker in workers:
+            worker.join(timeout=30)
+        assert len(set(keys)) == 1, keys
+        assert keys[0] == load_dev_key(path).as_dict()["k"]
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert [p.name for p in path.parent.iterdir()] == ["dev-jwt.key"]  # no drafts left behind

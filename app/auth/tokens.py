@@ -7,6 +7,7 @@ HS256 development key, generated on first use into an ignored file.
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 from collections.abc import Mapping
@@ -32,14 +33,19 @@ def load_dev_key(path: Path) -> OctKey:
     """The local development signing key, created (mode 600) the first time it is needed."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        secret = secrets.token_urlsafe(48)
-        # O_EXCL: two processes starting at once must not write two different keys.
+        # Several workers start at once. The key is written whole to a file of this process's
+        # own, then linked into place: a link never replaces an existing file, so the first
+        # process's key wins, and nobody ever reads a key file that is still being written
+        # (an empty key failed a worker's startup, and uvicorn then stopped every worker).
+        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
         try:
-            with path.open("x") as file:
-                file.write(secret)
-            path.chmod(0o600)
+            with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+                file.write(secrets.token_urlsafe(48))
+            os.link(draft, path)
         except FileExistsError:
-            pass
+            pass  # another process linked its key first; that one is read below
+        finally:
+            draft.unlink(missing_ok=True)
     return OctKey.import_key(path.read_text().strip())
 
 
