@@ -329,6 +329,12 @@ def test_a_scrape_adds_up_every_worker_process(migrated, tmp_path):
         public = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {token}"})
         assert counted(public.text) == 40
         assert httpx.get(f"{base}/metrics").status_code == 401
+    except BaseException as failure:
+        # What the server printed is the first thing to read when this fails.
+        server.terminate()
+        printed, _ = server.communicate(timeout=30)
+        failure.add_note(f"graphflags serve printed:\n{printed}")
+        raise
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -67,7 +67,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         configure_logging(settings)
         # Here, not in create_app: each worker process needs its own exporter thread.
         tracing.configure(settings.otlp_endpoint, ratio=settings.trace_sample_ratio)
-        metrics.worker_started()
         services = build_services(settings)
         app.state.services = services
         await services.catalog.reload()
@@ -86,6 +85,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # Audit retention: old change-feed events are pruned in the background (app/services/changes.py).
         pruner = AuditPruner(services.db, settings.audit_retention_days, settings.audit_prune_interval)
         tasks.append(asyncio.create_task(pruner.run()))
+        # Counted once it can serve: a scrape showing N workers means N answer requests.
+        metrics.worker_started()
         try:
             yield
         finally:
