@@ -20,7 +20,6 @@ from app.domain.catalog import Catalog, FlagDefinition
 from app.domain.ids import check_flag_name, check_org_id
 from app.domain.resolution import Link, Resolution, resolve
 from app.errors import Problem
-from app.store import audit as audit_store
 from app.store import values as values_store
 from app.store.audit import Change
 from app.store.database import Database, DatabaseUnavailable, is_outage
@@ -157,8 +156,7 @@ class ValueService:
 async def _write(tx: AsyncManagedTransaction, principal: Principal, org: str, flag_name: str,
                  flag: FlagDefinition | None, value: Any) -> Written:
     """Set (value not None) or clear (value None) one org's own value, with its audit event."""
-    await audit_store.claim_sequence(tx)
-    chain = await values_store.flag_chain(tx, org, flag_name)
+    chain = await values_store.begin_write(tx, org, flag_name)
     path = None if chain is None else [link.org for link in chain]
     principal.require_scope(path)
     if chain is None:
@@ -169,12 +167,8 @@ async def _write(tx: AsyncManagedTransaction, principal: Principal, org: str, fl
     previous = None if own is None else flag.from_graph(own)
     if previous == value and type(previous) is type(value):
         return Written(value, previous, changed=False)
-    if value is None:
-        await values_store.clear_value(tx, org, flag_name)
-        action = "flag.clear"
-    else:
-        await values_store.set_value(tx, org, flag_name, flag.to_graph(value), principal.subject)
-        action = "flag.set"
-    change = Change(action=action, org=org, flag=flag_name, old=previous, new=value, path=path)
-    seq = await audit_store.append(tx, principal.subject, [change])
+    change = Change(action="flag.clear" if value is None else "flag.set", org=org, flag=flag_name,
+                    old=previous, new=value, path=path)
+    stored = None if value is None else flag.to_graph(value)
+    seq = await values_store.write(tx, change, stored, principal.subject)
     return Written(value, previous, changed=True, seq=seq)

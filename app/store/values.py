@@ -7,6 +7,8 @@ from typing import Any
 from neo4j import AsyncManagedTransaction
 
 from app.domain.resolution import Link
+from app.store import audit as audit_store
+from app.store.audit import Change
 from app.store.database import execute, fetch
 
 
@@ -25,9 +27,25 @@ async def flags_chain(tx: AsyncManagedTransaction, org: str) -> list[tuple[str, 
     return [(record["org"], dict(record["values"])) for record in records] or None
 
 
-async def set_value(tx: AsyncManagedTransaction, org: str, flag: str, stored: Any, actor: str) -> None:
-    await execute(tx, "value_set", org=org, flag=flag, value=stored, actor=actor)
+async def begin_write(tx: AsyncManagedTransaction, org: str, flag: str) -> list[Link] | None:
+    """Take the sequence lock and read the org's chain for `flag` under it, in one round trip.
+
+    The first step of every value write; the chain is as `flag_chain` gives it.
+    """
+    records = await fetch(tx, "value_write_begin", org=org, flag=flag)
+    return [Link(record["org"], record["value"]) for record in records] or None
 
 
-async def clear_value(tx: AsyncManagedTransaction, org: str, flag: str) -> None:
-    await execute(tx, "value_clear", org=org, flag=flag)
+async def write(tx: AsyncManagedTransaction, change: Change, stored: Any, actor: str) -> int:
+    """Set (`stored` not None) or clear the org's own value, and append the change's audit
+    event; the event's seq. After `begin_write`, in the same transaction.
+
+    Two statements, not one: a single statement that both MERGEs the SET relationship and
+    updates the AuditSequence node deadlocked under concurrent writers (Neo4j 5.26), where
+    these two never do (bench/RESULTS.md, "Toggles").
+    """
+    if stored is None:
+        await execute(tx, "value_clear", org=change.org, flag=change.flag)
+    else:
+        await execute(tx, "value_set", org=change.org, flag=change.flag, value=stored, actor=actor)
+    return await audit_store.append(tx, actor, [change])
