@@ -7,7 +7,8 @@ What it does, all on this machine (loopback only):
    (a complete tree, fan-out 10) through POST /v1/orgs/bulk when it holds fewer;
 2. `graphflags serve` with 2 uvicorn workers on 127.0.0.1:18080 against it;
 3. for each case, h2load at fixed rates (1,000 / 5,000 / 10,000 requests/s over 50
-   connections, per-request log -> p50/p95/p99) and wrk at saturation, recording the
+   connections, per-request log -> p50/p95/p99; toggles with vegeta, whose requests are
+   evenly spaced) and wrk at saturation, recording the
    CPU seconds the load tool and the service each used (from /proc);
 4. the same for a no-op baseline (GET /healthz) measured in the same run;
 5. the tables go into bench/RESULTS.md between the hotpath markers.
@@ -17,7 +18,9 @@ Run it on a quiet machine: the load tool and the service share the two cores.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import random
 import re
 import signal
@@ -41,6 +44,8 @@ START, END = "<!-- hotpath:start -->", "<!-- hotpath:end -->"
 CONNECTIONS = 50
 # h2load sends POSTs only with a body file (it cannot mmap /dev/null): the seed toggle ignores it.
 BODY = Path(__file__).resolve().parent / "empty-body.txt"
+# `make bench` installs vegeta into .local/bin with `go install` when it is not on PATH.
+VEGETA = shutil.which("vegeta") or str(REPO / ".local" / "bin" / "vegeta")
 FLAGS = ["new-checkout", "theme", "max-upload-mb", "retention-days", "beta-dashboard"]
 
 
@@ -83,11 +88,13 @@ def service_pids(master: int) -> list[int]:
     return [master, *map(int, children)]
 
 
-def ensure_database(orgs: int, token: str, env: dict[str, str]) -> None:
-    sh(str(NEO4JCTL), "init", str(HOME), "--bolt-port", str(BOLT), "--http-port", str(HTTP),
-       "--heap", "2g", "--pagecache", "2g", stdout=subprocess.DEVNULL)
+def start_database(env: dict[str, str]) -> None:
+    """The benchmark's own Neo4j, up and migrated before the service starts (serve needs it)."""
     sh(str(NEO4JCTL), "start", str(HOME))
     sh(sys.executable, "-m", "app.cli", "migrate", env=env, cwd=REPO)
+
+
+def ensure_orgs(orgs: int, token: str) -> None:
     with httpx.Client(base_url=BASE, headers={"Authorization": f"Bearer {token}"}, timeout=600) as http:
         wait_ready(http)
         if http.get(f"/v1/orgs/o-{orgs - 1}").status_code == 200:
@@ -147,6 +154,31 @@ def h2load(case: str, rate: int, uris: list[str], token: str, duration: int, pid
                quantiles[98], load_cpu / wall, (cpu_seconds(pids) - before) / wall)
 
 
+def vegeta(case: str, rate: int, uris: list[str], token: str, duration: int, pids: list[int],
+           tmp: Path = Path(tempfile.gettempdir())) -> Run:
+    """Toggles at a fixed rate: vegeta spaces requests evenly (one every 1/rate s) and opens
+    connections as needed, so a slow answer never holds back the next request. h2load's
+    --rps fires every connection's request in the same instant, which for toggles (a
+    serialised write) measured the wait behind a burst of 50, not the toggle."""
+    targets, results = tmp / f"{case}-targets.txt", tmp / f"{case}-{rate}.bin"
+    targets.write_text("".join(f"POST {uri}\n" for uri in uris))
+    before = cpu_seconds(pids)
+    started = time.monotonic()
+    load = subprocess.Popen([VEGETA, "attack", f"-rate={rate}/s", f"-duration={duration}s", f"-targets={targets}",
+                             "-header", f"Authorization: Bearer {token}", f"-output={results}"])
+    load_cpu = 0.0
+    while load.poll() is None:
+        load_cpu = max(load_cpu, cpu_seconds([load.pid]))
+        time.sleep(0.2)
+    wall = time.monotonic() - started
+    report = json.loads(subprocess.run([VEGETA, "report", "-type=json", str(results)], capture_output=True,
+                                       text=True, check=True).stdout)
+    ok = sum(n for code, n in report["status_codes"].items() if code.startswith("2"))
+    latency = {key: nanos / 1e6 for key, nanos in report["latencies"].items()}
+    return Run(case, f"{rate:,}/s", report["requests"], ok, report["requests"] - ok, report["throughput"],
+               latency["50th"], latency["95th"], latency["99th"], load_cpu / wall, (cpu_seconds(pids) - before) / wall)
+
+
 def wrk(case: str, paths: list[str], token: str, duration: int, pids: list[int], method: str = "GET",
         tmp: Path = Path(tempfile.gettempdir())) -> Run:
     script = tmp / f"{case}.lua"
@@ -198,10 +230,11 @@ def main() -> None:
     sh(str(NEO4JCTL), "init", str(HOME), "--bolt-port", str(BOLT), "--http-port", str(HTTP), "--heap", "2g",
        "--pagecache", "2g", stdout=subprocess.DEVNULL)
     env["NEO4J_PASSWORD"] = (HOME / "password").read_text().strip()
+    start_database(env)
     service = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], env=env, cwd=REPO,
                                stdout=subprocess.DEVNULL, stderr=open(REPO / ".local" / "bench-serve.log", "w"))
     try:
-        ensure_database(options.orgs, token, env)
+        ensure_orgs(options.orgs, token)
         pids = service_pids(service.pid)
         rng = random.Random(42)
         hot = [f"o-{rng.randrange(options.orgs)}" for _ in range(1000)]
@@ -238,8 +271,7 @@ def main() -> None:
                     runs.append(h2load(case, rate, [f"{BASE}/v1/orgs/{org}/flags" for org in hot], token,
                                        options.duration, pids))
                 elif case == "toggles":
-                    runs.append(h2load(case, rate, [BASE + p for p in toggles], token, options.duration, pids,
-                                       method_post=True))
+                    runs.append(vegeta(case, rate, [BASE + p for p in toggles], token, options.duration, pids))
                 elif case == "mix":
                     toggle_rate = max(1, rate // 100)
                     writer = subprocess.Popen(
@@ -277,8 +309,8 @@ def report(runs: list[Run], options) -> None:
         f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores ({cpu}), "
         f"24 GiB; Neo4j 5.26.30 (heap 2g, page cache 2g) with {options.orgs:,} orgs (fan-out 10, depth 6); "
         f"`graphflags serve` with {options.workers} uvicorn workers; load tool on the same two cores, "
-        f"{CONNECTIONS} connections. Fixed rates: h2load, latency from its per-request log; saturation: wrk "
-        f"(its p90 stands in the p95 column). CPU columns: cores used (CPU seconds / wall seconds).",
+        f"{CONNECTIONS} connections. Fixed rates: h2load, latency from its per-request log (toggles: vegeta, "
+        f"requests evenly spaced); saturation: wrk (its p90 stands in the p95 column). CPU columns: cores used (CPU seconds / wall seconds).",
         "",
         f"Command: `make bench` (`.venv/bin/python bench/hotpath.py --orgs {options.orgs} --duration "
         f"{options.duration} --rates {options.rates}`)",

@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 
 import httpx
-from hotpath import BODY, BOLT, HOME, HTTP, NEO4JCTL, PORT, REPO, ensure_database, service_pids, sh, write_section
+from hotpath import (BODY, BOLT, HOME, HTTP, NEO4JCTL, PORT, REPO, ensure_orgs, service_pids, sh, start_database,
+                     write_section)
 
 BASE = f"http://127.0.0.1:{PORT}"
 START, END = "<!-- soak:start -->", "<!-- soak:end -->"
@@ -72,11 +73,12 @@ def main() -> None:
            "GRAPHFLAGS_PORT": str(PORT), "GRAPHFLAGS_LOG_LEVEL": "WARNING", "GRAPHFLAGS_WORKERS": "2"}
     token = sh(sys.executable, "-m", "app.cli", "token", "--sub", "soak", "--role", "admin", "--org", "*",
                "--ttl", str(seconds + 3600), capture_output=True, cwd=REPO).stdout.strip()
+    start_database(env)
     service = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], env=env, cwd=REPO,
                                stdout=subprocess.DEVNULL, stderr=open(REPO / ".local" / "soak-serve.log", "w"))
     tmp = Path(tempfile.mkdtemp())
     try:
-        ensure_database(options.orgs, token, env)
+        ensure_orgs(options.orgs, token)
         pids = service_pids(service.pid)
         neo4j_pid = int((HOME / "run" / "neo4j.pid").read_text().strip())
         rng = random.Random(7)
