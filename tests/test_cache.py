@@ -108,6 +108,63 @@ async def test_a_move_is_visible_at_once_on_the_same_instance(client, tokens, ui
     assert (moved["value"], moved["source_org"]) == ("dark", b)
 
 
+async def test_concurrent_misses_of_one_entry_share_one_query(app, client, tokens, chain6, monkeypatch):
+    """Twenty lookups of an uncached value at once: one flag_chain query, twenty right answers."""
+    services = app.state.services
+    leaf = chain6[-1]
+    await client.put(f"/v1/orgs/{chain6[2]}/flags/theme", json={"value": "dark"}, headers=tokens.writer())
+    queries: list[str] = []
+    real_read = services.db.read
+
+    async def counted_read(work, *args, **kwargs):  # the real read, counted
+        queries.append(work.__name__)
+        return await real_read(work, *args, **kwargs)
+
+    monkeypatch.setattr(services.db, "read", counted_read)
+    services.cache.clear()
+    answers = await asyncio.gather(*(client.get(f"/v1/orgs/{leaf}/flags/theme", headers=tokens.reader())
+                                     for _ in range(20)))
+    assert [(a.status_code, a.json()["value"], a.json()["source_org"]) for a in answers] == \
+        [(200, "dark", chain6[2])] * 20
+    assert queries.count("flag_chain") == 1
+    assert len(services.values.shared_reads) == 0  # nothing left in flight
+    # The same for every flag of one org.
+    services.cache.clear()
+    answers = await asyncio.gather(*(client.get(f"/v1/orgs/{leaf}/flags", headers=tokens.reader())
+                                     for _ in range(20)))
+    assert {a.status_code for a in answers} == {200}
+    assert queries.count("flags_chain") == 1
+
+
+async def test_a_miss_after_a_write_here_does_not_share_an_older_read(app, client, tokens, chain6, monkeypatch):
+    """A read in flight from before a write on this instance is not handed to a lookup made after it."""
+    services = app.state.services
+    org = chain6[4]
+    await client.put(f"/v1/orgs/{org}/flags/theme", json={"value": "dark"}, headers=tokens.writer())
+    services.cache.clear()
+    release = asyncio.Event()
+    real_read = services.db.read
+
+    async def held_read(work, *args, **kwargs):  # the real read, answered only when released
+        result = await real_read(work, *args, **kwargs)
+        await release.wait()
+        return result
+
+    monkeypatch.setattr(services.db, "read", held_read)
+    before = asyncio.create_task(client.get(f"/v1/orgs/{org}/flags/theme", headers=tokens.reader()))
+    while not len(services.values.shared_reads):
+        await asyncio.sleep(0.01)  # the first lookup's read is in flight (and has read "dark")
+    monkeypatch.setattr(services.db, "read", real_read)
+    written = await client.put(f"/v1/orgs/{org}/flags/theme", json={"value": "light"}, headers=tokens.writer())
+    assert written.status_code == 200
+    # Sharing the held read would hang here (and answer "dark"): it must read afresh.
+    after = await asyncio.wait_for(client.get(f"/v1/orgs/{org}/flags/theme", headers=tokens.reader()), 10)
+    assert after.json()["value"] == "light"
+    release.set()
+    assert (await before).json()["value"] in {"dark", "light"}  # it began before the write
+    assert (await client.get(f"/v1/orgs/{org}/flags/theme", headers=tokens.reader())).json()["value"] == "light"
+
+
 # --- two instances, one database -----------------------------------------------------
 
 async def _eventually(read, expected, bound: float = BOUND):

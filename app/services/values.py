@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from neo4j import AsyncManagedTransaction
 
+from app.cache.shared_reads import SharedReads
 from app.cache.values import ValueCache, served_stale
 from app.observability import metrics
 from app.domain.access import Principal
@@ -60,6 +61,7 @@ class ValueService:
         self.serve_stale_for = serve_stale_for
         self._catalog = catalog  # a callable: the catalog in force may be swapped at any time
         self.cache = cache
+        self.shared_reads = SharedReads()  # concurrent misses of one entry: one query
 
     async def _flag_chain(self, org: str, flag: str) -> list[Link] | None:
         cached = self.cache.flag_chain(org, flag)
@@ -69,7 +71,8 @@ class ValueService:
         metrics.cache_miss()
         epochs = self.cache.epochs()
         try:
-            chain = await self.db.read(values_store.flag_chain, org, flag)
+            chain = await self.shared_reads.read(("flag_chain", org, flag, epochs),
+                                                 lambda: self.db.read(values_store.flag_chain, org, flag))
         except Exception as error:
             stale = self._last_known(error, lambda: self.cache.flag_chain(org, flag, stale_ok=True))
             return [Link(member, stored) for member, stored in stale]
@@ -85,7 +88,8 @@ class ValueService:
         metrics.cache_miss()
         epochs = self.cache.epochs()
         try:
-            chain = await self.db.read(values_store.flags_chain, org)
+            chain = await self.shared_reads.read(("flags_chain", org, epochs),
+                                                 lambda: self.db.read(values_store.flags_chain, org))
         except Exception as error:
             return self._last_known(error, lambda: self.cache.flags_chain(org, stale_ok=True))
         if chain is not None:
