@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     breaker_reset: float = 5.0
     # With the database away, cached values keep being served (marked stale) for this long.
     serve_stale_for: float = 3600.0
+    # Write transactions in flight per worker, and seconds a write may wait for its turn before
+    # it is refused with 503 (writes are serialised in the database: more in flight would only
+    # queue there, holding pooled connections that lookups need).
+    write_concurrency: int = Field(4, ge=1)
+    write_queue_timeout: float = Field(1.0, gt=0)
 
     # JWT: HS256 with a local development key unless a JWKS (RS256/ES256) is configured.
     jwt_issuer: str = "graphflags-dev"

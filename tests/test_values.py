@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
+import httpx
 import pytest
+from asgi_lifespan import LifespanManager
+
+from app.http.app import create_app
 
 
 async def effective(client, tokens, org, flag):
@@ -157,6 +162,34 @@ async def test_concurrent_writes_are_all_kept(client, tokens, uid, make_orgs):
     assert sorted(event["new"] for event in events) == list(range(100, 150))
     seqs = [event["seq"] for event in events]
     assert seqs == sorted(seqs, reverse=True) and len(set(seqs)) == 50
+
+
+async def test_writes_beyond_the_admitted_are_refused_fast_and_write_nothing(settings_for, tokens, chain6):
+    """With every write place taken, a toggle waits write_queue_timeout, then 503 + Retry-After."""
+    org = chain6[2]
+    application = create_app(settings_for(write_concurrency=1, write_queue_timeout=0.3))
+    async with LifespanManager(application, startup_timeout=60), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=application), base_url="http://test") as own:
+        before = (await own.get(f"/v1/audit?org={org}&limit=1000", headers=tokens.admin())).json()["events"]
+
+        async def slow_write(tx):  # a real write transaction that keeps its place for a while
+            await (await tx.run("MATCH (s:AuditSequence {name: 'audit'}) RETURN s.last")).consume()
+            await asyncio.sleep(1.5)
+
+        holder = asyncio.create_task(application.state.services.db.write(slow_write))
+        await asyncio.sleep(0.1)
+        started = time.monotonic()
+        refused = await put(own, tokens, org, "retention-days", 77)
+        waited = time.monotonic() - started
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["type"].endswith("/unavailable")
+        assert refused.headers["retry-after"] == "1"
+        assert 0.3 <= waited < 1.2
+        await holder
+        assert (await effective(own, tokens, org, "retention-days"))["value"] != 77
+        after = (await own.get(f"/v1/audit?org={org}&limit=1000", headers=tokens.admin())).json()["events"]
+        assert after == before  # nothing of the refused write
+        assert (await put(own, tokens, org, "retention-days", 77)).status_code == 200  # the place is free again
 
 
 async def test_concurrent_writes_to_one_value_audit_every_transition(client, tokens, chain6):

@@ -53,6 +53,8 @@ POOL_MAX = Gauge("graphflags_neo4j_pool_max", "Neo4j connection pool capacity, a
 NEO4J_UP = Gauge(
     "graphflags_neo4j_up", "1 if the latest database call reached Neo4j, 0 if it could not connect",
     multiprocess_mode="mostrecent")
+WRITES_REFUSED = Counter("graphflags_writes_refused_total",
+                         "Writes refused with 503 because too many were waiting for their turn")
 CACHE_LOOKUPS = Counter("graphflags_cache_lookups_total", "In-process cache lookups by result", ["result"])
 EVALUATIONS = Counter(
     "graphflags_flag_evaluations_total", "Single-flag evaluations (lookups, OFREP) by flag and reason",
@@ -221,6 +223,11 @@ def pool_released() -> None:
 def pool_capacity(size: int) -> None:
     if _enabled:
         POOL_MAX.inc(size)
+
+
+def write_refused() -> None:
+    if _enabled:
+        WRITES_REFUSED.inc()
 
 
 def database_reachable(up: bool) -> None:
