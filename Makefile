@@ -14,7 +14,7 @@ NEO4J_DEV_PAGECACHE ?= 1g
 TLS_DIR := .local/tls
 
 .PHONY: help run stop neo4j token test unit clean
-.PHONY: import backup restore
+.PHONY: import backup restore bench soak
 
 help:
 	@echo "make run    start the local Neo4j (or use NEO4J_URI) and serve the API on 127.0.0.1:8080"
