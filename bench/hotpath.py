@@ -7,8 +7,8 @@ What it does, all on this machine (loopback only):
    (a complete tree, fan-out 10) through POST /v1/orgs/bulk when it holds fewer;
 2. `graphflags serve` with 2 uvicorn workers on 127.0.0.1:18080 against it;
 3. for each case, h2load at fixed rates (1,000 / 5,000 / 10,000 requests/s over 50
-   connections, per-request log -> p50/p95/p99; toggles with vegeta, whose requests are
-   evenly spaced) and wrk at saturation, recording the
+   connections, per-request log -> p50/p95/p99; uncached lookups and toggles with vegeta,
+   whose requests are evenly spaced and each URI once) and wrk at saturation, recording the
    CPU seconds the load tool and the service each used (from /proc);
 4. the same for a no-op baseline (GET /healthz) measured in the same run;
 5. the tables go into bench/RESULTS.md between the hotpath markers.
@@ -154,14 +154,16 @@ def h2load(case: str, rate: int, uris: list[str], token: str, duration: int, pid
                quantiles[98], load_cpu / wall, (cpu_seconds(pids) - before) / wall)
 
 
-def vegeta(case: str, rate: int, uris: list[str], token: str, duration: int, pids: list[int],
+def vegeta(case: str, rate: int, uris: list[str], token: str, duration: int, pids: list[int], method: str = "GET",
            tmp: Path = Path(tempfile.gettempdir())) -> Run:
-    """Toggles at a fixed rate: vegeta spaces requests evenly (one every 1/rate s) and opens
-    connections as needed, so a slow answer never holds back the next request. h2load's
-    --rps fires every connection's request in the same instant, which for toggles (a
-    serialised write) measured the wait behind a burst of 50, not the toggle."""
+    """A fixed rate with vegeta: requests evenly spaced (one every 1/rate s), each target used
+    once in turn, and connections opened as needed, so a slow answer never holds back the
+    next request. Used where h2load misleads: its --rps fires every connection's request in
+    the same instant, and every connection walks the same URI list, so toggles (serialised
+    writes) measured the wait behind a burst of 50, and 'uncached' lookups asked for each
+    cold org 50 times (one database read, 49 answers from it)."""
     targets, results = tmp / f"{case}-targets.txt", tmp / f"{case}-{rate}.bin"
-    targets.write_text("".join(f"POST {uri}\n" for uri in uris))
+    targets.write_text("".join(f"{method} {uri}\n" for uri in uris))
     before = cpu_seconds(pids)
     started = time.monotonic()
     load = subprocess.Popen([VEGETA, "attack", f"-rate={rate}/s", f"-duration={duration}s", f"-targets={targets}",
@@ -265,13 +267,14 @@ def main() -> None:
                 elif case == "cached":
                     runs.append(h2load(case, rate, [BASE + p for p in lookups], token, options.duration, pids))
                 elif case == "uncached":
-                    runs.append(h2load(case, rate, [BASE + p for p in cold_paths(rate * options.duration)], token,
+                    runs.append(vegeta(case, rate, [BASE + p for p in cold_paths(rate * options.duration)], token,
                                        options.duration, pids))
                 elif case == "bulk":
                     runs.append(h2load(case, rate, [f"{BASE}/v1/orgs/{org}/flags" for org in hot], token,
                                        options.duration, pids))
                 elif case == "toggles":
-                    runs.append(vegeta(case, rate, [BASE + p for p in toggles], token, options.duration, pids))
+                    runs.append(vegeta(case, rate, [BASE + p for p in toggles], token, options.duration, pids,
+                                       method="POST"))
                 elif case == "mix":
                     toggle_rate = max(1, rate // 100)
                     writer = subprocess.Popen(
@@ -309,8 +312,8 @@ def report(runs: list[Run], options) -> None:
         f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores ({cpu}), "
         f"24 GiB; Neo4j 5.26.30 (heap 2g, page cache 2g) with {options.orgs:,} orgs (fan-out 10, depth 6); "
         f"`graphflags serve` with {options.workers} uvicorn workers; load tool on the same two cores, "
-        f"{CONNECTIONS} connections. Fixed rates: h2load, latency from its per-request log (toggles: vegeta, "
-        f"requests evenly spaced); saturation: wrk (its p90 stands in the p95 column). CPU columns: cores used (CPU seconds / wall seconds).",
+        f"{CONNECTIONS} connections. Fixed rates: h2load, latency from its per-request log (uncached and toggles: "
+        f"vegeta, requests evenly spaced, each URI once); saturation: wrk (its p90 stands in the p95 column). CPU columns: cores used (CPU seconds / wall seconds).",
         "",
         f"Command: `make bench` (`.venv/bin/python bench/hotpath.py --orgs {options.orgs} --duration "
         f"{options.duration} --rates {options.rates}`)",
