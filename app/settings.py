@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     # queue there, holding pooled connections that lookups need).
     write_concurrency: int = Field(4, ge=1)
     write_queue_timeout: float = Field(1.0, gt=0)
+    # The same for reads that reach the database (cache misses, audit, orgs); the change feed
+    # is exempt. Keep read_concurrency below neo4j_pool_size.
+    read_concurrency: int = Field(32, ge=1)
+    read_queue_timeout: float = Field(0.5, gt=0)
 
     # JWT: HS256 with a local development key unless a JWKS (RS256/ES256) is configured.
     jwt_issuer: str = "graphflags-dev"

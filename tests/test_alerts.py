@@ -44,4 +44,5 @@ def test_the_compose_prometheus_config_is_valid_and_loads_the_rules():
     result = subprocess.run([promtool(), "check", "config", "prometheus.yml"], cwd=OPS, capture_output=True,
                             text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "9 rules found" in result.stdout
+    rules = re.findall(r"^\s*- alert: \w+", (OPS / "alerts.yml").read_text(), re.M)
+    assert f"{len(rules)} rules found" in result.stdout  # the compose config loads every rule

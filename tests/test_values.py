@@ -192,6 +192,33 @@ async def test_writes_beyond_the_admitted_are_refused_fast_and_write_nothing(set
         assert (await put(own, tokens, org, "retention-days", 77)).status_code == 200  # the place is free again
 
 
+async def test_database_reads_beyond_the_admitted_are_refused_fast_while_cached_lookups_answer(
+        settings_for, tokens, chain6):
+    """With every read place taken, a cache miss waits read_queue_timeout, then 503; hits still answer."""
+    cached, uncached = chain6[3], chain6[4]
+    application = create_app(settings_for(read_concurrency=1, read_queue_timeout=0.3))
+    async with LifespanManager(application, startup_timeout=60), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=application), base_url="http://test") as own:
+        expected = await effective(own, tokens, cached, "retention-days")  # now in this instance's cache
+
+        async def slow_read(tx):  # a real read transaction that keeps its place for a while
+            await (await tx.run("MATCH (s:AuditSequence {name: 'audit'}) RETURN s.last")).consume()
+            await asyncio.sleep(1.5)
+
+        holder = asyncio.create_task(application.state.services.db.read(slow_read))
+        await asyncio.sleep(0.1)
+        started = time.monotonic()
+        refused = await own.get(f"/v1/orgs/{uncached}/flags/retention-days", headers=tokens.reader())
+        waited = time.monotonic() - started
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["type"].endswith("/unavailable")
+        assert refused.headers["retry-after"] == "1"
+        assert 0.3 <= waited < 1.2
+        assert await effective(own, tokens, cached, "retention-days") == expected  # from the cache
+        await holder
+        assert (await own.get(f"/v1/orgs/{uncached}/flags/retention-days", headers=tokens.reader())).status_code == 200
+
+
 async def test_concurrent_writes_to_one_value_audit_every_transition(client, tokens, chain6):
     """Racing writers on one org and flag: the audit trail chains old -> new without gaps."""
     org = chain6[3]

@@ -44,10 +44,10 @@ class ChangeFollower:
         """One round: read and apply what changed since the last round."""
         if self.after is None:
             # Start at the present: the cache is empty, nothing older can be in it.
-            self.after, _ = await self.db.read(_invalidations, 2**62)
+            self.after, _ = await self.db.read_unqueued(_invalidations, 2**62)
             self.cache.heard_from_feed()
             return
-        last, changes = await self.db.read(_invalidations, self.after)
+        last, changes = await self.db.read_unqueued(_invalidations, self.after)
         apply(self.cache, changes)
         self.after = max(self.after, last)
         self.cache.heard_from_feed()

@@ -53,8 +53,9 @@ POOL_MAX = Gauge("graphflags_neo4j_pool_max", "Neo4j connection pool capacity, a
 NEO4J_UP = Gauge(
     "graphflags_neo4j_up", "1 if the latest database call reached Neo4j, 0 if it could not connect",
     multiprocess_mode="mostrecent")
-WRITES_REFUSED = Counter("graphflags_writes_refused_total",
-                         "Writes refused with 503 because too many were waiting for their turn")
+REFUSED_FOR_LOAD = Counter("graphflags_refused_for_load_total",
+                           "Database reads and writes refused with 503 because too many waited for their turn",
+                           ["kind"])
 CACHE_LOOKUPS = Counter("graphflags_cache_lookups_total", "In-process cache lookups by result", ["result"])
 EVALUATIONS = Counter(
     "graphflags_flag_evaluations_total", "Single-flag evaluations (lookups, OFREP) by flag and reason",
@@ -225,9 +226,10 @@ def pool_capacity(size: int) -> None:
         POOL_MAX.inc(size)
 
 
-def write_refused() -> None:
+def refused_for_load(kind: str) -> None:
+    """`kind`: reads or writes."""
     if _enabled:
-        WRITES_REFUSED.inc()
+        REFUSED_FOR_LOAD.labels(kind).inc()
 
 
 def database_reachable(up: bool) -> None:

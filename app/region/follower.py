@@ -73,7 +73,7 @@ class RegionFollower:
 
     async def prepare(self) -> None:
         """Before serving: a complete copy must exist. Bootstrap (retrying) if there is none."""
-        current = await self.db.read(store.state)
+        current = await self.db.read_unqueued(store.state)
         if current.replica is None and current.has_orgs:
             raise NotARegionCopy("the local database holds orgs but is no region copy; refusing to overwrite it "
                                  "(point the region at an empty database)")
@@ -160,7 +160,7 @@ class RegionFollower:
             changes += await self.db.write(store.reconcile_page, [], after, None)
             if end["orgs"] != orgs:
                 raise UpstreamError(f"the snapshot announced {end['orgs']} orgs and carried {orgs}")
-        replica = (await self.db.read(store.state)).replica or {}
+        replica = (await self.db.read_unqueued(store.state)).replica or {}
         await self.db.write(store.update, seq=seq, url=self.url, reloading=False,
                             bootstraps=int(replica.get("bootstraps") or 0) + 1, bootstrapped_at=time.time())
         self._reload = False
@@ -249,7 +249,7 @@ class RegionFollower:
                 return
 
     async def _position(self) -> int:
-        seq = (await self.db.read(store.state)).seq
+        seq = (await self.db.read_unqueued(store.state)).seq
         if seq is None:
             raise store.Inconsistent("no complete copy yet")
         return seq

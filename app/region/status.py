@@ -42,7 +42,7 @@ class RegionStatus:
         }
 
     async def poll(self) -> None:
-        self.replica = (await self.db.read(store.state)).replica or {}
+        self.replica = (await self.db.read_unqueued(store.state)).replica or {}
 
     async def run(self) -> None:
         while True:
