@@ -164,6 +164,29 @@ async def test_concurrent_writes_are_all_kept(client, tokens, uid, make_orgs):
     assert seqs == sorted(seqs, reverse=True) and len(set(seqs)) == 50
 
 
+async def _hold_a_place(run) -> asyncio.Task:
+    """A real transaction, started by `run` (db.read or db.write), that keeps its admission
+    place for 1.5 s."""
+    async def held(tx):
+        await (await tx.run("MATCH (s:AuditSequence {name: 'audit'}) RETURN s.last")).consume()
+        await asyncio.sleep(1.5)
+
+    holder = asyncio.create_task(run(held))
+    await asyncio.sleep(0.1)
+    return holder
+
+
+async def _expect_refused_for_load(request) -> None:
+    """The request waits the queue timeout (0.3 s here), then gets 503 with Retry-After."""
+    started = time.monotonic()
+    refused = await request
+    waited = time.monotonic() - started
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["type"].endswith("/unavailable")
+    assert refused.headers["retry-after"] == "1"
+    assert 0.3 <= waited < 1.2
+
+
 async def test_writes_beyond_the_admitted_are_refused_fast_and_write_nothing(settings_for, tokens, chain6):
     """With every write place taken, a toggle waits write_queue_timeout, then 503 + Retry-After."""
     org = chain6[2]
@@ -171,20 +194,8 @@ async def test_writes_beyond_the_admitted_are_refused_fast_and_write_nothing(set
     async with LifespanManager(application, startup_timeout=60), httpx.AsyncClient(
             transport=httpx.ASGITransport(app=application), base_url="http://test") as own:
         before = (await own.get(f"/v1/audit?org={org}&limit=1000", headers=tokens.admin())).json()["events"]
-
-        async def slow_write(tx):  # a real write transaction that keeps its place for a while
-            await (await tx.run("MATCH (s:AuditSequence {name: 'audit'}) RETURN s.last")).consume()
-            await asyncio.sleep(1.5)
-
-        holder = asyncio.create_task(application.state.services.db.write(slow_write))
-        await asyncio.sleep(0.1)
-        started = time.monotonic()
-        refused = await put(own, tokens, org, "retention-days", 77)
-        waited = time.monotonic() - started
-        assert refused.status_code == 503, refused.text
-        assert refused.json()["type"].endswith("/unavailable")
-        assert refused.headers["retry-after"] == "1"
-        assert 0.3 <= waited < 1.2
+        holder = await _hold_a_place(application.state.services.db.write)
+        await _expect_refused_for_load(put(own, tokens, org, "retention-days", 77))
         await holder
         assert (await effective(own, tokens, org, "retention-days"))["value"] != 77
         after = (await own.get(f"/v1/audit?org={org}&limit=1000", headers=tokens.admin())).json()["events"]
@@ -200,20 +211,8 @@ async def test_database_reads_beyond_the_admitted_are_refused_fast_while_cached_
     async with LifespanManager(application, startup_timeout=60), httpx.AsyncClient(
             transport=httpx.ASGITransport(app=application), base_url="http://test") as own:
         expected = await effective(own, tokens, cached, "retention-days")  # now in this instance's cache
-
-        async def slow_read(tx):  # a real read transaction that keeps its place for a while
-            await (await tx.run("MATCH (s:AuditSequence {name: 'audit'}) RETURN s.last")).consume()
-            await asyncio.sleep(1.5)
-
-        holder = asyncio.create_task(application.state.services.db.read(slow_read))
-        await asyncio.sleep(0.1)
-        started = time.monotonic()
-        refused = await own.get(f"/v1/orgs/{uncached}/flags/retention-days", headers=tokens.reader())
-        waited = time.monotonic() - started
-        assert refused.status_code == 503, refused.text
-        assert refused.json()["type"].endswith("/unavailable")
-        assert refused.headers["retry-after"] == "1"
-        assert 0.3 <= waited < 1.2
+        holder = await _hold_a_place(application.state.services.db.read)
+        await _expect_refused_for_load(own.get(f"/v1/orgs/{uncached}/flags/retention-days", headers=tokens.reader()))
         assert await effective(own, tokens, cached, "retention-days") == expected  # from the cache
         await holder
         assert (await own.get(f"/v1/orgs/{uncached}/flags/retention-days", headers=tokens.reader())).status_code == 200
