@@ -135,6 +135,11 @@ def report(options, started_us: int, tmp: Path, samples) -> None:
             q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [latencies[0]] * 99
             lines.append(f"| {minute + 1} | {len(latencies):,} | {q[49]:.2f} | {q[94]:.2f} | {q[98]:.2f} |")
         lines.append("")
+    # Resident memory at the end of each minute: a leak climbs steadily to the end, a cache
+    # that fills (20,000 orgs and their ancestors here) levels off once every org was asked.
+    by_minute = {int(at // 60): service for at, service, _ in samples}
+    lines += ["| minute | service resident MiB |", "| --- | --- |",
+              *(f"| {minute} | {by_minute[minute]:.0f} |" for minute in sorted(by_minute)), ""]
     first, last = samples[0], samples[-1]
     lines += [
         f"Memory (resident): service {first[1]:.0f} MiB at start, {last[1]:.0f} MiB at the end "
