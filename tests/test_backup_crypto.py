@@ -28,7 +28,9 @@ def test_round_trip_any_size(size):
     key, plain = _key(), os.urandom(size)
     sealed = io.BytesIO()
     crypto.encrypt_stream(key, io.BytesIO(plain), sealed)
-    assert plain[:64] not in sealed.getvalue() or size == 0
+    # The plaintext does not show through. Only checked from 16 bytes: a 1-byte plaintext
+    # turns up somewhere in the random nonce and ciphertext about one run in five.
+    assert size < 16 or plain[:64] not in sealed.getvalue()
     assert sealed.getvalue().startswith(crypto.MAGIC)
     out = b"".join(crypto.decrypt_chunks(key, io.BufferedReader(io.BytesIO(sealed.getvalue()))))
     assert out == plain
