@@ -132,14 +132,12 @@ def percentiles(log: Path) -> tuple[int, int, list[float]]:
 
 
 def h2load(case: str, rate: int, uris: list[str], token: str, duration: int, pids: list[int],
-           method_post: bool = False, tmp: Path = Path(tempfile.gettempdir())) -> Run:
+           tmp: Path = Path(tempfile.gettempdir())) -> Run:
     uri_file, log = tmp / f"{case}-uris.txt", tmp / f"{case}-{rate}.log"
     uri_file.write_text("\n".join(uris) + "\n")
     log.unlink(missing_ok=True)
     args = ["h2load", "--h1", f"-c{CONNECTIONS}", "-t1", f"--rps={rate / CONNECTIONS:g}", f"-D{duration}",
             f"--log-file={log}", "-i", str(uri_file), "-H", f"Authorization: Bearer {token}"]
-    if method_post:
-        args += ["-d", str(BODY)]
     before = cpu_seconds(pids)
     started = time.monotonic()
     load = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -313,7 +311,8 @@ def report(runs: list[Run], options) -> None:
         f"24 GiB; Neo4j 5.26.30 (heap 2g, page cache 2g) with {options.orgs:,} orgs (fan-out 10, depth 6); "
         f"`graphflags serve` with {options.workers} uvicorn workers; load tool on the same two cores, "
         f"{CONNECTIONS} connections. Fixed rates: h2load, latency from its per-request log (uncached and toggles: "
-        f"vegeta, requests evenly spaced, each URI once); saturation: wrk (its p90 stands in the p95 column). CPU columns: cores used (CPU seconds / wall seconds).",
+        f"vegeta, requests evenly spaced, each URI once); saturation: wrk (its p90 stands in the p95 column). "
+        f"CPU columns: cores used (CPU seconds / wall seconds).",
         "",
         f"Command: `make bench` (`.venv/bin/python bench/hotpath.py --orgs {options.orgs} --duration "
         f"{options.duration} --rates {options.rates}`)",

@@ -75,7 +75,7 @@ def is_outage(error: BaseException) -> bool:
 
 class DatabaseUnavailable(Exception):
     """The circuit breaker is open (the database failed repeatedly and is left alone for a
-    while), or too many writes are waiting for their turn."""
+    while), or too many reads or writes are waiting for their turn (admission)."""
 
     def __init__(self, retry_after: float, reason: str | None = None) -> None:
         super().__init__(reason or f"the database circuit is open; retry in {retry_after:.0f} s")

@@ -17,7 +17,10 @@ async def flag_chain(tx: AsyncManagedTransaction, org: str, flag: str) -> list[L
 
     None when the org does not exist.
     """
-    records = await fetch(tx, "flag_chain", org=org, flag=flag)
+    return _links(await fetch(tx, "flag_chain", org=org, flag=flag))
+
+
+def _links(records: list) -> list[Link] | None:
     return [Link(record["org"], record["value"]) for record in records] or None
 
 
@@ -32,8 +35,7 @@ async def begin_write(tx: AsyncManagedTransaction, org: str, flag: str) -> list[
 
     The first step of every value write; the chain is as `flag_chain` gives it.
     """
-    records = await fetch(tx, "value_write_begin", org=org, flag=flag)
-    return [Link(record["org"], record["value"]) for record in records] or None
+    return _links(await fetch(tx, "value_write_begin", org=org, flag=flag))
 
 
 async def write(tx: AsyncManagedTransaction, change: Change, stored: Any, actor: str) -> int:
@@ -41,8 +43,8 @@ async def write(tx: AsyncManagedTransaction, change: Change, stored: Any, actor:
     event; the event's seq. After `begin_write`, in the same transaction.
 
     Two statements, not one: a single statement that both MERGEs the SET relationship and
-    updates the AuditSequence node deadlocked under concurrent writers (Neo4j 5.26), where
-    these two never do (bench/RESULTS.md, "Toggles").
+    updates the AuditSequence node deadlocked under concurrent writers (Neo4j 5.26:
+    tests/test_values.py::test_concurrent_writes_are_all_kept got 503s), where these two never do.
     """
     if stored is None:
         await execute(tx, "value_clear", org=change.org, flag=change.flag)
