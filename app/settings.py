@@ -64,6 +64,9 @@ class Settings(BaseSettings):
 
     # Request bodies larger than this are refused with 413 (bulk loads included).
     max_body_bytes: int = 64 * 1024 * 1024
+    # Levels an org may sit below its root (a root is depth 0): deeper creates and moves are
+    # refused with 422 too-deep. At most 1,000, the bound of cypher/org_subtree_reaches.cypher.
+    max_depth: int = Field(64, ge=1, le=1000)
     # Rows written per UNWIND statement in bulk loads.
     bulk_batch_size: int = 5_000
 

@@ -25,6 +25,9 @@ MAX_VALUE_BYTES = 64 * 1024
 
 _JSON_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 _INTEGER = re.compile(r"-?[0-9]+")
+# `integer` values are signed 64-bit, as Neo4j stores them (API.md "Limits").
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_OUTSIDE_INT64 = "outside the signed 64-bit range"
 
 
 class FlagDefinition(BaseModel):
@@ -72,6 +75,8 @@ class FlagDefinition(BaseModel):
             case "integer":
                 if not isinstance(value, int) or isinstance(value, bool):
                     return "expected an integer"
+                if not INT64_MIN <= value <= INT64_MAX:
+                    return _OUTSIDE_INT64
             case "number":
                 if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
                     return "expected a finite number"
@@ -109,7 +114,11 @@ class FlagDefinition(BaseModel):
                 lowered = text.lower()
                 value = True if lowered == "true" else False if lowered == "false" else text
             case "integer":
-                value = int(text) if _INTEGER.fullmatch(text) else text
+                if _INTEGER.fullmatch(text):
+                    # int() of more than 4,300 digits raises ValueError: judge the length first.
+                    if len(text.lstrip("-").lstrip("0")) > len(str(INT64_MAX)):
+                        raise Problem("invalid-value", f"flag {self.name!r} (integer): {_OUTSIDE_INT64}")
+                    value = int(text)
             case "number":
                 value = float(text) if _JSON_NUMBER.fullmatch(text) else text
             case "object":

@@ -15,6 +15,12 @@ from app.errors import Problem
 
 # How many row errors a 422 answer lists at most.
 MAX_ROW_ERRORS = 100
+# GRAPHFLAGS_MAX_DEPTH's default: levels an org may sit below its root (a root is depth 0).
+MAX_DEPTH = 64
+
+
+def too_deep(org: str, depth: int, max_depth: int) -> str:
+    return f"{org!r} would sit {depth} levels below its root; at most {max_depth} are allowed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +69,7 @@ def plan_creation(
     existing_parent: Mapping[str, str | None],
     chain_of: Callable[[str], Sequence[str] | None],
     principal: Principal,
+    max_depth: int = MAX_DEPTH,
 ) -> CreationPlan:
     """Judge `rows` against the graph.
 
@@ -90,6 +97,7 @@ def plan_creation(
     _require_scope(first.values(), new_rows, existing_parent, chain_of, principal)
 
     cyclic = _cyclic_ids(new_rows)
+    depths = _depths(new_rows, cyclic, existing_parent, chain_of)
     for row in first.values():
         if row.id in existing_parent:
             if existing_parent[row.id] == row.parent:
@@ -100,6 +108,8 @@ def plan_creation(
             plan.errors.append(RowError(row.row, row.id, "parent-not-found", f"no organization {row.parent!r}"))
         elif row.id in cyclic:
             plan.errors.append(RowError(row.row, row.id, "cycle", f"{row.id!r} would be its own ancestor"))
+        elif depths.get(row.id, 0) > max_depth:
+            plan.errors.append(RowError(row.row, row.id, "too-deep", too_deep(row.id, depths[row.id], max_depth)))
         else:
             plan.create.append((row.id, row.parent))
     plan.errors.sort(key=lambda error: error.row)
@@ -125,6 +135,36 @@ def _cyclic_ids(new_rows: Mapping[str, OrgRow]) -> set[str]:
         for visited in walk:
             state[visited] = 2
     return cyclic
+
+
+def _depths(new_rows: Mapping[str, OrgRow], cyclic: set[str], existing_parent: Mapping[str, str | None],
+            chain_of: Callable[[str], Sequence[str] | None]) -> dict[str, int]:
+    """Each new org's depth below its root, up through the request's new orgs to the graph.
+
+    Each org is walked once (linear in the rows, whatever the depth). Orgs whose parent is
+    missing or which sit on a cycle get no depth: they are refused for that already.
+    """
+    depth: dict[str, int | None] = {}
+    for start in new_rows:
+        walk: list[str] = []
+        node: str | None = start
+        while node is not None and node in new_rows and node not in depth and node not in cyclic:
+            walk.append(node)
+            depth[node] = None  # on this walk
+            node = new_rows[node].parent
+        if node is None:
+            base: int | None = -1
+        elif node in depth:
+            base = depth[node]
+        elif node in existing_parent:
+            chain = chain_of(node)
+            base = len(chain) - 1 if chain else 0
+        else:
+            base = None
+        for org in reversed(walk):
+            base = None if base is None else base + 1
+            depth[org] = base
+    return {org: value for org, value in depth.items() if value is not None}
 
 
 def _require_scope(rows, new_rows, existing_parent, chain_of, principal: Principal) -> None:

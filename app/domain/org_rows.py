@@ -8,7 +8,7 @@ CSV's first line after the header, each is row 1).
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+import re
 from typing import Any
 
 import orjson
@@ -32,8 +32,9 @@ class RowParser:
     CSV and NDJSON are parsed a line at a time, so a large body is never held whole next
     to its rows (a 1,000,000-row request is ~30 MB of text, but ~200 MB of rows; holding
     both, plus the text decoded, plus dicts per row, is what made big requests big). A
-    JSON array cannot be split safely without a streaming JSON parser: it is buffered,
-    parsed at the end, and the buffer dropped before the rows are judged.
+    JSON array is split into its elements as it arrives (`_ArraySplitter`), each parsed
+    on its own: the work per chunk is bounded by the chunk, never the body so far.
+    `scanned` counts the bytes examined, so that tests can check the work stays linear.
     """
 
     def __init__(self, media_type: str) -> None:
@@ -47,35 +48,39 @@ class RowParser:
             raise Problem("unsupported-media-type", f"send one of {', '.join(FORMATS)}, not {media_type!r}")
         self.rows: list[OrgRow] = []
         self.errors: list[RowError] = []
-        self._pending = b""
-        self._chunks: list[bytes] = []
+        self._pending: list[bytes] = []  # the unfinished last line, in the pieces it came in
+        self._array = _ArraySplitter() if self._format == "json" else None
+        self.scanned = 0
         self._line = 0  # lines seen (NDJSON) / lines after the header (CSV)
         self._header: list[str] | None = None
 
     def feed(self, chunk: bytes) -> None:
-        if self._format == "json":
-            self._chunks.append(chunk)
+        if self._array is not None:
+            for number, element in self._array.feed(chunk):
+                self._add(number, _json_element(element))
+            self.scanned = self._array.scanned
             return
-        data = self._pending + chunk
-        end = data.rfind(b"\n")
+        # Only the new chunk is searched, and each byte is joined into a line once: a long
+        # line arriving in many small chunks costs its length, not its length squared.
+        self.scanned += len(chunk)
+        end = chunk.rfind(b"\n")
         if end < 0:
-            self._pending = data
+            if chunk:
+                self._pending.append(chunk)
             return
-        self._pending = data[end + 1:]
-        self._lines(data[:end].split(b"\n"))
+        data = b"".join([*self._pending, chunk[:end]]) if self._pending else chunk[:end]
+        self.scanned += len(data)
+        rest = chunk[end + 1:]
+        self._pending = [rest] if rest else []
+        self._lines(data.split(b"\n"))
 
     def close(self) -> tuple[list[OrgRow], list[RowError]]:
-        if self._format == "json":
-            raw = b"".join(self._chunks)
-            self._chunks = []
-            items = enumerate(_json_array(raw), start=1)
-            del raw
-            for number, item in items:
-                self._add(number, item)
+        if self._array is not None:
+            self._array.close()
         else:
             if self._pending:
-                self._lines([self._pending])
-                self._pending = b""
+                self._lines([b"".join(self._pending)])
+                self._pending = []
             if self._format == "csv" and self._header is None:
                 _check_header([])
         return self.rows, self.errors
@@ -142,14 +147,138 @@ def _check_header(columns: list[str]) -> list[str]:
     return header
 
 
-def _json_array(raw: bytes) -> list[Any]:
+def _json_element(raw: bytes) -> Any:
     try:
-        document = orjson.loads(raw)
+        return orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise Problem("invalid-body", f"the body is not valid JSON: {error}") from None
-    if not isinstance(document, list):
-        raise Problem("invalid-body", 'the body must be a JSON array of {"id", "parent"} objects')
-    return document
+
+
+_NOT_ARRAY = 'the body must be a JSON array of {"id", "parent"} objects'
+_WHITESPACE = b" \t\r\n"
+_NON_WHITESPACE = re.compile(rb"[^ \t\r\n]")
+_VALUE_START = frozenset(b'{["-0123456789tfn')
+# Inside an element: a whole string, a bracket, a comma, or a string left open at the chunk's end.
+_TOKEN = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"|[\[\]{},"]', re.DOTALL)
+# The rest of a string left open: up to its closing quote, or to the chunk's end (possibly
+# stopping before a lone backslash whose escaped byte is in the next chunk).
+_STRING_REST = re.compile(rb'[^"\\]*+(?:\\.[^"\\]*+)*+', re.DOTALL)
+# A bulk row as clients send it, an object with no nesting: matched in one step. Possessive
+# quantifiers: a failed match (an object cut by the chunk's end) never backtracks.
+_FLAT = rb'\{(?:[^{}\[\]"]++|"[^"\\]*+(?:\\.[^"\\]*+)*+")*+\}'
+_FLAT_OBJECT = re.compile(_FLAT, re.DOTALL)
+# The common case whole: such an object and the comma after it, one step per row.
+_FLAT_ROW = re.compile(rb"[ \t\r\n]*+(" + _FLAT + rb")[ \t\r\n]*+,", re.DOTALL)
+
+
+class _ArraySplitter:
+    """Splits a JSON array, as it streams in, into the raw text of its elements.
+
+    Only strings, brackets and commas are tracked, to find where each top-level element
+    ends; orjson parses (and judges) each element. Everything outside the elements is
+    checked here, so a body that is not an array is refused from its first bytes.
+    State carries from chunk to chunk, and every byte is examined a bounded number of times.
+    """
+
+    def __init__(self) -> None:
+        self._state = "start"  # start: before '['; between: before an element; element; end: after ']'
+        self._need_element = False  # after a comma, ']' may not come next
+        self._depth = 0
+        self._in_string = False
+        self._escape = False
+        self._pieces: list[bytes] = []  # the current element's text from earlier chunks
+        self._elements = 0
+        self.scanned = 0
+
+    def feed(self, chunk: bytes) -> list[tuple[int, bytes]]:
+        found: list[tuple[int, bytes]] = []
+        size = len(chunk)
+        self.scanned += size
+        start = 0  # where the current element begins in this chunk
+        pos = 0
+        while pos < size:
+            if self._state == "between":
+                row = _FLAT_ROW.match(chunk, pos)
+                if row is not None:
+                    self.scanned += row.end() - pos
+                    found.append(self._finish(row.group(1)))
+                    self._need_element, pos = True, row.end()
+                    continue
+            if self._state != "element":
+                match = _NON_WHITESPACE.search(chunk, pos)
+                if match is None:
+                    break
+                pos = match.start()
+                byte = chunk[pos]
+                if self._state == "start":
+                    if byte != ord("["):
+                        raise Problem("invalid-body", _NOT_ARRAY)
+                    self._state, pos = "between", pos + 1
+                elif self._state == "end":
+                    raise Problem("invalid-body", "the body is not valid JSON: data after the array")
+                elif byte == ord("]") and not self._need_element:
+                    self._state, pos = "end", pos + 1
+                elif byte in _VALUE_START:
+                    self._state, self._depth, start = "element", 0, pos
+                    if byte == ord("{"):
+                        flat = _FLAT_OBJECT.match(chunk, pos)
+                        self.scanned += (flat.end() if flat else size) - pos
+                        if flat is not None:
+                            pos = flat.end()
+                            continue
+                else:
+                    raise Problem("invalid-body", f"the body is not valid JSON: unexpected {chr(byte)!r} "
+                                                  f"in the array, before row {self._elements + 1}")
+                continue
+            if self._in_string:
+                if self._escape:
+                    self._escape, pos = False, pos + 1
+                    continue
+                end = _STRING_REST.match(chunk, pos).end()
+                self.scanned += end - pos
+                if end == size:
+                    pos = size
+                elif chunk[end] == ord("\\"):  # the last byte: it escapes the next chunk's first
+                    self._escape, pos = True, size
+                else:
+                    self._in_string, pos = False, end + 1
+                continue
+            match = _TOKEN.search(chunk, pos)
+            if match is None:
+                self.scanned += size - pos
+                pos = size
+                break
+            self.scanned += match.end() - pos
+            token = match.group()
+            pos = match.end()
+            if len(token) > 1:
+                continue  # a whole string
+            if token == b'"':
+                self._in_string = True
+            elif token in (b"{", b"["):
+                self._depth += 1
+            elif self._depth > 0 and token in (b"}", b"]"):
+                self._depth -= 1
+            elif self._depth == 0 and token in (b",", b"]"):
+                found.append(self._finish(chunk[start:pos - 1]))
+                self._need_element = token == b","
+                self._state = "between" if token == b"," else "end"
+        if self._state == "element":
+            self._pieces.append(chunk[start:])
+        return found
+
+    def _finish(self, tail: bytes) -> tuple[int, bytes]:
+        text = b"".join([*self._pieces, tail]) if self._pieces else tail
+        self._pieces = []
+        self.scanned += len(text)
+        self._elements += 1
+        return self._elements, text.rstrip(_WHITESPACE)
+
+    def close(self) -> None:
+        if self._state == "start":
+            raise Problem("invalid-body", "the body is empty; " + _NOT_ARRAY)
+        if self._state != "end":
+            raise Problem("invalid-body", "the body is not valid JSON: the array does not end")
 
 
 class _Unreadable:

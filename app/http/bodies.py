@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
+from starlette.types import Receive, Scope
 
 from app.errors import Problem
 
@@ -15,27 +17,88 @@ def media_type(request: Request) -> str:
     return request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
 
 
-async def read_body(request: Request) -> bytes:
-    """The whole body, or `413` as soon as it passes the configured limit."""
-    return b"".join([chunk async for chunk in stream_body(request)])
+# API.md "Limits": OFREP requests, value writes and single org writes. Bulk bodies have
+# their own, configured limit (settings.max_body_bytes).
+SMALL_BODY_BYTES = 64 * 1024
+# The most of a body parsed in one go: a body that arrives as one large chunk (a proxy may
+# buffer it) is parsed a slice at a time, with the event loop free in between.
+SLICE_BYTES = 64 * 1024
+# A Content-Length of more digits than this is over any limit (and int() of thousands of
+# digits raises ValueError).
+_MAX_LENGTH_DIGITS = 18
 
 
-async def stream_body(request: Request) -> AsyncIterator[bytes]:
-    """The body chunk by chunk as it arrives, or `413` as soon as it passes the configured limit."""
-    limit = request.app.state.settings.max_body_bytes
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+def check_declared(content_length: str | None, limit: int) -> None:
+    """`413` from a declared Content-Length alone, before any of the body is read."""
+    if content_length is None:
+        return
+    text = content_length.strip()
+    if not text.isdigit():
+        raise Problem("invalid-body", "Content-Length is not a number")
+    if len(text) > _MAX_LENGTH_DIGITS or int(text) > limit:
         raise too_large(limit)
+
+
+async def limited(chunks: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
+    """`chunks` as they arrive, or `413` as soon as they add up to more than `limit`."""
     size = 0
-    async for chunk in request.stream():
+    async for chunk in chunks:
         size += len(chunk)
         if size > limit:
             raise too_large(limit)
+        if chunk:
+            yield chunk
+
+
+async def read_body(request: Request, limit: int = SMALL_BODY_BYTES) -> bytes:
+    """The whole body of a small request (64 KiB unless told), or `413`."""
+    check_declared(request.headers.get("content-length"), limit)
+    return b"".join([chunk async for chunk in limited(request.stream(), limit)])
+
+
+async def stream_body(request: Request, limit: int | None = None) -> AsyncIterator[bytes]:
+    """A bulk body chunk by chunk as it arrives (at most settings.max_body_bytes unless told),
+    or `413` as soon as it passes the limit."""
+    limit = request.app.state.settings.max_body_bytes if limit is None else limit
+    check_declared(request.headers.get("content-length"), limit)
+    async for chunk in limited(request.stream(), limit):
         yield chunk
 
 
+async def read_asgi_body(scope: Scope, receive: Receive, limit: int = SMALL_BODY_BYTES) -> bytes:
+    """`read_body` for a plain ASGI route, which has no Request: the same limit, the same `413`."""
+    content_length = next((value.decode("latin-1") for name, value in scope.get("headers", ())
+                           if name == b"content-length"), None)
+    check_declared(content_length, limit)
+    return b"".join([chunk async for chunk in limited(_asgi_chunks(receive), limit)])
+
+
+async def _asgi_chunks(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        yield message.get("body", b"")
+        if not message.get("more_body", False):
+            return
+
+
+async def slices(chunks: AsyncIterator[bytes], size: int = SLICE_BYTES) -> AsyncIterator[bytes]:
+    """`chunks` cut into pieces of at most `size` bytes, yielding to the event loop between the
+    pieces of one chunk: parsing a piece is bounded work, so no other request waits long."""
+    async for chunk in chunks:
+        if len(chunk) <= size:
+            yield chunk
+            continue
+        view = memoryview(chunk)
+        for start in range(0, len(chunk), size):
+            if start:
+                await asyncio.sleep(0)
+            yield bytes(view[start:start + size])
+
+
 def too_large(limit: int) -> Problem:
-    return Problem("payload-too-large", f"request bodies are limited to {limit} bytes")
+    return Problem("payload-too-large", f"request bodies here are limited to {limit} bytes")
 
 
 async def json_object(request: Request) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from neo4j import AsyncManagedTransaction
 
 from app.domain.access import Principal
 from app.domain.hierarchy import (
+    MAX_DEPTH,
     CreationPlan,
     OrgRow,
     invalid_rows,
@@ -21,6 +22,7 @@ from app.domain.hierarchy import (
     path_of,
     plan_creation,
     referenced_ids,
+    too_deep,
 )
 from app.domain.ids import check_org_id
 from app.errors import Problem
@@ -40,9 +42,11 @@ class OrgView:
 
 
 class OrgService:
-    def __init__(self, db: Database, batch_size: int, on_hierarchy_change: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, db: Database, batch_size: int, on_hierarchy_change: Callable[[], None] = lambda: None,
+                 max_depth: int = MAX_DEPTH) -> None:
         self.db = db
         self.batch_size = batch_size
+        self.max_depth = max_depth
         # Called after a move commits: cached ancestor chains of the moved subtree are wrong now.
         self.on_hierarchy_change = on_hierarchy_change
 
@@ -93,7 +97,7 @@ class OrgService:
         chains: dict[str, list[str]] = {}
         for start in range(0, len(anchors), self.batch_size):
             chains.update(await orgs_store.chains(tx, anchors[start:start + self.batch_size]))
-        return plan_creation(rows, existing, chains.get, principal), chains
+        return plan_creation(rows, existing, chains.get, principal, self.max_depth), chains
 
     async def _judge_in_batches(self, principal: Principal, rows: Sequence[OrgRow]
                                 ) -> tuple[CreationPlan, dict[str, list[str]]]:
@@ -112,7 +116,7 @@ class OrgService:
         chains: dict[str, list[str]] = {}
         for start in range(0, len(anchors), self.batch_size):
             chains.update(await self.db.read(orgs_store.chains, anchors[start:start + self.batch_size]))
-        return plan_creation(rows, existing, chains.get, principal), chains
+        return plan_creation(rows, existing, chains.get, principal, self.max_depth), chains
 
     async def _judge_and_write(self, tx: AsyncManagedTransaction, principal: Principal,
                                rows: Sequence[OrgRow]) -> CreationPlan:
@@ -154,7 +158,7 @@ class OrgService:
         check_org_id(org)
         if parent is not None:
             check_org_id(parent, "parent id")
-        moved = await self.db.write(_move, principal, org, parent)
+        moved = await self.db.write(_move, principal, org, parent, self.max_depth)
         if moved:
             self.on_hierarchy_change()
         return moved
@@ -168,7 +172,8 @@ async def _read_org(tx: AsyncManagedTransaction, principal: Principal, org: str)
     return OrgView(org, chain[1] if len(chain) > 1 else None, chain[1:], await orgs_store.children_count(tx, org))
 
 
-async def _move(tx: AsyncManagedTransaction, principal: Principal, org: str, parent: str | None) -> bool:
+async def _move(tx: AsyncManagedTransaction, principal: Principal, org: str, parent: str | None,
+                max_depth: int = MAX_DEPTH) -> bool:
     await audit_store.claim_sequence(tx)
     chains = await orgs_store.chains(tx, [org] if parent is None else [org, parent])
     org_chain, parent_chain = chains.get(org), chains.get(parent) if parent is not None else []
@@ -186,6 +191,17 @@ async def _move(tx: AsyncManagedTransaction, principal: Principal, org: str, par
     old_parent = org_chain[1] if len(org_chain) > 1 else None
     if old_parent == parent:
         return False
+    # The org lands at depth len(parent_chain); its subtree's lowest org `height` below that.
+    # Only a move deeper can break the limit (data from before it may already be deeper).
+    depth = len(parent_chain)
+    if depth > len(org_chain) - 1:
+        levels = max_depth - depth + 1  # a descendant this far below would be too deep
+        if levels <= 0:
+            raise Problem("too-deep", too_deep(org, depth, max_depth))
+        if await orgs_store.subtree_reaches(tx, org, levels):
+            raise Problem("too-deep", f"moving {org!r} under {parent!r} would put its subtree's lowest orgs at "
+                                      f"least {depth + levels} levels below their root; at most {max_depth} "
+                                      "are allowed")
     await orgs_store.move(tx, org, parent)
     # Both the old and the new subtree's admins see the move in their audit log.
     path = [org, *parent_chain, *(ancestor for ancestor in org_chain[1:] if ancestor not in parent_chain)]

@@ -24,6 +24,11 @@ async def children_count(tx: AsyncManagedTransaction, org: str) -> int:
     return records[0]["children"] if records else 0
 
 
+async def subtree_reaches(tx: AsyncManagedTransaction, org: str, levels: int) -> bool:
+    """Whether `org` has a descendant `levels` (at least 1) below it."""
+    return bool(await fetch(tx, "org_subtree_reaches", org=org, levels=levels))
+
+
 async def parents(tx: AsyncManagedTransaction, ids: Sequence[str]) -> dict[str, str | None]:
     """For each existing org of `ids`, its parent's id (None for a root)."""
     records = await fetch(tx, "orgs_parents", ids=list(ids))
