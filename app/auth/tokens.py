@@ -66,7 +66,7 @@ class TokenVerifier:
             exp={"essential": True},
             sub={"essential": True},
         )
-        self._verified: dict[str, tuple[Principal, int]] = {}
+        self._verified: dict[str, Principal] = {}
 
     def verify(self, token: str) -> Principal:
         """The principal a valid token names, or `401 unauthorized`.
@@ -77,19 +77,22 @@ class TokenVerifier:
         """
         known = self._verified.get(token)
         if known is not None:
-            principal, expires = known
-            if int(time.time()) < expires:
-                return principal
+            if time.time() < known.expires:  # type: ignore[operator]  # always set from a verified exp
+                return known
             del self._verified[token]
         try:
             claims = jwt.decode(token, self.key, algorithms=self.algorithms).claims
             self._claims.validate(claims)
         except (JoseError, ValueError) as error:
             raise unauthorized(f"invalid token: {getattr(error, 'description', None) or error}", invalid=True) from None
+        # joserfc compares exp with the current whole second, which lets a fractional exp
+        # (T + 0.5) pass until T + 1; the contract has no leeway at all.
+        if time.time() >= claims["exp"]:
+            raise unauthorized("invalid token: the token has expired", invalid=True)
         principal = principal_from_claims(claims)
         if len(self._verified) >= VERIFIED_TOKENS_KEPT:
             self._verified.clear()
-        self._verified[token] = (principal, int(claims["exp"]))
+        self._verified[token] = principal
         return principal
 
     def authenticate(self, headers: Mapping[str, str]) -> Principal:

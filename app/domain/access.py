@@ -28,6 +28,8 @@ class Principal:
     subject: str
     role: Role | None
     orgs: frozenset[str]
+    # The token's `exp` (seconds since the epoch): what a stream opened with it may not outlive.
+    expires: float | None = None
 
     @property
     def unscoped(self) -> bool:
@@ -66,4 +68,5 @@ def principal_from_claims(claims: dict) -> Principal:
         subject=str(claims["sub"]),
         role=max(known) if known else None,
         orgs=frozenset(org for org in orgs if isinstance(org, str)),
+        expires=claims.get("exp"),
     )

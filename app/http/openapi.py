@@ -231,7 +231,8 @@ def spec() -> dict[str, Any]:
             "/readyz": {"get": _op("Database reachable and catalog loaded", None,
                                    {"200": _json({"type": "object"})}, errors=(503,))},
             "/metrics": {"get": _op(
-                "Prometheus metrics of every worker (Prometheus itself scrapes GRAPHFLAGS_METRICS_PORT, no token)",
+                "Prometheus metrics of every worker; needs an admin token for '*' (a scoped admin gets 403: "
+                "the text names every tenant's actors). Prometheus itself scrapes GRAPHFLAGS_METRICS_PORT, no token",
                 "admin", {"200": {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}},
                 errors=(404,))},
             "/v1/orgs/{org}/flags": {"get": _op(

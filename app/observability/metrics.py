@@ -255,9 +255,11 @@ def registry() -> CollectorRegistry:
     return fresh
 
 
-def serve_listener(host: str, port: int) -> None:
-    """The metrics alone on their own port, from a background thread of this process."""
-    start_http_server(port, addr=host, registry=registry())
+def serve_listener(host: str, port: int):
+    """The metrics alone on their own port, from a background thread of this process.
+
+    Returns prometheus_client's (server, thread), so that a test can stop it."""
+    return start_http_server(port, addr=host, registry=registry())
 
 
 def worker_started() -> None:
