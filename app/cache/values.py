@@ -19,8 +19,9 @@ if no invalidation happened meanwhile, so a value read before a commit can never
 stored after that commit's invalidation.
 
 Memory is bounded: past `max_entries` the least recently used entries are dropped. A
-hit moves what it read to the young end (OrderedDict.move_to_end, O(1) in C), so the
-busiest entries, the roots every chain ends in above all, are the last to go.
+hit moves what it read to the young end of its dict (popped and put back: a dict keeps
+insertion order, and this measured cheaper than OrderedDict's get and move_to_end), so
+the busiest entries, the roots every chain ends in above all, are the last to go.
 
 Fills come only from lookups that passed the caller's scope check and the flag-exists
 check (app/services/values.py): junk flag names and other tenants' ids cannot push the
@@ -38,7 +39,6 @@ and timeout layers, while this hot path needs a few dict reads and no await at a
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from contextvars import ContextVar
 from itertools import islice
@@ -57,15 +57,15 @@ class ValueCache:
         self.max_entries = max_entries
         # How long the cache may go without hearing from the change feed and still be used.
         self.max_lag = max_lag
-        self._chains: OrderedDict[str, tuple[str, ...]] = OrderedDict()
-        self._own: OrderedDict[tuple[str, str], Any] = OrderedDict()
-        self._all_own: OrderedDict[str, dict[str, Any]] = OrderedDict()  # every value an org sets (bulk reads)
+        self._chains: dict[str, tuple[str, ...]] = {}
+        self._own: dict[tuple[str, str], Any] = {}
+        self._all_own: dict[str, dict[str, Any]] = {}  # every value an org sets (bulk reads)
         # What the feed invalidated and moves dropped, for stale serving only (see the docstring).
-        self._stale_chains: OrderedDict[str, tuple[str, ...]] = OrderedDict()
-        self._stale_own: OrderedDict[tuple[str, str], Any] = OrderedDict()
-        self._stale_all_own: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._stale_chains: dict[str, tuple[str, ...]] = {}
+        self._stale_own: dict[tuple[str, str], Any] = {}
+        self._stale_all_own: dict[str, dict[str, Any]] = {}
         # The seq of the newest write here applied to each (org, flag): an older one answered later loses.
-        self._written_seq: OrderedDict[tuple[str, str], int] = OrderedDict()
+        self._written_seq: dict[tuple[str, str], int] = {}
         self._value_epoch = 0
         self._chain_epoch = 0
         # When the feed poll whose answer we last applied was sent; untrusted until the first answer.
@@ -132,6 +132,7 @@ class ValueCache:
             return  # a later write here was applied already
         self._written_seq[key] = seq
         self._bound(self._written_seq)
+        self._own.pop(key, None)
         self._own[key] = _UNSET if stored is None else stored
         self._bound(self._own)
         self._stale_own.pop(key, None)
@@ -162,7 +163,7 @@ class ValueCache:
         self._chain_epoch += 1
         # Kept for stale serving: a chain from before the move is better than no answer in an outage.
         self._stale_chains = self._chains
-        self._chains = OrderedDict()
+        self._chains = {}
 
     def clear(self) -> None:
         self._value_epoch += 1
@@ -183,20 +184,20 @@ class ValueCache:
             return self._last_known_flag_chain(org, flag)
         if not self.trustworthy:
             return None
-        chain = self._chains.get(org)
+        chains = self._chains
+        chain = chains.pop(org, None)
         if chain is not None:
+            chains[org] = chain  # put back at the young end: this is a use
             own = self._own
-            refresh = own.move_to_end
             links = []
             for member in chain:
                 key = (member, flag)
-                stored = own.get(key)
+                stored = own.pop(key, None)
                 if stored is None:  # never stored as None: _UNSET stands for "sets nothing"
                     break
-                refresh(key)
+                own[key] = stored
                 links.append((member, None if stored is _UNSET else stored))
             else:
-                self._chains.move_to_end(org)
                 self.hits += 1
                 return links
         self.misses += 1
@@ -208,16 +209,21 @@ class ValueCache:
             return self._last_known_flags_chain(org)
         if not self.trustworthy:
             return None
-        chain = self._chains.get(org)
+        chains = self._chains
+        chain = chains.pop(org, None)
         if chain is not None:
+            chains[org] = chain  # put back at the young end: this is a use
             all_own = self._all_own
-            maps = [all_own.get(member) for member in chain]
-            if all(values is not None for values in maps):
-                self._chains.move_to_end(org)
-                for member in chain:
-                    all_own.move_to_end(member)
+            maps = []
+            for member in chain:
+                values = all_own.pop(member, None)
+                if values is None:
+                    break
+                all_own[member] = values
+                maps.append(values)
+            else:
                 self.hits += 1
-                return list(zip(chain, maps, strict=True))  # type: ignore[arg-type]
+                return list(zip(chain, maps, strict=True))
         self.misses += 1
         return None
 
@@ -260,8 +266,8 @@ class ValueCache:
             own, stale = self._own, self._stale_own
             for member, stored in links:
                 key = (member, flag)
+                own.pop(key, None)  # a refill is a use: to the young end
                 own[key] = _UNSET if stored is None else stored
-                own.move_to_end(key)
                 if stale:
                     stale.pop(key, None)
             self._bound(own)
@@ -273,8 +279,8 @@ class ValueCache:
         if value_epoch == self._value_epoch:
             all_own, stale = self._all_own, self._stale_all_own
             for member, values in chain:
+                all_own.pop(member, None)
                 all_own[member] = values
-                all_own.move_to_end(member)
                 if stale:
                     stale.pop(member, None)
             self._bound(all_own)
@@ -283,11 +289,11 @@ class ValueCache:
         # Every suffix of a chain is the chain of that ancestor: remember them all.
         chains = self._chains
         for start in range(len(chain)):
+            chains.pop(chain[start], None)  # a refill is a use: to the young end
             chains[chain[start]] = chain[start:]
-            chains.move_to_end(chain[start])
         self._bound(chains)
 
-    def _bound(self, entries: OrderedDict) -> None:
+    def _bound(self, entries: dict) -> None:
         excess = len(entries) - self.max_entries
         if excess > 0:
             # Drop a tenth more than needed so eviction runs rarely, not on every fill. The
