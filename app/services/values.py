@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from neo4j import AsyncManagedTransaction
 
+from app.cache.batched_reads import BatchedReads
 from app.cache.shared_reads import SharedReads
 from app.cache.values import ValueCache, served_stale
 from app.observability import metrics
@@ -56,12 +57,16 @@ def org_not_found(org: str) -> Problem:
 
 class ValueService:
     def __init__(self, db: Database, catalog: Callable[[], Catalog], cache: ValueCache,
-                 serve_stale_for: float = 3600.0) -> None:
+                 serve_stale_for: float = 3600.0, *, batch_size: int = 64, batches_in_flight: int = 4) -> None:
         self.db = db
         self.serve_stale_for = serve_stale_for
         self._catalog = catalog  # a callable: the catalog in force may be swapped at any time
         self.cache = cache
         self.shared_reads = SharedReads()  # concurrent misses of one entry: one query
+        # Concurrent misses of different entries: one statement (app/cache/batched_reads.py).
+        self.batched_reads: BatchedReads[values_store.ChainLookup, values_store.Chain] = BatchedReads(
+            lambda lookups: db.read(values_store.lookup_chains, lookups), batch_size=batch_size,
+            in_flight=batches_in_flight, queue_timeout=db.read_queue_timeout)
 
     async def _flag_chain(self, org: str, flag: str) -> tuple[list[Link] | None, tuple[int, int] | None]:
         """The chain, and the cache epochs to fill it under when it was read from the database
@@ -75,11 +80,13 @@ class ValueService:
         epochs = self.cache.epochs()
         try:
             chain = await self.shared_reads.read(("flag_chain", org, flag, epochs),
-                                                 lambda: self.db.read(values_store.flag_chain, org, flag))
+                                                 lambda: self.batched_reads.read((org, flag)))
         except Exception as error:
             stale = self._last_known(error, lambda: self.cache.flag_chain(org, flag, stale_ok=True))
             return [Link(member, stored) for member, stored in stale], None
-        return chain, epochs
+        if chain is None:
+            return None, epochs
+        return [Link(member, values.get(flag)) for member, values in chain], epochs
 
     async def _flags_chain(self, org: str) -> tuple[list[tuple[str, dict[str, Any]]] | None, tuple[int, int] | None]:
         cached = self.cache.flags_chain(org)
@@ -90,7 +97,7 @@ class ValueService:
         epochs = self.cache.epochs()
         try:
             chain = await self.shared_reads.read(("flags_chain", org, epochs),
-                                                 lambda: self.db.read(values_store.flags_chain, org))
+                                                 lambda: self.batched_reads.read((org, None)))
         except Exception as error:
             return self._last_known(error, lambda: self.cache.flags_chain(org, stale_ok=True)), None
         return chain, epochs
