@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     # is exempt. Keep read_concurrency below neo4j_pool_size.
     read_concurrency: int = Field(32, ge=1)
     read_queue_timeout: float = Field(0.5, gt=0)
+    # Cache misses are read in batches (app/cache/batched_reads.py): at most this many lookups per
+    # statement, and this many statements in flight per worker. On a 10M-org graph batches of 25-50
+    # at 4-8 statements in flight (both workers together) gave the most orgs/s (DESIGN.md).
+    read_batch_size: int = Field(64, ge=1)
+    read_batches_in_flight: int = Field(4, ge=1)
 
     # JWT: HS256 with a local development key unless a JWKS (RS256/ES256) is configured.
     jwt_issuer: str = "graphflags-dev"

@@ -18,8 +18,10 @@ from pathlib import Path
 import httpx
 from asgi_lifespan import LifespanManager
 
+from app.cache.follower import ChangeFollower
 from app.cache.values import ValueCache
 from app.http.app import create_app
+from app.store.database import Database
 
 REPO = Path(__file__).resolve().parent.parent
 # The documented bound across instances is cache_max_lag + cache_follow_interval (2.25 s): past
@@ -83,6 +85,66 @@ def test_memory_is_bounded():
     assert cache.flag_chain("org999", "f") == [("org999", 999)]  # the newest survive
 
 
+def test_a_hit_refreshes_an_entry_so_eviction_takes_the_least_recently_used():
+    cache = _trusted_cache(max_entries=100)
+    cache.fill_flag_chain(cache.epochs(), "f", [("busy", 1), ("root", 0)])
+    for n in range(1000):
+        assert cache.flag_chain("busy", "f") == [("busy", 1), ("root", 0)]  # asked all the time...
+        cache.fill_flag_chain(cache.epochs(), "f", [(f"org{n}", n), ("root", 0)])  # ...among many others
+    assert cache.flag_chain("busy", "f") == [("busy", 1), ("root", 0)]
+    cache.fill_flags_chain(cache.epochs(), [("busy", {"f": 1}), ("root", {})])
+    for n in range(1000):
+        assert cache.flags_chain("busy") is not None
+        cache.fill_flags_chain(cache.epochs(), [(f"org{n}", {}), ("root", {})])
+    assert cache.flags_chain("busy") == [("busy", {"f": 1}), ("root", {})]
+
+
+def test_a_write_here_updates_the_entry_instead_of_dropping_it():
+    cache = _trusted_cache()
+    cache.fill_flag_chain(cache.epochs(), "f", [("leaf", None), ("root", "x")])
+    cache.fill_flags_chain(cache.epochs(), [("leaf", {}), ("root", {"f": "x", "g": 1})])
+    before_read = cache.epochs()
+    cache.value_written("root", "f", "y", seq=7)
+    assert cache.flag_chain("leaf", "f") == [("leaf", None), ("root", "y")]
+    assert cache.flags_chain("leaf") == [("leaf", {}), ("root", {"f": "y", "g": 1})]
+    cache.value_written("leaf", "f", "z", seq=8)
+    assert cache.flag_chain("leaf", "f") == [("leaf", "z"), ("root", "y")]
+    cache.value_written("root", "f", None, seq=9)  # a clear
+    assert cache.flag_chain("root", "f") == [("root", None)]
+    assert cache.flags_chain("root") == [("root", {"g": 1})]
+    cache.value_written("root", "f", "old", seq=5)  # an older write answered late changes nothing
+    assert cache.flag_chain("root", "f") == [("root", None)]
+    cache.fill_flag_chain(before_read, "f", [("root", "x")])  # a read that began before the writes
+    assert cache.flag_chain("root", "f") == [("root", None)]
+    assert cache.made_here(7) and cache.made_here(9)  # the feed will not drop them again
+
+
+def test_an_invalidation_from_the_feed_keeps_the_old_value_for_stale_serving_only():
+    cache = _trusted_cache()
+    cache.fill_flag_chain(cache.epochs(), "f", [("leaf", None), ("root", "x")])
+    cache.fill_flags_chain(cache.epochs(), [("leaf", {}), ("root", {"f": "x"})])
+    cache.value_changed("root", "f")  # another instance wrote it
+    assert cache.flag_chain("leaf", "f") is None  # never a normal answer
+    assert cache.flags_chain("leaf") is None
+    assert cache.flag_chain("leaf", "f", stale_ok=True) == [("leaf", None), ("root", "x")]
+    assert cache.flags_chain("leaf", stale_ok=True) == [("leaf", {}), ("root", {"f": "x"})]
+    cache.hierarchy_changed()  # a move elsewhere: chains go, but stay known for an outage
+    assert cache.flag_chain("leaf", "f") is None
+    assert cache.flag_chain("leaf", "f", stale_ok=True) == [("leaf", None), ("root", "x")]
+    cache.fill_flag_chain(cache.epochs(), "f", [("leaf", None), ("root", "w")])  # read again: fresh wins
+    assert cache.flag_chain("leaf", "f") == [("leaf", None), ("root", "w")]
+    assert cache.flag_chain("leaf", "f", stale_ok=True) == [("leaf", None), ("root", "w")]
+
+
+def test_staleness_counts_from_when_the_feed_was_asked_not_when_it_answered():
+    cache = ValueCache(max_lag=10.0)
+    asked = time.monotonic() - 5.0  # a poll that took five seconds to answer
+    cache.heard_from_feed(asked)
+    assert cache.lag >= 5.0
+    cache.heard_from_feed(asked - 1.0)  # an older poll answering late never rolls the clock back
+    assert cache.lag < 6.0
+
+
 # --- one instance over the real graph ------------------------------------------------
 
 async def test_a_toggle_is_visible_at_once_on_the_same_instance(app, client, tokens, chain6):
@@ -96,6 +158,56 @@ async def test_a_toggle_is_visible_at_once_on_the_same_instance(app, client, tok
     assert (await client.get(url, headers=tokens.reader())).json()["value"] is True
     await client.delete(f"/v1/orgs/{root}/flags/beta", headers=tokens.writer())
     assert (await client.get(url, headers=tokens.reader())).json()["value"] is False
+
+
+async def test_only_lookups_that_pass_the_scope_and_flag_checks_fill_the_cache(app, client, tokens, uid,
+                                                                              make_orgs, monkeypatch):
+    """Out-of-scope ids and unknown flags never reach the cache: they cannot push the hot set out,
+    and an out-of-scope id asked twice costs a database read both times, like a missing one."""
+    services = app.state.services
+    mine, theirs = uid("mine"), uid("theirs")
+    await make_orgs([(mine, None), (theirs, None)])
+    reads: list[str] = []
+    real_read = services.db.read
+
+    async def counted_read(work, *args, **kwargs):
+        reads.append(work.__name__)
+        return await real_read(work, *args, **kwargs)
+
+    monkeypatch.setattr(services.db, "read", counted_read)
+    reader = tokens.reader(mine)
+    for _ in range(2):
+        assert (await client.get(f"/v1/orgs/{theirs}/flags/theme", headers=reader)).status_code == 403
+        assert (await client.get(f"/v1/orgs/{uid('missing')}/flags/theme", headers=reader)).status_code == 403
+        assert (await client.get(f"/v1/orgs/{theirs}/flags", headers=reader)).status_code == 403
+        assert (await client.get(f"/v1/orgs/{mine}/flags/no-such-flag", headers=reader)).status_code == 404
+    assert len(reads) == 8  # every one of them asked the database, the second time too
+    cache = services.cache
+    assert cache.flag_chain(theirs, "theme", stale_ok=True) is None
+    assert cache.flags_chain(theirs, stale_ok=True) is None
+    assert cache.flag_chain(mine, "no-such-flag", stale_ok=True) is None
+    assert (await client.get(f"/v1/orgs/{mine}/flags/theme", headers=reader)).status_code == 200
+    assert cache.flag_chain(mine, "theme") is not None  # an answer that passed both checks is cached
+
+
+async def test_the_staleness_clock_starts_when_the_feed_is_asked(migrated, monkeypatch):
+    """A feed read that takes long: the data is as old as the moment the read began."""
+    db = Database(migrated)
+    try:
+        follower = ChangeFollower(db, ValueCache(max_lag=2.0), interval=1.0)
+        await follower.poll()
+        real = db.read_unqueued
+
+        async def slow_answer(work, *args, **kwargs):  # read, then a slow network hands it back
+            result = await real(work, *args, **kwargs)
+            await asyncio.sleep(0.3)
+            return result
+
+        monkeypatch.setattr(db, "read_unqueued", slow_answer)
+        await follower.poll()
+        assert follower.cache.lag >= 0.3
+    finally:
+        await db.close()
 
 
 async def test_a_move_is_visible_at_once_on_the_same_instance(client, tokens, uid, make_orgs):
@@ -126,14 +238,14 @@ async def test_concurrent_misses_of_one_entry_share_one_query(app, client, token
                                      for _ in range(20)))
     assert [(a.status_code, a.json()["value"], a.json()["source_org"]) for a in answers] == \
         [(200, "dark", chain6[2])] * 20
-    assert queries.count("flag_chain") == 1
+    assert queries.count("lookup_chains") == 1
     assert len(services.values.shared_reads) == 0  # nothing left in flight
     # The same for every flag of one org.
     services.cache.clear()
     answers = await asyncio.gather(*(client.get(f"/v1/orgs/{leaf}/flags", headers=tokens.reader())
                                      for _ in range(20)))
     assert {a.status_code for a in answers} == {200}
-    assert queries.count("flags_chain") == 1
+    assert queries.count("lookup_chains") == 2
 
 
 async def test_a_miss_after_a_write_here_does_not_share_an_older_read(app, client, tokens, chain6, monkeypatch):

@@ -91,7 +91,7 @@ async def test_metrics_count_requests_by_route_template_and_status(client, token
     assert value(after, evaluations, flag="beta", reason="default") - \
         value(before, evaluations, flag="beta", reason="default") == 3
     # The uncached first lookup ran the walk-up statement, timed under its name.
-    assert value(after, "graphflags_cypher_duration_seconds_count", statement="flag_chain") >= 1
+    assert value(after, "graphflags_cypher_duration_seconds_count", statement="lookup_chains") >= 1
     assert value(after, "graphflags_neo4j_up") == 1
 
 
@@ -214,7 +214,7 @@ async def test_a_request_span_has_a_child_span_per_cypher_statement(client, toke
     assert server.attributes["http.route"] == LOOKUP_ROUTE
     assert server.attributes["http.response.status_code"] == 200
     queries = [s for s in spans if s.name.startswith("cypher ")]
-    assert "cypher flag_chain" in [s.name for s in queries]
+    assert "cypher lookup_chains" in [s.name for s in queries]
     for span in queries:
         assert span.parent.span_id == server.context.span_id
         assert span.context.trace_id == server.context.trace_id

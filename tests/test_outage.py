@@ -78,14 +78,20 @@ async def test_neo4j_killed_mid_stream_of_writes(own_server, settings_for, token
             warm = orgs[:5]
             for org in warm:  # these lookups are cached before the outage
                 assert (await client.get(f"/v1/orgs/{org}/flags/theme", headers=tokens.reader())).json()["value"] == "dark"
+            for org in orgs:  # and these are read, then written until the kill
+                assert (await client.get(f"/v1/orgs/{org}/flags/retention-days", headers=tokens.reader())
+                        ).status_code == 200
 
             answers: dict[tuple[str, int], int] = {}
+            acknowledged_at: dict[str, tuple[float, int]] = {}  # org -> (when, value) of its last acknowledged write
 
             async def write(org: str, value: int) -> None:
                 try:
                     response = await client.put(f"/v1/orgs/{org}/flags/retention-days", json={"value": value},
                                                 headers=tokens.writer())
                     answers[(org, value)] = response.status_code
+                    if response.status_code == 200:
+                        acknowledged_at[org] = (time.monotonic(), value)
                 except Exception:  # the client saw no answer at all: not acknowledged
                     answers[(org, value)] = -1
 
@@ -95,6 +101,7 @@ async def test_neo4j_killed_mid_stream_of_writes(own_server, settings_for, token
             killer = None
             for round_ in range(6):
                 if round_ == 2:
+                    killed_at = time.monotonic()
                     killer = asyncio.get_running_loop().run_in_executor(None, _kill, home)
                 await stream(round_)
             await killer
@@ -107,6 +114,16 @@ async def test_neo4j_killed_mid_stream_of_writes(own_server, settings_for, token
                 assert response.json()["value"] == "dark"
                 assert float(response.headers["x-graphflags-stale"]) > 0
                 assert "age" in response.headers
+            # Orgs written just before the kill answer too, stale, with the last value acknowledged
+            # (this instance's own writes update its cache rather than empty it).
+            recent = [org for org, (when, _) in acknowledged_at.items() if killed_at - 1.0 <= when]
+            print(f"{len(recent)} orgs written in the last second before the kill, {len(acknowledged_at)} in all")
+            assert recent
+            for org, (_, value) in acknowledged_at.items():
+                response = await client.get(f"/v1/orgs/{org}/flags/retention-days", headers=tokens.reader())
+                assert response.status_code == 200, response.text
+                assert response.json()["value"] == value
+                assert float(response.headers["x-graphflags-stale"]) > 0
             # Writes fail fast with 503 and Retry-After while the breaker is open.
             started = time.monotonic()
             refused = await client.put(f"/v1/orgs/{orgs[0]}/flags/beta", json={"value": True},

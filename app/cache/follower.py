@@ -10,6 +10,7 @@ the database) rather than serve values that may be stale beyond the bound.
 from __future__ import annotations
 
 import asyncio
+import time
 
 from loguru import logger
 from neo4j import AsyncManagedTransaction
@@ -42,15 +43,18 @@ class ChangeFollower:
 
     async def poll(self) -> None:
         """One round: read and apply what changed since the last round."""
+        # The answer is as old as the moment the poll was sent, not the moment it came back: a
+        # slow database must not stretch the staleness bound unnoticed.
+        asked_at = time.monotonic()
         if self.after is None:
             # Start at the present: the cache is empty, nothing older can be in it.
             self.after, _ = await self.db.read_unqueued(_invalidations, 2**62)
-            self.cache.heard_from_feed()
+            self.cache.heard_from_feed(asked_at)
             return
         last, changes = await self.db.read_unqueued(_invalidations, self.after)
         apply(self.cache, changes)
         self.after = max(self.after, last)
-        self.cache.heard_from_feed()
+        self.cache.heard_from_feed(asked_at)
 
     async def run(self) -> None:
         failing = False

@@ -18,8 +18,18 @@ settled with epochs: a reader notes the epoch before reading the graph and fills
 if no invalidation happened meanwhile, so a value read before a commit can never be
 stored after that commit's invalidation.
 
-Memory is bounded: past `max_entries` the oldest entries are dropped (insertion order,
-which for a cache refilled on miss approximates least-recently-filled).
+Memory is bounded: past `max_entries` the least recently used entries are dropped. A
+hit moves what it read to the young end of its dict (popped and put back: a dict keeps
+insertion order, and this measured cheaper than OrderedDict's get and move_to_end), so
+the busiest entries, the roots every chain ends in above all, are the last to go.
+
+Fills come only from lookups that passed the caller's scope check and the flag-exists
+check (app/services/values.py): junk flag names and other tenants' ids cannot push the
+hot set out, nor be timed apart from missing ones by a second, cached answer.
+
+A write made here updates its entry with the value it committed (write-through). An
+invalidation heard from the change feed moves the old value to `last_known`: never used
+for a normal answer, only while the database is away, marked stale.
 
 aiocache is not used here on purpose: its memory backend has no size bound, schedules
 a timer per key for expiry, and makes every access an awaited call through its plugin
@@ -50,9 +60,15 @@ class ValueCache:
         self._chains: dict[str, tuple[str, ...]] = {}
         self._own: dict[tuple[str, str], Any] = {}
         self._all_own: dict[str, dict[str, Any]] = {}  # every value an org sets (bulk reads)
+        # What the feed invalidated and moves dropped, for stale serving only (see the docstring).
+        self._stale_chains: dict[str, tuple[str, ...]] = {}
+        self._stale_own: dict[tuple[str, str], Any] = {}
+        self._stale_all_own: dict[str, dict[str, Any]] = {}
+        # The seq of the newest write here applied to each (org, flag): an older one answered later loses.
+        self._written_seq: dict[tuple[str, str], int] = {}
         self._value_epoch = 0
         self._chain_epoch = 0
-        # When the change feed last answered; untrusted until the first answer.
+        # When the feed poll whose answer we last applied was sent; untrusted until the first answer.
         self._heard_at = float("-inf")
         self._made_here: set[int] = set()  # seqs of changes this instance applied on commit
         self.hits = 0
@@ -60,8 +76,13 @@ class ValueCache:
 
     # --- consistency with the rest of the world -------------------------------------
 
-    def heard_from_feed(self) -> None:
-        self._heard_at = time.monotonic()
+    def heard_from_feed(self, asked_at: float | None = None) -> None:
+        """The feed answered a poll sent at `asked_at` (time.monotonic(); default now).
+
+        The clock counts from when the poll was sent: what it returned is as old as that,
+        however long the answer took to come back.
+        """
+        self._heard_at = max(self._heard_at, time.monotonic() if asked_at is None else asked_at)
 
     @property
     def lag(self) -> float:
@@ -79,14 +100,56 @@ class ValueCache:
     # --- invalidation ---------------------------------------------------------------
 
     def value_changed(self, org: str, flag: str, seq: int | None = None) -> None:
-        """A value changed; `seq` is its audit seq when the change was made by this instance."""
+        """A value changed elsewhere (heard from the feed): drop it, keeping it as last-known.
+
+        `seq` is its audit seq when the change was made by this instance.
+        """
         if seq is not None:
-            if len(self._made_here) >= MADE_HERE_KEPT:
-                self._made_here.clear()  # only costs a second invalidation of those changes
-            self._made_here.add(seq)
+            self._note_made_here(seq)
         self._value_epoch += 1
-        self._own.pop((org, flag), None)
-        self._all_own.pop(org, None)
+        key = (org, flag)
+        stored = self._own.pop(key, None)
+        if stored is not None:
+            self._stale_own[key] = stored
+            self._bound(self._stale_own)
+        values = self._all_own.pop(org, None)
+        if values is not None:
+            self._stale_all_own[org] = values
+            self._bound(self._stale_all_own)
+
+    def value_written(self, org: str, flag: str, stored: Any, seq: int) -> None:
+        """This instance committed `stored` (None: cleared) as the org's own value, with audit `seq`.
+
+        The entry takes the new value rather than going (write-through): the next lookup is a
+        hit, and the value survives as last-known if the database goes away right after.
+        """
+        self._note_made_here(seq)
+        # Fills from reads begun before this commit may carry the old value: they are dropped.
+        self._value_epoch += 1
+        key = (org, flag)
+        newest = self._written_seq.get(key)
+        if newest is not None and newest > seq:
+            return  # a later write here was applied already
+        self._written_seq[key] = seq
+        self._bound(self._written_seq)
+        self._own.pop(key, None)
+        self._own[key] = _UNSET if stored is None else stored
+        self._bound(self._own)
+        self._stale_own.pop(key, None)
+        for all_own in (self._all_own, self._stale_all_own):
+            values = all_own.get(org)
+            if values is not None:
+                values = dict(values)  # callers may hold the old map
+                if stored is None:
+                    values.pop(flag, None)
+                else:
+                    values[flag] = stored
+                all_own[org] = values
+
+    def _note_made_here(self, seq: int) -> None:
+        if len(self._made_here) >= MADE_HERE_KEPT:
+            self._made_here.clear()  # only costs a second invalidation of those changes
+        self._made_here.add(seq)
 
     def made_here(self, seq: int) -> bool:
         """Whether this instance made (and so already applied) the change with this seq."""
@@ -98,14 +161,16 @@ class ValueCache:
     def hierarchy_changed(self) -> None:
         """An org moved: every chain below it changed, and which those are is not known here."""
         self._chain_epoch += 1
-        self._chains.clear()
+        # Kept for stale serving: a chain from before the move is better than no answer in an outage.
+        self._stale_chains = self._chains
+        self._chains = {}
 
     def clear(self) -> None:
         self._value_epoch += 1
         self._chain_epoch += 1
-        self._chains.clear()
-        self._own.clear()
-        self._all_own.clear()
+        for entries in (self._chains, self._own, self._all_own, self._stale_chains, self._stale_own,
+                        self._stale_all_own, self._written_seq):
+            entries.clear()
 
     # --- reads ----------------------------------------------------------------------
 
@@ -113,18 +178,24 @@ class ValueCache:
         """The org's chain with each member's own value of `flag` (None: not set), or None on a miss.
 
         `stale_ok`: answer even when the change feed has been silent too long (the database
-        is away and this is the last known value).
+        is away and this is the last known value), from last-known entries too.
         """
-        if not (stale_ok or self.trustworthy):
+        if stale_ok:
+            return self._last_known_flag_chain(org, flag)
+        if not self.trustworthy:
             return None
-        chain = self._chains.get(org)
+        chains = self._chains
+        chain = chains.pop(org, None)
         if chain is not None:
+            chains[org] = chain  # put back at the young end: this is a use
             own = self._own
             links = []
             for member in chain:
-                stored = own.get((member, flag))
+                key = (member, flag)
+                stored = own.pop(key, None)
                 if stored is None:  # never stored as None: _UNSET stands for "sets nothing"
                     break
+                own[key] = stored
                 links.append((member, None if stored is _UNSET else stored))
             else:
                 self.hits += 1
@@ -134,16 +205,56 @@ class ValueCache:
 
     def flags_chain(self, org: str, stale_ok: bool = False) -> list[tuple[str, dict[str, Any]]] | None:
         """The org's chain with every value each member sets, or None on a miss."""
-        if not (stale_ok or self.trustworthy):
+        if stale_ok:
+            return self._last_known_flags_chain(org)
+        if not self.trustworthy:
             return None
-        chain = self._chains.get(org)
+        chains = self._chains
+        chain = chains.pop(org, None)
         if chain is not None:
-            maps = [self._all_own.get(member) for member in chain]
-            if all(values is not None for values in maps):
+            chains[org] = chain  # put back at the young end: this is a use
+            all_own = self._all_own
+            maps = []
+            for member in chain:
+                values = all_own.pop(member, None)
+                if values is None:
+                    break
+                all_own[member] = values
+                maps.append(values)
+            else:
                 self.hits += 1
-                return list(zip(chain, maps, strict=True))  # type: ignore[arg-type]
+                return list(zip(chain, maps, strict=True))
         self.misses += 1
         return None
+
+    def _last_known_flag_chain(self, org: str, flag: str) -> list[tuple[str, Any]] | None:
+        chain = self._chains.get(org) or self._stale_chains.get(org)
+        if chain is None:
+            return None
+        links = []
+        for member in chain:
+            key = (member, flag)
+            stored = self._own.get(key)
+            if stored is None:
+                stored = self._stale_own.get(key)
+            if stored is None:
+                return None
+            links.append((member, None if stored is _UNSET else stored))
+        return links
+
+    def _last_known_flags_chain(self, org: str) -> list[tuple[str, dict[str, Any]]] | None:
+        chain = self._chains.get(org) or self._stale_chains.get(org)
+        if chain is None:
+            return None
+        maps = []
+        for member in chain:
+            values = self._all_own.get(member)
+            if values is None:
+                values = self._stale_all_own.get(member)
+            if values is None:
+                return None
+            maps.append(values)
+        return list(zip(chain, maps, strict=True))
 
     # --- fills ----------------------------------------------------------------------
 
@@ -152,29 +263,41 @@ class ValueCache:
         if chain_epoch == self._chain_epoch:
             self._remember_chain(links[0][0], tuple(member for member, _ in links))
         if value_epoch == self._value_epoch:
+            own, stale = self._own, self._stale_own
             for member, stored in links:
-                self._own[(member, flag)] = _UNSET if stored is None else stored
-            self._bound(self._own)
+                key = (member, flag)
+                own.pop(key, None)  # a refill is a use: to the young end
+                own[key] = _UNSET if stored is None else stored
+                if stale:
+                    stale.pop(key, None)
+            self._bound(own)
 
     def fill_flags_chain(self, epochs: tuple[int, int], chain: Sequence[tuple[str, dict[str, Any]]]) -> None:
         value_epoch, chain_epoch = epochs
         if chain_epoch == self._chain_epoch:
             self._remember_chain(chain[0][0], tuple(member for member, _ in chain))
         if value_epoch == self._value_epoch:
+            all_own, stale = self._all_own, self._stale_all_own
             for member, values in chain:
-                self._all_own[member] = values
-            self._bound(self._all_own)
+                all_own.pop(member, None)
+                all_own[member] = values
+                if stale:
+                    stale.pop(member, None)
+            self._bound(all_own)
 
     def _remember_chain(self, org: str, chain: tuple[str, ...]) -> None:
         # Every suffix of a chain is the chain of that ancestor: remember them all.
+        chains = self._chains
         for start in range(len(chain)):
-            self._chains[chain[start]] = chain[start:]
-        self._bound(self._chains)
+            chains.pop(chain[start], None)  # a refill is a use: to the young end
+            chains[chain[start]] = chain[start:]
+        self._bound(chains)
 
     def _bound(self, entries: dict) -> None:
         excess = len(entries) - self.max_entries
         if excess > 0:
-            # Drop a tenth more than needed so eviction runs rarely, not on every fill.
+            # Drop a tenth more than needed so eviction runs rarely, not on every fill. The
+            # oldest end holds the least recently used: hits and fills move entries to the end.
             for key in list(islice(entries, excess + self.max_entries // 10)):
                 del entries[key]
 

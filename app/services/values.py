@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from neo4j import AsyncManagedTransaction
 
+from app.cache.batched_reads import BatchedReads
 from app.cache.shared_reads import SharedReads
 from app.cache.values import ValueCache, served_stale
 from app.observability import metrics
@@ -56,45 +57,50 @@ def org_not_found(org: str) -> Problem:
 
 class ValueService:
     def __init__(self, db: Database, catalog: Callable[[], Catalog], cache: ValueCache,
-                 serve_stale_for: float = 3600.0) -> None:
+                 serve_stale_for: float = 3600.0, *, batch_size: int = 64, batches_in_flight: int = 4) -> None:
         self.db = db
         self.serve_stale_for = serve_stale_for
         self._catalog = catalog  # a callable: the catalog in force may be swapped at any time
         self.cache = cache
         self.shared_reads = SharedReads()  # concurrent misses of one entry: one query
+        # Concurrent misses of different entries: one statement (app/cache/batched_reads.py).
+        self.batched_reads: BatchedReads[values_store.ChainLookup, values_store.Chain] = BatchedReads(
+            lambda lookups: db.read(values_store.lookup_chains, lookups), batch_size=batch_size,
+            in_flight=batches_in_flight, queue_timeout=db.read_queue_timeout)
 
-    async def _flag_chain(self, org: str, flag: str) -> list[Link] | None:
+    async def _flag_chain(self, org: str, flag: str) -> tuple[list[Link] | None, tuple[int, int] | None]:
+        """The chain, and the cache epochs to fill it under when it was read from the database
+        (None when it came from the cache). The caller fills only once the lookup passed its
+        scope and flag checks."""
         cached = self.cache.flag_chain(org, flag)
         if cached is not None:
             metrics.cache_hit()
-            return [Link(member, stored) for member, stored in cached]
+            return [Link(member, stored) for member, stored in cached], None
         metrics.cache_miss()
         epochs = self.cache.epochs()
         try:
             chain = await self.shared_reads.read(("flag_chain", org, flag, epochs),
-                                                 lambda: self.db.read(values_store.flag_chain, org, flag))
+                                                 lambda: self.batched_reads.read((org, flag)))
         except Exception as error:
             stale = self._last_known(error, lambda: self.cache.flag_chain(org, flag, stale_ok=True))
-            return [Link(member, stored) for member, stored in stale]
-        if chain is not None:
-            self.cache.fill_flag_chain(epochs, flag, [(link.org, link.stored) for link in chain])
-        return chain
+            return [Link(member, stored) for member, stored in stale], None
+        if chain is None:
+            return None, epochs
+        return [Link(member, values.get(flag)) for member, values in chain], epochs
 
-    async def _flags_chain(self, org: str) -> list[tuple[str, dict[str, Any]]] | None:
+    async def _flags_chain(self, org: str) -> tuple[list[tuple[str, dict[str, Any]]] | None, tuple[int, int] | None]:
         cached = self.cache.flags_chain(org)
         if cached is not None:
             metrics.cache_hit()
-            return cached
+            return cached, None
         metrics.cache_miss()
         epochs = self.cache.epochs()
         try:
             chain = await self.shared_reads.read(("flags_chain", org, epochs),
-                                                 lambda: self.db.read(values_store.flags_chain, org))
+                                                 lambda: self.batched_reads.read((org, None)))
         except Exception as error:
-            return self._last_known(error, lambda: self.cache.flags_chain(org, stale_ok=True))
-        if chain is not None:
-            self.cache.fill_flags_chain(epochs, chain)
-        return chain
+            return self._last_known(error, lambda: self.cache.flags_chain(org, stale_ok=True)), None
+        return chain, epochs
 
     def _last_known(self, error: Exception, read_cache: Callable[[], T | None]) -> T:
         """With the database away, the cached value if there is one and it is not too old; else re-raise."""
@@ -112,11 +118,13 @@ class ValueService:
         check_org_id(org)
         check_flag_name(flag_name)
         catalog = self._catalog()
-        chain = await self._flag_chain(org, flag_name)
+        chain, read_under = await self._flag_chain(org, flag_name)
         principal.require_scope(None if chain is None else [link.org for link in chain])
         if chain is None:
             raise org_not_found(org)
         flag = catalog.require(flag_name)
+        if read_under is not None:  # read from the database, and both checks passed: worth keeping
+            self.cache.fill_flag_chain(read_under, flag_name, [(link.org, link.stored) for link in chain])
         return Lookup(flag, resolve(flag, chain), chain)
 
     async def lookup_all(self, principal: Principal, org: str, sets: frozenset[str] | None
@@ -124,10 +132,12 @@ class ValueService:
         """Every catalog flag (of `sets`, when given) for one org."""
         check_org_id(org)
         catalog = self._catalog()
-        chain = await self._flags_chain(org)
+        chain, read_under = await self._flags_chain(org)
         principal.require_scope(None if chain is None else [ancestor for ancestor, _ in chain])
         if chain is None:
             raise org_not_found(org)
+        if read_under is not None:
+            self.cache.fill_flags_chain(read_under, chain)
         return {
             flag.name: resolve(flag, [Link(ancestor, values.get(flag.name)) for ancestor, values in chain])
             for flag in catalog.in_sets(sets)
@@ -153,7 +163,7 @@ class ValueService:
         written = await self.db.write(_write, principal, org, flag_name, flag, value)
         if written.changed:
             # Committed: this instance sees it at once; others through the change feed.
-            self.cache.value_changed(org, flag_name, written.seq)
+            self.cache.value_written(org, flag_name, None if value is None else flag.to_graph(value), written.seq)
         return written
 
 

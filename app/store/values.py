@@ -30,6 +30,19 @@ async def flags_chain(tx: AsyncManagedTransaction, org: str) -> list[tuple[str, 
     return [(record["org"], dict(record["values"])) for record in records] or None
 
 
+# A lookup read in a batch: (org, flag), flag None for every flag. Its answer: the org and its
+# ancestors, nearest first, each with {flag: stored value} for what it sets (that flag only, or all).
+ChainLookup = tuple[str, str | None]
+Chain = list[tuple[str, dict[str, Any]]]
+
+
+async def lookup_chains(tx: AsyncManagedTransaction, lookups: list[ChainLookup]) -> dict[ChainLookup, Chain]:
+    """Many lookups' chains in one statement; an org that does not exist has no entry."""
+    records = await fetch(tx, "lookup_chains", lookups=lookups)
+    return {(record["org"], record["flag"]): [(member, dict(values)) for member, values in record["chain"]]
+            for record in records}
+
+
 async def begin_write(tx: AsyncManagedTransaction, org: str, flag: str) -> list[Link] | None:
     """Take the sequence lock and read the org's chain for `flag` under it, in one round trip.
 
