@@ -6,6 +6,7 @@ names the Neo4j tools already use (`NEO4J_URI`, `NEO4J_USER`, `NEO4J_PASSWORD`).
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,12 +17,21 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 LOCAL_DIR = Path(".local")
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, as taskset or a cpuset sets it)."""
+    # os.process_cpu_count() says the same from Python 3.13; sched_getaffinity is Linux-only.
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GRAPHFLAGS_", extra="ignore")
 
     host: str = "127.0.0.1"
     port: int = 8080
-    workers: int = 1
+    # One uvicorn worker per usable CPU: a worker is one Python process, so one core at most.
+    workers: int = Field(default_factory=usable_cpus)
 
     flags_file: Path = Path("flags.json")
     # Pick up edits to flags_file without a restart.

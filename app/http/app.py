@@ -13,7 +13,10 @@ from starlette.middleware import Middleware
 from app.auth.tokens import TokenVerifier
 from app.cache.follower import ChangeFollower
 from app.cache.values import ValueCache
+from app.http import ofrep, values
+from app.http.answers import EncodedAnswers
 from app.http.errors import HANDLERS
+from app.http.hot import HotRoutes
 from app.http.rate_limits import RateLimits
 from app.http.routes import ROUTES
 from app.logs import configure_logging
@@ -71,6 +74,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         tracing.configure(settings.otlp_endpoint, ratio=settings.trace_sample_ratio)
         services = build_services(settings)
         app.state.services = services
+        app.state.answers = EncodedAnswers(services.values, services.cache, services.catalog)
         await services.catalog.reload()
         # The follower's first round fixes where the feed starts before any value is cached.
         await services.follower.poll()
@@ -108,6 +112,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     middleware.append(Middleware(MarkStale))
     if settings.upstream_url:
         middleware.append(Middleware(RegionGate, upstream=settings.upstream_url))
+    # Innermost: the lookups skip the router and the exception layers (app/http/hot.py).
+    middleware.append(Middleware(HotRoutes, routes=ROUTES, handlers=HANDLERS, endpoints={
+        values.get_value, values.list_values, ofrep.evaluate_flag, ofrep.evaluate_flags}))
     app = Starlette(routes=ROUTES, exception_handlers=HANDLERS, lifespan=lifespan, middleware=middleware)
     app.state.settings = settings
     # Checked by `authorized` right after authentication (app/http/auth.py).

@@ -23,6 +23,7 @@ from app.domain.resolution import Resolution
 from app.errors import Problem
 from app.http.auth import authorized
 from app.http.bodies import read_body
+from app.http.responses import EncodedJSON
 from app.http.values import requested_sets
 from app.observability import metrics
 
@@ -98,7 +99,8 @@ async def evaluate_flag(request: Request, principal: Principal) -> Response:
         if not is_flag_name(key):
             raise Failure(404, "FLAG_NOT_FOUND", f"no flag named {key!r} in the catalog")
         try:
-            found = await request.app.state.services.values.lookup(principal, org, key)
+            body, reason = await request.app.state.answers.answer(
+                principal, "ofrep", org, key, lambda found: orjson.dumps(success(key, found.resolution)))
         except Problem as problem:
             failure = _failure_for(problem, org)
             if failure is None:
@@ -106,8 +108,8 @@ async def evaluate_flag(request: Request, principal: Principal) -> Response:
             raise failure from None
     except Failure as failure:
         return failure.response(key)
-    metrics.flag_evaluated(key, found.resolution.reason)
-    return Response(orjson.dumps(success(key, found.resolution)), media_type=_JSON)
+    metrics.flag_evaluated(key, reason)
+    return EncodedJSON(body)
 
 
 def etag_of(body: bytes) -> str:

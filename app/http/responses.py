@@ -16,6 +16,18 @@ class JSON(JSONResponse):
         return orjson.dumps(content)
 
 
+class EncodedJSON(Response):
+    """A 200 whose JSON body is already encoded (app/http/answers.py): no rendering, two headers."""
+
+    media_type = "application/json"
+
+    def __init__(self, body: bytes) -> None:
+        self.status_code = 200
+        self.background = None
+        self.body = body
+        self.raw_headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
+
+
 def problem_response(problem: Problem) -> Response:
     document = problem.document()
     # A server-side failure names its trace, so whoever got it can have its log lines and

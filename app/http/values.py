@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -9,7 +10,7 @@ from app.domain.access import Principal, Role
 from app.domain.resolution import Resolution
 from app.http.auth import authorized
 from app.http.bodies import json_object, require_keys
-from app.http.responses import JSON
+from app.http.responses import JSON, EncodedJSON
 from app.observability import metrics
 
 
@@ -24,9 +25,11 @@ def _effective(resolution: Resolution) -> dict:
 @authorized(Role.reader)
 async def get_value(request: Request, principal: Principal) -> Response:
     org, flag = request.path_params["org"], request.path_params["flag"]
-    found = await _services(request).values.lookup(principal, org, flag)
-    metrics.flag_evaluated(flag, found.resolution.reason)
-    return JSON({"org": org, "flag": flag, **_effective(found.resolution)})
+    body, reason = await request.app.state.answers.answer(
+        principal, "value", org, flag,
+        lambda found: orjson.dumps({"org": org, "flag": flag, **_effective(found.resolution)}))
+    metrics.flag_evaluated(flag, reason)
+    return EncodedJSON(body)
 
 
 @authorized(Role.reader)
