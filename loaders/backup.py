@@ -28,8 +28,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from neo4j.exceptions import DriverError, Neo4jError
+
 from app.settings import Settings
-from app.store.database import Database
+from app.store.database import Database, DatabaseUnavailable
 from loaders.admin_csv import MANIFEST
 from loaders.admin_import import ImportReport, finish_import, import_directory
 from loaders.crypto import (
@@ -131,7 +133,10 @@ def backup_online(settings: Settings, root: Path, page: int = 20_000) -> Path:
         finally:
             await db.close()
 
-    return _take(root, "export", key, lambda folder: asyncio.run(run(folder)))
+    try:
+        return _take(root, "export", key, lambda folder: asyncio.run(run(folder)))
+    except (Neo4jError, DriverError, DatabaseUnavailable) as error:  # the CLI says so, without a traceback
+        raise BackupError(f"the export failed; no backup was written: {error}") from None
 
 
 def backup_offline(home: Neo4jHome, root: Path, settings: Settings | None = None) -> Path:
