@@ -10,6 +10,7 @@ the right key the backed-up graph comes back.
 from __future__ import annotations
 
 import asyncio
+import resource
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,8 +26,8 @@ from app.http.app import create_app
 from app.settings import Settings
 from app.store.database import Database
 from loaders import crypto
-from loaders.backup import BackupError, backup_online, restore
-from loaders.neo4j_home import NEO4JCTL, Neo4jHome
+from loaders.backup import BackupError, backup_offline, backup_online, restore
+from loaders.neo4j_home import NEO4JCTL, Neo4jCtlError, Neo4jHome
 from tests.conftest import TEST_CATALOG, _free_port
 
 
@@ -154,3 +155,41 @@ async def test_encrypted_backup_restores_with_its_key_only(home, settings, tmp_p
         assert (await client.get("/v1/orgs/bk-after")).status_code == 404
         got = (await client.get("/v1/orgs/bk-root/flags/theme")).json()
         assert (got["value"], got["reason"]) == ("dark", "own")
+
+
+async def test_a_key_refuses_an_unencrypted_backup_and_leaves_the_database(home, settings, tmp_path):
+    keyed = settings.model_copy(update={"backup_key": SecretStr(crypto.new_key())})
+    async with App(settings) as client:
+        assert (await client.post("/v1/orgs", json={"id": "plain-root"})).status_code == 201
+    root = tmp_path / "backups"
+    plain = await asyncio.to_thread(backup_online, settings, root)  # no key: written unencrypted
+    async with App(settings) as client:
+        assert (await client.post("/v1/orgs", json={"id": "plain-after"})).status_code == 201
+
+    pid = _pid(home)
+    with pytest.raises(BackupError, match="unencrypted backup, but a backup key is configured") as raised:
+        await asyncio.to_thread(restore, home, plain, keyed, heap="256m", off_heap="256m")
+    assert "nothing was restored" in str(raised.value)
+    assert _pid(home) == pid  # the server was never stopped
+    assert sorted(path.name for path in root.iterdir()) == [plain.name]
+    async with App(settings) as client:
+        assert (await client.get("/v1/orgs/plain-after")).status_code == 200
+
+
+def test_a_failed_offline_backup_leaves_no_plaintext(home, settings, tmp_path):
+    """neo4j-admin dump dies midway, for real: a file size limit (RLIMIT_FSIZE, inherited by the
+    dump's JVM) makes the kernel refuse its writes past 192 KiB (EFBIG) as a full disk would
+    (ENOSPC), with part of the dump already on disk."""
+    keyed = settings.model_copy(update={"backup_key": SecretStr(crypto.new_key())})
+    root = tmp_path / "backups"
+    home.stop()  # stopped already, so the backup does not start it under the limit
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    try:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (192 * 1024, hard))
+        with pytest.raises(Neo4jCtlError, match="admin"):
+            backup_offline(home, root, keyed)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        home.start()
+    left = [path for path in root.rglob("*") if path.is_file()] if root.exists() else []
+    assert left == [], f"a failed backup left {left}"
