@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     rate_limit_tenant: str = ""
     rate_limits_file: Path | None = None
     rate_limits_reload_interval: float = Field(1.0, ge=0.0)
+    # Server-Sent Events streams one token may hold open at once (per worker process); more
+    # get 429. Every stream also ends when its token expires (app/http/streams.py).
+    max_streams_per_token: int = Field(4, ge=1)
 
     # Regions (docs/regions.md): with an upstream URL this instance keeps a local copy of the
     # upstream's orgs and values in its own Neo4j, follows its change feed, and refuses writes.

@@ -135,9 +135,12 @@ def _changes_path() -> dict[str, Any]:
         "events": {"type": "array", "items": _ref("AuditEvent")},
         "last": {"type": "integer", "description": "Continue with after=last"}}}
     stream = {"type": "string", "description": "Server-Sent Events: `id: <seq>` and `data: <AuditEvent JSON>` "
-                                               "per event, `: heartbeat` comments, `event: expired` if pruned past"}
+                                               "per event, `: heartbeat` comments, `event: expired` if pruned past; "
+                                               "at the token's exp a last `event: token-expired` (a 401 problem) "
+                                               "and the stream ends: reconnect with a fresh token and Last-Event-ID"}
     return {"/v1/changes": {"get": _op(
-        "Audit events after a seq, oldest first (the change feed); a stream with Accept: text/event-stream",
+        "Audit events after a seq, oldest first (the change feed); a stream with Accept: text/event-stream "
+        "(429 when the token already holds GRAPHFLAGS_MAX_STREAMS_PER_TOKEN open streams, default 4)",
         "admin",
         {"200": {"description": "OK", "content": {"application/json": {"schema": page},
                                                   "text/event-stream": {"schema": stream}}}},
