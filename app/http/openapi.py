@@ -182,7 +182,10 @@ def spec() -> dict[str, Any]:
         "info": {"title": "graphflags", "version": "1",
                  "description": "Feature flags for organisations arranged in hierarchies."},
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                                           "description": "RS256/ES256 keys from GRAPHFLAGS_JWT_JWKS_FILE or "
+                                                          "GRAPHFLAGS_JWKS_URL (refetched for an unknown kid, "
+                                                          "rate-limited); exp enforced with no leeway"},
                                 # The same JWT, for clients (OFREP providers) that send an API key header.
                                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
             "schemas": {
