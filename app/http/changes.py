@@ -88,7 +88,7 @@ async def _stream(feed: ChangeFeed, principal: Principal, after: int, limit: int
         elif time.monotonic() - quiet_since >= HEARTBEAT_SECONDS:
             yield b": heartbeat\n\n"
             quiet_since = time.monotonic()
-        after = max(after, page.last)
+        after = max(after, page.through)
         if not page.full:
             await asyncio.sleep(POLL_SECONDS)
         try:

@@ -133,7 +133,9 @@ _SEQ = {"type": "integer", "minimum": 0, "maximum": 10**18 - 1}
 def _changes_path() -> dict[str, Any]:
     page = {"type": "object", "required": ["events", "last"], "properties": {
         "events": {"type": "array", "items": _ref("AuditEvent")},
-        "last": {"type": "integer", "description": "Continue with after=last"}}}
+        "last": {"type": "integer", "description": (
+            "Continue with after=last. For a scoped admin: the seq of its own newest event here (or after), "
+            "not the global newest; past a scan window of 10,000 events without one of its own, that window's end")}}}
     stream = {"type": "string", "description": "Server-Sent Events: `id: <seq>` and `data: <AuditEvent JSON>` "
                                                "per event, `: heartbeat` comments, `event: expired` if pruned past; "
                                                "at the token's exp a last `event: token-expired` (a 401 problem) "
@@ -286,7 +288,11 @@ def spec() -> dict[str, Any]:
             "/v1/audit": {"get": _op(
                 "Audit events, newest first", "admin",
                 {"200": _json({"type": "object", "properties": {
-                    "events": {"type": "array", "items": _ref("AuditEvent")}, "next": {"type": ["string", "null"]}}})},
+                    "events": {"type": "array", "items": _ref("AuditEvent")},
+                    "next": {"type": ["string", "null"], "description": (
+                        "Cursor for the next page; null: nothing older matches. Filters no index serves "
+                        "(subtree, since, two equality filters, a scoped admin) scan at most 10,000 events "
+                        "a request, so a page may hold fewer than limit events, even none, and a cursor")}}})},
                 params=[_query("org", _ORG_ID), _query("subtree", {"type": "boolean"}), _query("flag", _FLAG_NAME),
                         _query("actor", {"type": "string"}), _query("since", {"type": "string", "format": "date-time"}),
                         _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
