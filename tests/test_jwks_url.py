@@ -110,15 +110,17 @@ async def test_keys_rotate_without_a_restart(provider, instance):
     while (await client.get("/v1/flags", headers=signed(new))).status_code != 200:
         assert time.monotonic() < deadline, "a token of the new key was never accepted"
         await asyncio.sleep(0.1)
-    assert (await client.get("/v1/flags", headers=signed(old, sub="still-old"))).status_code == 200
+    remembered = signed(old, sub="still-old")
+    assert (await client.get("/v1/flags", headers=remembered)).status_code == 200
     # The old key withdrawn: once the keys are fetched again, its tokens are refused.
-    provider.keys = [new]
     newer = key("k-2027")
     provider.keys = [new, newer]
     while (await client.get("/v1/flags", headers=signed(newer))).status_code != 200:
         assert time.monotonic() < deadline, "a token of the newest key was never accepted"
         await asyncio.sleep(0.1)
     assert (await client.get("/v1/flags", headers=signed(old, sub="withdrawn"))).status_code == 401
+    # A token of the old key verified before the withdrawal is not remembered past it either.
+    assert (await client.get("/v1/flags", headers=remembered)).status_code == 401
 
 
 async def test_unknown_kids_do_not_cause_a_fetch_storm(provider, instance):

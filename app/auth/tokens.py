@@ -12,14 +12,13 @@ known keys keep verifying while the provider is away.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-
-import asyncio
 
 import httpx
 import orjson
@@ -92,7 +91,7 @@ class RemoteKeys:
                     response = await http.get(self.url, headers={"Accept": "application/json"})
                     response.raise_for_status()
                     keys = KeySet.import_key_set(orjson.loads(response.content))
-            except (httpx.HTTPError, ValueError, TypeError, KeyError, JoseError) as error:
+            except Exception as error:  # whatever the provider sends or fails with: the keys held stay in force
                 logger.warning("JWKS fetch from {} failed, the {} keys held stay: {}: {}", self.url,
                                len(self.keys.keys), type(error).__name__, error)
                 return
@@ -128,7 +127,10 @@ class TokenVerifier:
     async def refresh_keys(self) -> None:
         if self.remote is not None:
             await self.remote.refresh()
-            self.key = self.remote.keys
+            if self.remote.keys is not self.key:
+                self.key = self.remote.keys
+                # A key withdrawn from the JWKS must stop verifying the tokens remembered with it.
+                self._verified.clear()
 
     def verify(self, token: str, *, may_refetch: bool = True) -> Principal:
         """The principal a valid token names, or `401 unauthorized`.
