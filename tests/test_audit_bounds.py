@@ -155,3 +155,20 @@ class TestScopedFeed:
             after = page.last
         assert [e["seq"] for e in seen] == own
         assert after == own[-1]
+
+    async def test_a_since_search_stops_where_the_log_is_older(self, db, uid):
+        from datetime import UTC, datetime, timedelta
+
+        old = await append(db, "ann", uid("old"), count=6)
+
+        async def age(tx):
+            await tx.run("MATCH (e:AuditEvent) WHERE e.seq IN $seqs SET e.at = datetime() - duration({days: 1})",
+                         seqs=old)
+
+        await db.write(age)
+        recent = await append(db, "ann", uid("recent"), count=2)
+        since = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+        page, following = await AuditService(db, scan=4).page(admin_of("*"), AuditFilter(since=since, limit=100))
+        assert [e["seq"] for e in page] == recent[::-1]
+        # The window's oldest event is a day old: nothing below it can be newer than `since`.
+        assert following is None
