@@ -64,9 +64,6 @@ class StreamSlots:
 
         return release
 
-    def open_for(self, token: str) -> int:
-        return self._open.get(token, 0)
-
 
 def credential(headers: Mapping[str, str]) -> str:
     """The token exactly as the request presented it (authentication has accepted it already)."""
