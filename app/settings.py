@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     jwt_issuer: str = "graphflags-dev"
     jwt_audience: str = "graphflags"
     jwt_jwks_file: Path | None = None
+    # Or keys from a URL, as identity providers publish them (app/auth/tokens.py): fetched when
+    # first needed and again when a token names an unknown `kid`, at most once per refetch
+    # interval (seconds), so a provider can rotate keys without a restart here.
+    jwt_jwks_url: str | None = Field(None, validation_alias=AliasChoices("GRAPHFLAGS_JWKS_URL",
+                                                                         "GRAPHFLAGS_JWT_JWKS_URL"))
+    jwt_jwks_refetch_interval: float = Field(5.0, ge=0.0)
+    jwt_jwks_fetch_timeout: float = Field(3.0, gt=0.0)
     jwt_dev_key_file: Path = LOCAL_DIR / "dev-jwt.key"
 
     # Request bodies larger than this are refused with 413 (bulk loads included).
@@ -122,6 +129,9 @@ class Settings(BaseSettings):
     rate_limit_tenant: str = ""
     rate_limits_file: Path | None = None
     rate_limits_reload_interval: float = Field(1.0, ge=0.0)
+    # Server-Sent Events streams one token may hold open at once (per worker process); more
+    # get 429. Every stream also ends when its token expires (app/http/streams.py).
+    max_streams_per_token: int = Field(4, ge=1)
 
     # Regions (docs/regions.md): with an upstream URL this instance keeps a local copy of the
     # upstream's orgs and values in its own Neo4j, follows its change feed, and refuses writes.
@@ -163,6 +173,8 @@ class Settings(BaseSettings):
         if self.neo4j_trusted_ca is not None and "+s" in self.neo4j_uri.split("://", 1)[0]:
             raise ValueError("GRAPHFLAGS_NEO4J_TRUSTED_CA needs a bolt:// or neo4j:// URI (the driver refuses a "
                              "trust setting with +s/+ssc URIs, which choose their trust themselves)")
+        if self.jwt_jwks_file is not None and self.jwt_jwks_url is not None:
+            raise ValueError("set GRAPHFLAGS_JWT_JWKS_FILE or GRAPHFLAGS_JWKS_URL, not both")
         if self.backup_key is not None and self.backup_key_file is not None:
             raise ValueError("set GRAPHFLAGS_BACKUP_KEY or GRAPHFLAGS_BACKUP_KEY_FILE, not both")
         return self

@@ -18,6 +18,7 @@ from app.http.answers import EncodedAnswers
 from app.http.errors import HANDLERS
 from app.http.hot import HotRoutes
 from app.http.rate_limits import RateLimits
+from app.http.streams import StreamSlots
 from app.http.routes import ROUTES
 from app.logs import configure_logging
 from app.observability import metrics, tracing
@@ -120,4 +121,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     # Checked by `authorized` right after authentication (app/http/auth.py).
     app.state.rate_limits = RateLimits(settings.rate_limit_token, settings.rate_limit_tenant,
                                        settings.rate_limits_file, settings.rate_limits_reload_interval)
+    # Open SSE streams per token (app/http/streams.py).
+    app.state.stream_slots = StreamSlots(settings.max_streams_per_token)
     return app

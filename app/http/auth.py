@@ -14,6 +14,7 @@ from loguru import logger
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.auth.tokens import KeysMayHaveRotated
 from app.domain.access import Principal, Role
 from app.errors import Problem
 
@@ -24,8 +25,14 @@ def authorized(role: Role) -> Callable[[Handler], Callable[[Request], Awaitable[
     def decorate(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         @wraps(handler)
         async def endpoint(request: Request) -> Response:
+            tokens = request.app.state.services.tokens
             try:
-                principal = request.app.state.services.tokens.authenticate(request.headers)
+                try:
+                    principal = tokens.authenticate(request.headers)
+                except KeysMayHaveRotated:
+                    # A key not held here: the provider may have rotated (fetches are rate-limited).
+                    await tokens.refresh_keys()
+                    principal = tokens.authenticate(request.headers, may_refetch=False)
             except Problem as problem:
                 # The reason only: the detail never carries the token or any part of it.
                 logger.bind(path=request.url.path, method=request.method).warning("unauthorized: {}",

@@ -15,12 +15,13 @@ from collections.abc import AsyncIterator
 import orjson
 from loguru import logger
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from app.domain.access import Principal, Role
 from app.errors import Problem
 from app.http.auth import authorized
 from app.http.responses import JSON
+from app.http.streams import open_stream
 from app.services.changes import DEFAULT_LIMIT, MAX_LIMIT, ChangeFeed, ChangePage
 
 POLL_SECONDS = 0.25
@@ -61,11 +62,14 @@ def _wants_stream(request: Request) -> bool:
 async def list_changes(request: Request, principal: Principal) -> Response:
     after, limit = _position(request)
     feed = ChangeFeed(request.app.state.services.db)
-    page = await feed.page(principal, after, limit)
     if not _wants_stream(request):
+        page = await feed.page(principal, after, limit)
         return JSON({"events": page.events, "last": page.last})
-    return StreamingResponse(_stream(feed, principal, after, limit, page), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    # A token holds a bounded number of streams, each ending at its expiry (app/http/streams.py).
+    with open_stream(request) as place:
+        page = await feed.page(principal, after, limit)
+        return place.response(principal, _stream(feed, principal, after, limit, page),
+                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 def _event(event: dict) -> bytes:
@@ -84,7 +88,7 @@ async def _stream(feed: ChangeFeed, principal: Principal, after: int, limit: int
         elif time.monotonic() - quiet_since >= HEARTBEAT_SECONDS:
             yield b": heartbeat\n\n"
             quiet_since = time.monotonic()
-        after = max(after, page.last)
+        after = max(after, page.through)
         if not page.full:
             await asyncio.sleep(POLL_SECONDS)
         try:

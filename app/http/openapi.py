@@ -133,11 +133,16 @@ _SEQ = {"type": "integer", "minimum": 0, "maximum": 10**18 - 1}
 def _changes_path() -> dict[str, Any]:
     page = {"type": "object", "required": ["events", "last"], "properties": {
         "events": {"type": "array", "items": _ref("AuditEvent")},
-        "last": {"type": "integer", "description": "Continue with after=last"}}}
+        "last": {"type": "integer", "description": (
+            "Continue with after=last. For a scoped admin: the seq of its own newest event here (or after), "
+            "not the global newest; past a scan window of 10,000 events without one of its own, that window's end")}}}
     stream = {"type": "string", "description": "Server-Sent Events: `id: <seq>` and `data: <AuditEvent JSON>` "
-                                               "per event, `: heartbeat` comments, `event: expired` if pruned past"}
+                                               "per event, `: heartbeat` comments, `event: expired` if pruned past; "
+                                               "at the token's exp a last `event: token-expired` (a 401 problem) "
+                                               "and the stream ends: reconnect with a fresh token and Last-Event-ID"}
     return {"/v1/changes": {"get": _op(
-        "Audit events after a seq, oldest first (the change feed); a stream with Accept: text/event-stream",
+        "Audit events after a seq, oldest first (the change feed); a stream with Accept: text/event-stream "
+        "(429 when the token already holds GRAPHFLAGS_MAX_STREAMS_PER_TOKEN open streams, default 4)",
         "admin",
         {"200": {"description": "OK", "content": {"application/json": {"schema": page},
                                                   "text/event-stream": {"schema": stream}}}},
@@ -179,7 +184,10 @@ def spec() -> dict[str, Any]:
         "info": {"title": "graphflags", "version": "1",
                  "description": "Feature flags for organisations arranged in hierarchies."},
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                                           "description": "RS256/ES256 keys from GRAPHFLAGS_JWT_JWKS_FILE or "
+                                                          "GRAPHFLAGS_JWKS_URL (refetched for an unknown kid, "
+                                                          "rate-limited); exp enforced with no leeway"},
                                 # The same JWT, for clients (OFREP providers) that send an API key header.
                                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
             "schemas": {
@@ -280,7 +288,11 @@ def spec() -> dict[str, Any]:
             "/v1/audit": {"get": _op(
                 "Audit events, newest first", "admin",
                 {"200": _json({"type": "object", "properties": {
-                    "events": {"type": "array", "items": _ref("AuditEvent")}, "next": {"type": ["string", "null"]}}})},
+                    "events": {"type": "array", "items": _ref("AuditEvent")},
+                    "next": {"type": ["string", "null"], "description": (
+                        "Cursor for the next page; null: nothing older matches. Filters no index serves "
+                        "(subtree, since, two equality filters, a scoped admin) scan at most 10,000 events "
+                        "a request, so a page may hold fewer than limit events, even none, and a cursor")}}})},
                 params=[_query("org", _ORG_ID), _query("subtree", {"type": "boolean"}), _query("flag", _FLAG_NAME),
                         _query("actor", {"type": "string"}), _query("since", {"type": "string", "format": "date-time"}),
                         _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),

@@ -30,34 +30,55 @@ PRUNE_BATCH = 10_000
 class ChangePage:
     events: list[dict[str, Any]]
     last: int  # where to continue: the next page is `after=last`
-    full: bool  # the limit was reached: more events may be waiting already
+    full: bool  # the limit (or a scoped reader's scan window) was reached: more may be waiting already
+    # How far this page read: a stream, which shows its reader only events, goes on from here.
+    through: int = 0
+
+
+# Events one scoped page may pass over (its filter, the path, has no index): a window of
+# seqs above `after`, so that a tenant following its few events never walks the whole log.
+SCAN_WINDOW = 10_000
 
 
 class ChangeFeed:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, scan: int = SCAN_WINDOW) -> None:
         self.db = db
+        self.scan = scan
 
     async def page(self, principal: Principal, after: int, limit: int = DEFAULT_LIMIT) -> ChangePage:
         # A scoped admin sees only events of orgs that were inside its subtrees, as in /v1/audit.
         scopes = None if principal.unscoped else sorted(principal.orgs)
-        return await self.db.read(_page, after, limit, scopes)
+        return await self.db.read(_page, after, limit, scopes, self.scan)
 
 
-async def _page(tx: AsyncManagedTransaction, after: int, limit: int, scopes: list[str] | None) -> ChangePage:
+async def _page(tx: AsyncManagedTransaction, after: int, limit: int, scopes: list[str] | None, scan: int
+                ) -> ChangePage:
     # Everything up to `newest` has committed (writers are serialised and commit in seq
     # order), so answering `last = newest` never skips an event committed later.
     newest = await audit_store.last_seq(tx)
-    found = await audit_store.events_after(tx, after, limit, scopes)
+    ceiling = newest if scopes is None else min(newest, after + scan)
+    found = await audit_store.events_after(tx, after, limit, scopes, ceiling)
     pruned = await retention_store.pruned_through(tx)
     if after < pruned:
         raise Problem("changes-expired",
                       f"events up to seq {pruned} are no longer kept; reload, then follow from 'last'",
-                      last=newest, oldest=pruned + 1)
+                      # A scoped reader is not told the newest seq: that is every tenant's activity.
+                      last=newest if scopes is None else pruned, oldest=pruned + 1)
     events = [event for event in found if event["seq"] <= newest]
     if len(events) == limit:
-        return ChangePage(events, events[-1]["seq"], full=True)
-    # Every event of (after, newest] the caller may see is in this page.
-    return ChangePage(events, newest, full=False)
+        return ChangePage(events, events[-1]["seq"], full=True, through=events[-1]["seq"])
+    if scopes is None:
+        # Every event of (after, newest] is in this page.
+        return ChangePage(events, newest, full=False, through=newest)
+    if ceiling < newest:
+        # The window ended before the newest event: go on from its end. All this says of
+        # other tenants is that at least `scan` events followed.
+        return ChangePage(events, ceiling, full=True, through=ceiling)
+    # A scoped reader's `last` is the newest of its own events (or where it stood): the
+    # global newest would show every tenant's activity. Following from it skips nothing of
+    # its own; the next page passes over the others' events since then again (at most `scan`).
+    last = events[-1]["seq"] if events else after
+    return ChangePage(events, last, full=False, through=max(after, ceiling))
 
 
 class AuditPruner:

@@ -80,19 +80,67 @@ class AuditQuery:
     since: str | None = None
     scopes: list[str] | None = None
 
+    def statement(self) -> str:
+        """The statement that seeks an index for one equality filter, or walks the seq index."""
+        if self.actor is not None:
+            return "audit_list_by_actor"
+        if self.org is not None and not self.subtree:
+            return "audit_list_by_org"
+        if self.flag is not None:
+            return "audit_list_by_flag"
+        return "audit_list"
 
-async def events(tx: AsyncManagedTransaction, query: AuditQuery) -> list[dict[str, Any]]:
+    def bounded(self) -> bool:
+        """Whether a filter remains that no index serves: then a request scans a window only."""
+        equalities = sum(x is not None for x in (self.actor, self.flag, None if self.subtree else self.org))
+        return (self.scopes is not None or self.since is not None or (self.org is not None and self.subtree)
+                or equalities > 1)
+
+
+# Events one audit request may pass over when a filter is left that no index serves
+# (subtree, scope, since, a second equality); the page then ends early with a cursor.
+SCAN_WINDOW = 10_000
+# How much earlier than its seq's neighbours an event's `at` may be: a transaction's time
+# is taken when it starts, before it waits for the sequence lock (at most the query timeout).
+_AT_SKEW_SECONDS = 60
+
+
+async def events(tx: AsyncManagedTransaction, query: AuditQuery, scan: int = SCAN_WINDOW
+                 ) -> tuple[list[dict[str, Any]], int | None]:
+    """A page, newest first, and the seq to continue below (None: nothing older matches).
+
+    A filter an index serves reads only matching events. Any other filter reads a window
+    of at most `scan` events below `before`; a page may then hold fewer than `limit`
+    events, even none, and still have a cursor.
+    """
+    before, floor = query.before, 0
+    if query.bounded():
+        before = min(before, await last_seq(tx) + 1)
+        floor = max(before - scan, 0)
     records = await fetch(
-        tx, "audit_list", before=query.before, limit=query.limit, org=query.org, subtree=query.subtree,
-        flag=query.flag, actor=query.actor, since=query.since, scopes=query.scopes,
+        tx, query.statement(), before=before, floor=floor, limit=query.limit, org=query.org,
+        subtree=query.subtree, flag=query.flag, actor=query.actor, since=query.since, scopes=query.scopes,
     )
-    return [public_event(record) for record in records]
+    found = [public_event(record) for record in records]
+    if len(found) == query.limit:
+        return found, found[-1]["seq"]
+    if floor == 0:
+        return found, None
+    # Seqs are dense above the retention watermark: below it nothing is left to scan.
+    pruned = (await fetch(tx, "audit_pruned"))[0]["pruned"]
+    if floor <= pruned + 1:
+        return found, None
+    if query.since is not None:
+        older = await fetch(tx, "audit_older_than", seq=floor, since=query.since, margin=_AT_SKEW_SECONDS)
+        if older and older[0]["older"]:
+            return found, None
+    return found, floor
 
 
-async def events_after(tx: AsyncManagedTransaction, after: int, limit: int, scopes: list[str] | None = None
-                       ) -> list[dict[str, Any]]:
-    """The change feed: events with seq above `after`, oldest first."""
-    records = await fetch(tx, "audit_after", after=after, limit=limit, scopes=scopes)
+async def events_after(tx: AsyncManagedTransaction, after: int, limit: int, scopes: list[str] | None = None,
+                       ceiling: int = 2**63 - 1) -> list[dict[str, Any]]:
+    """The change feed: events with seq in (after, ceiling], oldest first."""
+    records = await fetch(tx, "audit_after", after=after, ceiling=ceiling, limit=limit, scopes=scopes)
     return [public_event(event) for event in records[0]["events"]]
 
 

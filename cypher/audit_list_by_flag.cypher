@@ -1,0 +1,13 @@
+// audit_list for `?flag=`: seeks the (flag, seq) index, newest first (ORDER BY names both
+// properties so no sort runs); other filters as there.
+MATCH (e:AuditEvent)
+USING INDEX e:AuditEvent(flag, seq)
+WHERE e.flag = $flag AND e.seq < $before AND e.seq >= $floor
+  AND ($org IS NULL OR (CASE WHEN $subtree THEN $org IN e.path ELSE e.org = $org END))
+  AND ($actor IS NULL OR e.actor = $actor)
+  AND ($since IS NULL OR e.at >= datetime($since))
+  AND ($scopes IS NULL OR any(x IN e.path WHERE x IN $scopes))
+RETURN e.seq AS seq, e.at AS at, e.actor AS actor, e.action AS action,
+       e.org AS org, e.flag AS flag, e.old AS old, e.new AS new
+ORDER BY e.flag DESC, e.seq DESC
+LIMIT $limit
