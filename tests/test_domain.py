@@ -412,10 +412,16 @@ class TestPlanCreation:
         assert [error.row for error in result.errors] == sorted(error.row for error in result.errors)
         assert {e[2] for e in errs(result)} == {"cycle", "parent-not-found", "org-conflict"}
 
-    def test_unscoped_callers_never_look_up_chains(self):
+    def test_unscoped_callers_look_up_chains_only_for_depth_once_per_existing_parent(self):
         asked: list[str] = []
-        result = plan([("b", "a")], existing={"a": None}, asked=asked)
-        assert asked == [] and result.create == [("b", "a")]
+        result = plan([("b", "a"), ("c", "a"), ("d", "c")], existing={"a": None}, chains={"a": ["a"]}, asked=asked)
+        assert asked == ["a"] and result.create == [("b", "a"), ("c", "a"), ("d", "c")]
+
+    def test_depth_counts_from_the_graph_through_the_request(self):
+        rows = [OrgRow(1, "z", "y"), OrgRow(2, "y", "x"), OrgRow(3, "x", "top"), OrgRow(4, "w", "x")]
+        result = plan_creation(rows, {"top": "r"}, {"top": ["top", "r"]}.get, UNSCOPED, max_depth=3)
+        assert errs(result) == [(1, "z", "too-deep")]  # top 1, x 2, y and w 3, z 4
+        assert sorted(result.create) == [("w", "x"), ("x", "top"), ("y", "x")]
 
     def test_referenced_ids_lists_orgs_and_parents_once(self):
         rows = [OrgRow(1, "b", "a"), OrgRow(2, "c", "b"), OrgRow(3, "a", None)]

@@ -382,3 +382,13 @@ async def test_a_move_counts_the_moved_subtrees_height(client, tokens, uid):
     assert (await client.post("/v1/orgs", json={"id": leaf}, headers=tokens.admin())).status_code == 201
     refused = await client.patch(f"/v1/orgs/{leaf}", json={"parent": low[4]}, headers=tokens.admin())
     assert refused.status_code == 422 and slug(refused) == "too-deep"
+
+
+async def test_non_ascii_digits_in_integer_query_parameters_are_422(client, tokens):
+    """'²' and '١' are digits to str.isdigit() but not to int(): a 500 before."""
+    for text in ("²", "١٢", "1²"):
+        for path, params in [("/v1/changes", {"after": text}), ("/v1/changes", {"limit": text}),
+                             ("/v1/audit", {"cursor": text}), ("/v1/audit", {"limit": text})]:
+            response = await client.get(path, params=params, headers=tokens.admin())
+            assert response.status_code == 422, (path, params, response.text)
+            assert slug(response) == "invalid-query"

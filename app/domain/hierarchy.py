@@ -158,7 +158,7 @@ def _depths(new_rows: Mapping[str, OrgRow], cyclic: set[str], existing_parent: M
             base = depth[node]
         elif node in existing_parent:
             chain = chain_of(node)
-            base = len(chain) - 1 if chain else 0
+            base = depth[node] = len(chain) - 1 if chain else 0  # asked once per existing parent
         else:
             base = None
         for org in reversed(walk):

@@ -33,7 +33,7 @@ def check_declared(content_length: str | None, limit: int) -> None:
     if content_length is None:
         return
     text = content_length.strip()
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):  # "²".isdigit() is true, and int("²") raises
         raise Problem("invalid-body", "Content-Length is not a number")
     if len(text) > _MAX_LENGTH_DIGITS or int(text) > limit:
         raise too_large(limit)

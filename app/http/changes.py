@@ -30,7 +30,7 @@ _MAX_SEQ_DIGITS = 18  # seqs are Neo4j integers (64-bit)
 
 
 def _seq(text: str, name: str) -> int:
-    if not text.isdigit() or len(text) > _MAX_SEQ_DIGITS:
+    if not (text.isascii() and text.isdigit()) or len(text) > _MAX_SEQ_DIGITS:  # "²".isdigit() is true
         raise Problem("invalid-query", f"{name} must be a non-negative integer seq")
     return int(text)
 

@@ -13,7 +13,8 @@ from app.http.responses import JSON
 
 _ORG_ID = {"type": "string", "pattern": r"^[A-Za-z0-9._:-]{1,128}$", "not": {"enum": [".", ".."]}}
 _FLAG_NAME = {"type": "string", "pattern": r"^[a-z0-9][a-z0-9._-]{0,127}$"}
-_ANY = {}  # a flag value: boolean, integer, number, string or object, by the flag's type
+# A flag value: boolean, integer (signed 64-bit), number, string or object, by the flag's type.
+_ANY = {}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -40,8 +41,15 @@ def _status_text(status: int) -> str:
     return ", ".join(sorted(slug for slug, (code, _) in PROBLEMS.items() if code == status)) or str(status)
 
 
+# API.md "Limits": what a request body may weigh (app/http/bodies.py).
+_SMALL_BODY = "At most 64 KiB (413 payload-too-large beyond, refused from Content-Length before it is read)."
+_BULK_BODY = ("At most GRAPHFLAGS_MAX_BODY_BYTES (default 64 MiB; 413 payload-too-large beyond), parsed as it "
+              "streams in.")
+
+
 def _op(summary: str, role: str | None, responses: dict[str, Any], *, body: dict[str, Any] | None = None,
-        params: list[dict[str, Any]] | None = None, errors: tuple[int, ...] = ()) -> dict[str, Any]:
+        params: list[dict[str, Any]] | None = None, errors: tuple[int, ...] = (),
+        body_limit: str = _SMALL_BODY) -> dict[str, Any]:
     operation: dict[str, Any] = {"summary": summary, "responses": {**responses, **_problems(*errors)}}
     if role is not None:
         operation["description"] = f"Requires the `{role}` role."
@@ -50,7 +58,7 @@ def _op(summary: str, role: str | None, responses: dict[str, Any], *, body: dict
     else:
         operation["security"] = []
     if body is not None:
-        operation["requestBody"] = {"required": True, "content": body}
+        operation["requestBody"] = {"required": True, "content": body, "description": body_limit}
     if params:
         operation["parameters"] = params
     return operation
@@ -261,17 +269,19 @@ def spec() -> dict[str, Any]:
             "/v1/orgs/{org}/flags/{flag}/explain": {"get": _op(
                 "Why an org gets its value: the chain from the org to the root", "reader",
                 {"200": _json(_ref("Explanation"))}, params=[ORG, FLAG], errors=(404, 422))},
-            "/v1/orgs": {"post": _op("Create an org", "admin",
+            "/v1/orgs": {"post": _op("Create an org (422 too-deep below GRAPHFLAGS_MAX_DEPTH levels)", "admin",
                                      {"201": _json(_ref("Org"), "Created"), "200": _json(_ref("Org"), "Exists")},
                                      body=org_body, errors=(400, 409, 413, 422))},
-            "/v1/orgs/bulk": {"post": _op("Create many orgs, all or none", "admin",
+            "/v1/orgs/bulk": {"post": _op("Create many orgs, all or none (a row below GRAPHFLAGS_MAX_DEPTH levels: "
+                                          "a too-deep row error)", "admin",
                                           {"200": _json({"type": "object", "properties": {
                                               "created": {"type": "integer"}, "unchanged": {"type": "integer"}}})},
-                                          body=bulk_body, errors=(400, 413, 415, 422))},
+                                          body=bulk_body, errors=(400, 413, 415, 422), body_limit=_BULK_BODY)},
             "/v1/orgs/{org}": {
                 "get": _op("An org, its ancestors and its number of children", "reader", {"200": _json(_ref("Org"))},
                            params=[ORG], errors=(404, 422)),
-                "patch": _op("Move an org and its subtree under another parent", "admin", {"200": _json(_ref("Org"))},
+                "patch": _op("Move an org and its subtree under another parent (422 too-deep when the subtree's "
+                             "lowest org would sit below GRAPHFLAGS_MAX_DEPTH levels)", "admin", {"200": _json(_ref("Org"))},
                              params=[ORG], errors=(400, 404, 409, 413, 422),
                              body={"application/json": {"schema": {
                                  "type": "object", "required": ["parent"], "additionalProperties": False,
@@ -304,7 +314,8 @@ def spec() -> dict[str, Any]:
             "/{org}/{flag}": {"get": _op("Seed alias of GET /v1/orgs/{org}/flags/{flag}", "reader",
                                          {"200": value_read}, params=[ORG, FLAG], errors=(404, 422))},
             "/{org}/{flag}/{val}": {"post": _op(
-                "Seed alias of PUT: the value as a path segment, parsed by the flag's type", "writer",
+                "Seed alias of PUT: the value as a path segment, parsed by the flag's type (integers: signed "
+                "64-bit, 422 invalid-value outside)", "writer",
                 {"200": value_written}, params=[ORG, FLAG, _path_param("val", {"type": "string"})],
                 errors=(404, 422))},
         },

@@ -57,7 +57,7 @@ class AuditFilter:
         if not 1 <= limit <= MAX_LIMIT:
             raise Problem("invalid-query", f"limit must be 1 to {MAX_LIMIT}")
         cursor = params.get("cursor")
-        if cursor is not None and (not cursor.isdigit() or len(cursor) > 18):
+        if cursor is not None and (not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18):
             raise Problem("invalid-query", "cursor is not one this service gave out")
         return cls(org, subtree == "true", flag, params.get("actor"), since, limit, cursor)
 
@@ -66,10 +66,10 @@ def _int_param(params: dict[str, str], name: str, default: int) -> int:
     text = params.get(name)
     if text is None:
         return default
-    try:
-        return int(text)
-    except ValueError:
-        raise Problem("invalid-query", f"{name} must be an integer") from None
+    # ASCII digits only: int() also takes "١٢", " 12" and "1_2", and thousands of digits raise.
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        raise Problem("invalid-query", f"{name} must be an integer")
+    return int(text)
 
 
 class AuditService:
