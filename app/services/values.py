@@ -65,7 +65,7 @@ class ValueService:
         self.shared_reads = SharedReads()  # concurrent misses of one entry: one query
         # Concurrent misses of different entries: one statement (app/cache/batched_reads.py).
         self.batched_reads: BatchedReads[values_store.ChainLookup, values_store.Chain] = BatchedReads(
-            lambda lookups: db.read(values_store.lookup_chains, lookups), batch_size=batch_size,
+            lambda lookups: db.read_autocommit(values_store.lookup_chains, lookups), batch_size=batch_size,
             in_flight=batches_in_flight, queue_timeout=db.read_queue_timeout)
 
     async def _flag_chain(self, org: str, flag: str) -> tuple[list[Link] | None, tuple[int, int] | None]:
