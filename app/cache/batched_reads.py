@@ -47,6 +47,12 @@ class BatchedReads(Generic[K, V]):
         self.batches = 0  # statements sent, for tests and metrics: fewer than keys under load
 
     async def read(self, key: K) -> V | None:
+        # Shielded: a caller that goes away (client disconnect) does not cancel the others' read.
+        return await asyncio.shield(self.submit(key))
+
+    def submit(self, key: K) -> asyncio.Future:
+        """The future answer for `key` (what `read` awaits), without a task of its own: for
+        callers that share and shield it themselves (app/cache/shared_reads.py)."""
         entry = self._waiting.get(key)
         if entry is None:
             if len(self._waiting) >= self.max_waiting:
@@ -54,8 +60,7 @@ class BatchedReads(Generic[K, V]):
             entry = (asyncio.get_running_loop().create_future(), time.monotonic())
             self._waiting[key] = entry
             self._start_batches(contextvars.copy_context())
-        # Shielded: a caller that goes away (client disconnect) does not cancel the others' read.
-        return await asyncio.shield(entry[0])
+        return entry[0]
 
     def _start_batches(self, context: contextvars.Context) -> None:
         # The batch picks its keys when it starts, one loop turn later: misses that arrive in

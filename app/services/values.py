@@ -80,7 +80,7 @@ class ValueService:
         epochs = self.cache.epochs()
         try:
             chain = await self.shared_reads.read(("flag_chain", org, flag, epochs),
-                                                 lambda: self.batched_reads.read((org, flag)))
+                                                 lambda: self.batched_reads.submit((org, flag)))
         except Exception as error:
             stale = self._last_known(error, lambda: self.cache.flag_chain(org, flag, stale_ok=True))
             return [Link(member, stored) for member, stored in stale], None
@@ -97,7 +97,7 @@ class ValueService:
         epochs = self.cache.epochs()
         try:
             chain = await self.shared_reads.read(("flags_chain", org, epochs),
-                                                 lambda: self.batched_reads.read((org, None)))
+                                                 lambda: self.batched_reads.submit((org, None)))
         except Exception as error:
             return self._last_known(error, lambda: self.cache.flags_chain(org, stale_ok=True)), None
         return chain, epochs
