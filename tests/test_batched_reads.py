@@ -153,8 +153,9 @@ async def test_a_batch_in_flight_across_a_write_here_never_fills_the_older_value
     release.set()
     for task in before:
         assert (await task).status_code == 200
-    # The batch began before the write: its "dark" must not replace the written value.
-    assert services.cache.flag_chain(target, "theme") == [(target, "light")]
+    # The batch began before the write: its "dark" must not replace the written value. (stale_ok:
+    # what the cache holds, whether or not the feed answered in the last 2 s on a loaded machine.)
+    assert services.cache.flag_chain(target, "theme", stale_ok=True) == [(target, "light")]
     answer = await client.get(f"/v1/orgs/{target}/flags/theme", headers=tokens.reader())
     assert answer.json()["value"] == "light"
 

@@ -86,7 +86,8 @@ class ValueService:
             return [Link(member, stored) for member, stored in stale], None
         if chain is None:
             return None, epochs
-        return [Link(member, values.get(flag)) for member, values in chain], epochs
+        # Each member's pairs hold at most the one for `flag` (the statement filters by it).
+        return [Link(member, pairs[0][1] if pairs else None) for member, pairs in chain], epochs
 
     async def _flags_chain(self, org: str) -> tuple[list[tuple[str, dict[str, Any]]] | None, tuple[int, int] | None]:
         cached = self.cache.flags_chain(org)
@@ -100,7 +101,9 @@ class ValueService:
                                                  lambda: self.batched_reads.submit((org, None)))
         except Exception as error:
             return self._last_known(error, lambda: self.cache.flags_chain(org, stale_ok=True)), None
-        return chain, epochs
+        if chain is None:
+            return None, epochs
+        return [(member, dict(pairs)) for member, pairs in chain], epochs
 
     def _last_known(self, error: Exception, read_cache: Callable[[], T | None]) -> T:
         """With the database away, the cached value if there is one and it is not too old; else re-raise."""
