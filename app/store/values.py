@@ -12,22 +12,8 @@ from app.store.audit import Change
 from app.store.database import execute, fetch
 
 
-async def flag_chain(tx: AsyncManagedTransaction, org: str, flag: str) -> list[Link] | None:
-    """The org and its ancestors, nearest first, each with its stored value of `flag`.
-
-    None when the org does not exist.
-    """
-    return _links(await fetch(tx, "flag_chain", org=org, flag=flag))
-
-
 def _links(records: list) -> list[Link] | None:
     return [Link(record["org"], record["value"]) for record in records] or None
-
-
-async def flags_chain(tx: AsyncManagedTransaction, org: str) -> list[tuple[str, dict[str, Any]]] | None:
-    """The org and its ancestors, nearest first, each with every value stored on it."""
-    records = await fetch(tx, "flags_chain", org=org)
-    return [(record["org"], dict(record["values"])) for record in records] or None
 
 
 # A lookup read in a batch: (org, flag), flag None for every flag. Its answer: the org and its
