@@ -26,6 +26,7 @@ import time
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Generic, TypeVar
 
+from app.observability import metrics
 from app.store.database import DatabaseUnavailable, is_outage
 
 K = TypeVar("K", bound=Hashable)
@@ -56,6 +57,7 @@ class BatchedReads(Generic[K, V]):
         entry = self._waiting.get(key)
         if entry is None:
             if len(self._waiting) >= self.max_waiting:
+                metrics.refused_for_load("reads")  # the same count and alert as the database's admission
                 raise DatabaseUnavailable(1.0, "too many reads waiting; retry shortly")
             entry = (asyncio.get_running_loop().create_future(), time.monotonic())
             self._waiting[key] = entry
@@ -79,6 +81,7 @@ class BatchedReads(Generic[K, V]):
                 key = next(iter(self._waiting))
                 future, queued_at = self._waiting.pop(key)
                 if queued_at < refused_before:
+                    metrics.refused_for_load("reads")
                     _settle(future, exception=DatabaseUnavailable(1.0, "too many reads in progress; retry shortly"))
                 else:
                     batch[key] = future
