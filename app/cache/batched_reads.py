@@ -26,6 +26,7 @@ import time
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Generic, TypeVar
 
+from app.observability import metrics
 from app.store.database import DatabaseUnavailable, is_outage
 
 K = TypeVar("K", bound=Hashable)
@@ -47,15 +48,21 @@ class BatchedReads(Generic[K, V]):
         self.batches = 0  # statements sent, for tests and metrics: fewer than keys under load
 
     async def read(self, key: K) -> V | None:
+        # Shielded: a caller that goes away (client disconnect) does not cancel the others' read.
+        return await asyncio.shield(self.submit(key))
+
+    def submit(self, key: K) -> asyncio.Future:
+        """The future answer for `key` (what `read` awaits), without a task of its own: for
+        callers that share and shield it themselves (app/cache/shared_reads.py)."""
         entry = self._waiting.get(key)
         if entry is None:
             if len(self._waiting) >= self.max_waiting:
+                metrics.refused_for_load("reads")  # the same count and alert as the database's admission
                 raise DatabaseUnavailable(1.0, "too many reads waiting; retry shortly")
             entry = (asyncio.get_running_loop().create_future(), time.monotonic())
             self._waiting[key] = entry
             self._start_batches(contextvars.copy_context())
-        # Shielded: a caller that goes away (client disconnect) does not cancel the others' read.
-        return await asyncio.shield(entry[0])
+        return entry[0]
 
     def _start_batches(self, context: contextvars.Context) -> None:
         # The batch picks its keys when it starts, one loop turn later: misses that arrive in
@@ -74,6 +81,7 @@ class BatchedReads(Generic[K, V]):
                 key = next(iter(self._waiting))
                 future, queued_at = self._waiting.pop(key)
                 if queued_at < refused_before:
+                    metrics.refused_for_load("reads")
                     _settle(future, exception=DatabaseUnavailable(1.0, "too many reads in progress; retry shortly"))
                 else:
                     batch[key] = future

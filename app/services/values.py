@@ -65,7 +65,7 @@ class ValueService:
         self.shared_reads = SharedReads()  # concurrent misses of one entry: one query
         # Concurrent misses of different entries: one statement (app/cache/batched_reads.py).
         self.batched_reads: BatchedReads[values_store.ChainLookup, values_store.Chain] = BatchedReads(
-            lambda lookups: db.read(values_store.lookup_chains, lookups), batch_size=batch_size,
+            lambda lookups: db.read_autocommit(values_store.lookup_chains, lookups), batch_size=batch_size,
             in_flight=batches_in_flight, queue_timeout=db.read_queue_timeout)
 
     async def _flag_chain(self, org: str, flag: str) -> tuple[list[Link] | None, tuple[int, int] | None]:
@@ -80,13 +80,14 @@ class ValueService:
         epochs = self.cache.epochs()
         try:
             chain = await self.shared_reads.read(("flag_chain", org, flag, epochs),
-                                                 lambda: self.batched_reads.read((org, flag)))
+                                                 lambda: self.batched_reads.submit((org, flag)))
         except Exception as error:
             stale = self._last_known(error, lambda: self.cache.flag_chain(org, flag, stale_ok=True))
             return [Link(member, stored) for member, stored in stale], None
         if chain is None:
             return None, epochs
-        return [Link(member, values.get(flag)) for member, values in chain], epochs
+        # Each member's pairs hold at most the one for `flag` (the statement filters by it).
+        return [Link(member, pairs[0][1] if pairs else None) for member, pairs in chain], epochs
 
     async def _flags_chain(self, org: str) -> tuple[list[tuple[str, dict[str, Any]]] | None, tuple[int, int] | None]:
         cached = self.cache.flags_chain(org)
@@ -97,10 +98,12 @@ class ValueService:
         epochs = self.cache.epochs()
         try:
             chain = await self.shared_reads.read(("flags_chain", org, epochs),
-                                                 lambda: self.batched_reads.read((org, None)))
+                                                 lambda: self.batched_reads.submit((org, None)))
         except Exception as error:
             return self._last_known(error, lambda: self.cache.flags_chain(org, stale_ok=True)), None
-        return chain, epochs
+        if chain is None:
+            return None, epochs
+        return [(member, dict(pairs)) for member, pairs in chain], epochs
 
     def _last_known(self, error: Exception, read_cache: Callable[[], T | None]) -> T:
         """With the database away, the cached value if there is one and it is not too old; else re-raise."""

@@ -17,7 +17,7 @@ from contextvars import ContextVar
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from loguru import logger
-from neo4j import AsyncGraphDatabase, AsyncManagedTransaction, Record, unit_of_work
+from neo4j import AsyncGraphDatabase, AsyncManagedTransaction, Query, Record, unit_of_work
 from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
 from purgatory import AsyncCircuitBreakerFactory
 from purgatory.domain.model import OpenedState
@@ -168,6 +168,23 @@ class Database:
         except OpenedState:
             raise DatabaseUnavailable(self.circuit_open_for or self.breaker_reset) from None
 
+    async def read_autocommit(self, work: UnitOfWork[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """A one-statement read for a request, admitted like `read`, run as an auto-commit query.
+
+        One round trip where a managed read transaction takes three (BEGIN, RUN + PULL, COMMIT,
+        each awaited by the driver): for batched cache misses the round trips are the cost
+        (DESIGN.md, "Cold lookups"). No retry on transient errors: the caller's batch fails and
+        its lookups answer from the last-known cache or 503, as for an outage.
+        """
+        async with self._admitted(self._readers, self.read_queue_timeout, "reads"):
+            try:
+                async with await self._guard():
+                    async with self.driver.session(database=self.name) as session:
+                        with _connection_use:
+                            return await work(_AutoCommit(session, self.timeout), *args, **kwargs)
+            except OpenedState:
+                raise DatabaseUnavailable(self.circuit_open_for or self.breaker_reset) from None
+
     async def write(self, work: UnitOfWork[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         return await self.write_within(self.timeout, work, *args, **kwargs)
 
@@ -206,6 +223,19 @@ class Database:
 
     async def close(self) -> None:
         await self.driver.close()
+
+
+class _AutoCommit:
+    """Stands in for a transaction in a unit of work of one statement: `run` is an auto-commit query."""
+
+    __slots__ = ("_session", "_timeout")
+
+    def __init__(self, session: Any, timeout: float) -> None:
+        self._session = session
+        self._timeout = timeout
+
+    def run(self, text: str, parameters: dict[str, Any] | None = None) -> Awaitable[Any]:
+        return self._session.run(Query(text, timeout=self._timeout), parameters)
 
 
 async def fetch(tx: AsyncManagedTransaction, statement: str, **params: Any) -> list[Record]:
