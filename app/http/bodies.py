@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from app.errors import Problem
 
@@ -16,8 +16,29 @@ def media_type(request: Request) -> str:
 
 
 async def read_body(request: Request) -> bytes:
-    """The whole body, or `413` as soon as it passes the configured limit."""
-    return b"".join([chunk async for chunk in stream_body(request)])
+    """The whole body, or `413` as soon as it passes the configured limit (or when Content-Length says so).
+
+    Read from `receive` in a plain loop, not through `stream_body`: the two async generators
+    of that path cost a sixth of a cached OFREP evaluation. The body can be read once.
+    """
+    limit = request.app.state.settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large(limit)
+    receive = request.receive
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # http.disconnect, as Request.stream() treats it
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def stream_body(request: Request) -> AsyncIterator[bytes]:

@@ -60,7 +60,7 @@ class HotRoutes:
                     match = route.path_regex.match(path)
                     if match is None:
                         continue
-                    if any(other.matches(scope)[0] is Match.FULL for other in earlier):
+                    if any(self._shadows(other, path, scope) for other in earlier):
                         break
                     await self._handle(route, match.groupdict(), scope, receive, send)
                     return
@@ -82,6 +82,13 @@ class HotRoutes:
                 raise
             response = await handler(request, error)
         await response(scope, receive, send)
+
+    @staticmethod
+    def _shadows(route: BaseRoute, path: str, scope: Scope) -> bool:
+        """Whether a route listed earlier matches fully (its methods were checked when the table was built)."""
+        if isinstance(route, Route):
+            return route.path_regex.match(path) is not None
+        return route.matches(scope)[0] is Match.FULL
 
     def _handler_for(self, error: Exception) -> Callable | None:
         for kind in type(error).__mro__:
