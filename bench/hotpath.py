@@ -41,6 +41,11 @@ BOLT, HTTP, PORT = 27687, 27474, 18080
 BASE = f"http://127.0.0.1:{PORT}"
 RESULTS = REPO / "bench" / "RESULTS.md"
 START, END = "<!-- hotpath:start -->", "<!-- hotpath:end -->"
+# Issue 11: each cached lookup beside the no-op of the same run.
+CEILING_START, CEILING_END = "<!-- ceiling:start -->", "<!-- ceiling:end -->"
+CEILING_CASES = {"cached": "`GET /v1/orgs/{org}/flags/{flag}`", "seed": "seed `GET /{org}/{flag}`",
+                 "ofrep": "OFREP `POST /ofrep/v1/evaluate/flags/{flag}`"}
+DEFAULT_CASES = "noop,cached,seed,ofrep,uncached,mix,toggles,bulk"
 CONNECTIONS = 50
 # h2load sends POSTs only with a body file (it cannot mmap /dev/null): the seed toggle ignores it.
 BODY = Path(__file__).resolve().parent / "empty-body.txt"
@@ -132,12 +137,17 @@ def percentiles(log: Path) -> tuple[int, int, list[float]]:
 
 
 def h2load(case: str, rate: int, uris: list[str], token: str, duration: int, pids: list[int],
-           tmp: Path = Path(tempfile.gettempdir())) -> Run:
+           tmp: Path = Path(tempfile.gettempdir()), body: bytes | None = None) -> Run:
+    """`body`: every request is a POST of it (JSON)."""
     uri_file, log = tmp / f"{case}-uris.txt", tmp / f"{case}-{rate}.log"
     uri_file.write_text("\n".join(uris) + "\n")
     log.unlink(missing_ok=True)
     args = ["h2load", "--h1", f"-c{CONNECTIONS}", "-t1", f"--rps={rate / CONNECTIONS:g}", f"-D{duration}",
             f"--log-file={log}", "-i", str(uri_file), "-H", f"Authorization: Bearer {token}"]
+    if body is not None:
+        body_file = tmp / f"{case}-body.json"
+        body_file.write_bytes(body)
+        args += ["-d", str(body_file), "-H", "Content-Type: application/json"]
     before = cpu_seconds(pids)
     started = time.monotonic()
     load = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -180,14 +190,24 @@ def vegeta(case: str, rate: int, uris: list[str], token: str, duration: int, pid
 
 
 def wrk(case: str, paths: list[str], token: str, duration: int, pids: list[int], method: str = "GET",
-        tmp: Path = Path(tempfile.gettempdir())) -> Run:
+        tmp: Path = Path(tempfile.gettempdir()), bodies: list[str] | None = None) -> Run:
+    """`bodies`: JSON bodies sent in turn with the paths (each request a POST)."""
     script = tmp / f"{case}.lua"
     listing = ",".join(f'"{path}"' for path in paths)
-    script.write_text(
-        f"local paths = {{{listing}}}\nlocal i = 0\n"
-        f'wrk.method = "{method}"\nwrk.headers["Authorization"] = "Bearer {token}"\n'
-        "request = function()\n  i = i % #paths + 1\n  return wrk.format(nil, paths[i])\nend\n"
-    )
+    if bodies is None:
+        script.write_text(
+            f"local paths = {{{listing}}}\nlocal i = 0\n"
+            f'wrk.method = "{method}"\nwrk.headers["Authorization"] = "Bearer {token}"\n'
+            "request = function()\n  i = i % #paths + 1\n  return wrk.format(nil, paths[i])\nend\n"
+        )
+    else:
+        contents = ",".join(f"[[{body}]]" for body in bodies)
+        script.write_text(
+            f"local paths = {{{listing}}}\nlocal bodies = {{{contents}}}\nlocal i = 0\n"
+            f'wrk.method = "POST"\nwrk.headers["Authorization"] = "Bearer {token}"\n'
+            'wrk.headers["Content-Type"] = "application/json"\n'
+            "request = function()\n  i = i % #paths + 1\n  return wrk.format(nil, paths[i], nil, bodies[i])\nend\n"
+        )
     before = cpu_seconds(pids)
     started = time.monotonic()
     load = subprocess.Popen(["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency", "-s", str(script), BASE],
@@ -215,8 +235,9 @@ def main() -> None:
     parser.add_argument("--orgs", type=int, default=1_000_000)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--rates", default="1000,5000,10000")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--cases", default="noop,cached,uncached,mix,toggles,bulk")
+    # Unset: what `make run` starts, one worker per usable CPU (GRAPHFLAGS_WORKERS's default).
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--cases", default=DEFAULT_CASES)
     parser.add_argument("--no-write", action="store_true", help="print the tables, leave RESULTS.md alone")
     options = parser.parse_args()
     rates = [int(rate) for rate in options.rates.split(",")]
@@ -224,9 +245,21 @@ def main() -> None:
 
     env = {**os.environ, "NEO4J_URI": f"bolt://127.0.0.1:{BOLT}", "NEO4J_PASSWORD": (HOME / "password").read_text().strip()
            if (HOME / "password").exists() else "", "GRAPHFLAGS_PORT": str(PORT), "GRAPHFLAGS_LOG_LEVEL": "WARNING",
-           "GRAPHFLAGS_WORKERS": str(options.workers)}
+           }
+    if options.workers is None:
+        env.pop("GRAPHFLAGS_WORKERS", None)
+        sys.path.insert(0, str(REPO))
+        from app.settings import usable_cpus
+
+        options.workers = usable_cpus()
+    else:
+        env["GRAPHFLAGS_WORKERS"] = str(options.workers)
     token = sh(sys.executable, "-m", "app.cli", "token", "--sub", "bench", "--role", "admin", "--org", "*",
                "--ttl", "86400", capture_output=True, cwd=REPO).stdout.strip()
+    # Lookups are measured as clients make them: a reader, scoped to the tree's root (o-0).
+    reader = sh(sys.executable, "-m", "app.cli", "token", "--sub", "bench-reader", "--role", "reader", "--org", "o-0",
+                "--ttl", "86400", capture_output=True, cwd=REPO).stdout.strip()
+    load_before = os.getloadavg()
     sh(str(NEO4JCTL), "init", str(HOME), "--bolt-port", str(BOLT), "--http-port", str(HTTP), "--heap", "2g",
        "--pagecache", "2g", stdout=subprocess.DEVNULL)
     env["NEO4J_PASSWORD"] = (HOME / "password").read_text().strip()
@@ -244,6 +277,9 @@ def main() -> None:
                     for _ in range(3):
                         http.get(f"/v1/orgs/{org}/flags/{flag}")
                 http.get(f"/v1/orgs/{org}/flags")
+            for flag in FLAGS:  # the one org h2load's OFREP body names
+                for _ in range(6):
+                    http.post(f"/ofrep/v1/evaluate/flags/{flag}", json={"context": {"targetingKey": hot[0]}})
         cold = rng.sample(range(options.orgs), min(options.orgs, 400_000))
         cold_cursor = 0
 
@@ -254,6 +290,9 @@ def main() -> None:
             return [f"/v1/orgs/o-{n}/flags/new-checkout" for n in chosen]
 
         lookups = [f"/v1/orgs/{org}/flags/{FLAGS[i % 2]}" for i, org in enumerate(hot)]
+        seed_lookups = [f"/{org}/{FLAGS[i % 2]}" for i, org in enumerate(hot)]
+        evaluations = [f"/ofrep/v1/evaluate/flags/{FLAGS[i % 2]}" for i in range(len(hot))]
+        contexts = [json.dumps({"context": {"targetingKey": org}}) for org in hot]
         toggles = [f"/{org}/beta-dashboard/{'true' if i % 2 else 'false'}" for i, org in enumerate(hot * 2)]
         runs: list[Run] = []
         for case in cases:
@@ -263,7 +302,14 @@ def main() -> None:
                 if case == "noop":
                     runs.append(h2load(case, rate, [BASE + "/healthz"], token, options.duration, pids))
                 elif case == "cached":
-                    runs.append(h2load(case, rate, [BASE + p for p in lookups], token, options.duration, pids))
+                    runs.append(h2load(case, rate, [BASE + p for p in lookups], reader, options.duration, pids))
+                elif case == "seed":
+                    runs.append(h2load(case, rate, [BASE + p for p in seed_lookups], reader, options.duration, pids))
+                elif case == "ofrep":
+                    # h2load sends one body: one org, every flag in turn.
+                    runs.append(h2load(case, rate, [f"{BASE}/ofrep/v1/evaluate/flags/{flag}" for flag in FLAGS],
+                                       reader, options.duration, pids,
+                                       body=json.dumps({"context": {"targetingKey": hot[0]}}).encode()))
                 elif case == "uncached":
                     runs.append(vegeta(case, rate, [BASE + p for p in cold_paths(rate * options.duration)], token,
                                        options.duration, pids))
@@ -289,20 +335,24 @@ def main() -> None:
             if case == "noop":
                 runs.append(wrk(case, ["/healthz"], token, options.duration, pids))
             elif case == "cached":
-                runs.append(wrk(case, lookups, token, options.duration, pids))
+                runs.append(wrk(case, lookups, reader, options.duration, pids))
+            elif case == "seed":
+                runs.append(wrk(case, seed_lookups, reader, options.duration, pids))
+            elif case == "ofrep":
+                runs.append(wrk(case, evaluations, reader, options.duration, pids, bodies=contexts))
             elif case == "uncached":
                 runs.append(wrk(case, cold_paths(60_000), token, options.duration, pids))
             elif case == "bulk":
                 runs.append(wrk(case, [f"/v1/orgs/{org}/flags" for org in hot], token, options.duration, pids))
             elif case == "toggles":
                 runs.append(wrk(case, toggles, token, options.duration, pids, method="POST"))
-        report(runs, options)
+        report(runs, options, load_before, os.getloadavg())
     finally:
         service.send_signal(signal.SIGTERM)
         service.wait(timeout=30)
 
 
-def report(runs: list[Run], options) -> None:
+def report(runs: list[Run], options, load_before: tuple[float, ...], load_after: tuple[float, ...]) -> None:
     cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True,
                          text=True).stdout.strip()
     lines = [
@@ -324,8 +374,52 @@ def report(runs: list[Run], options) -> None:
     ]
     table = "\n".join(lines)
     print(table)
+    ceiling = ceiling_table(runs, options, load_before, load_after)
+    if ceiling:
+        print(ceiling)
     if not options.no_write:
-        write_section(START, END, "Hot path (issue 4)", table)
+        # A run of some of the cases leaves the full table of an earlier run alone.
+        if set(options.cases.split(",")) >= set(DEFAULT_CASES.split(",")):
+            write_section(START, END, "Hot path (issue 4)", table)
+        if ceiling:
+            write_section(CEILING_START, CEILING_END, "Cached path at the stack's ceiling (issue 11)", ceiling)
+
+
+def ceiling_table(runs: list[Run], options, load_before: tuple[float, ...], load_after: tuple[float, ...]) -> str:
+    """Each cached lookup beside `GET /healthz` of the same run: saturation ratio, p95 at 10,000/s."""
+    def find(case: str, rate: str) -> Run | None:
+        return next((run for run in runs if run.case == case and run.rate == rate), None)
+
+    noop = find("noop", "saturation")
+    if noop is None or not any(find(case, "saturation") for case in CEILING_CASES):
+        return ""
+    noop_fixed = find("noop", "10,000/s")
+    rows = []
+    for case, label in CEILING_CASES.items():
+        run, fixed = find(case, "saturation"), find(case, "10,000/s")
+        if run is None:
+            continue
+        rows.append(f"| {label} | {run.rps:,.0f} | {noop.rps:,.0f} | {run.rps / noop.rps:.2f} "
+                    f"| {f'{fixed.p95:.2f}' if fixed else '-'} | {f'{noop_fixed.p95:.2f}' if noop_fixed else '-'} "
+                    f"| {f'{1e6 * run.service_cpu / run.rps:.0f}'} | {1e6 * noop.service_cpu / noop.rps:.0f} |")
+    return "\n".join([
+        CEILING_START,
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: cached lookups with a reader token "
+        f"(scoped to the root o-0), `graphflags serve` with {options.workers} workers (the default: one per usable "
+        f"CPU), {CONNECTIONS} connections; saturation `wrk -t1 -c{CONNECTIONS} -d{options.duration}s`, fixed "
+        f"10,000/s `h2load --h1 -c{CONNECTIONS} -t1 --rps={10_000 // CONNECTIONS} -D {options.duration}` (p95 from "
+        f"its per-request log); the no-op is `GET /healthz` in the same run. Load average before "
+        f"{load_before[0]:.2f}, after {load_after[0]:.2f} (1 min).",
+        "",
+        f"Command: `make bench` runs it with every case; this run: `.venv/bin/python bench/hotpath.py --orgs "
+        f"{options.orgs} --duration {options.duration} --rates {options.rates} --cases {options.cases}`",
+        "",
+        "| request | wrk req/s | healthz req/s | ratio | p95 ms at 10,000/s | healthz p95 ms | "
+        "service CPU us/request | healthz CPU us/request |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        *rows,
+        CEILING_END,
+    ])
 
 
 def write_section(start: str, end: str, heading: str, table: str) -> None:

@@ -135,3 +135,31 @@ async def test_held_answers_still_count_against_rate_limits(settings_for, tokens
         assert app.state.answers.holds("ofrep", org, "beta")
         refused = await ofrep(http, reader, org, "beta")
         assert refused.status_code == 429 and "retry-after" in refused.headers
+
+
+@pytest.mark.parametrize("method, path", [
+    ("GET", "/v1/orgs/acme/flags/beta"), ("GET", "/v1/orgs/acme/flags"), ("GET", "/acme/beta"),
+    ("POST", "/ofrep/v1/evaluate/flags/beta"), ("POST", "/ofrep/v1/evaluate/flags"),
+    # Earlier routes that the seed's /{org}/{flag} would also match: theirs, as the router decides.
+    ("GET", "/v1/flags"), ("GET", "/v1/audit"), ("GET", "/v1/changes"), ("GET", "/v1/snapshot"),
+    ("GET", "/v1/orgs"), ("GET", "/v1/orgs/acme"), ("GET", "/v1/flags/beta"),
+    ("GET", "/v1/orgs/acme/flags/beta/explain"), ("PUT", "/v1/orgs/acme/flags/beta"), ("HEAD", "/acme/beta"),
+    ("POST", "/acme/beta/true"), ("GET", "/healthz"), ("GET", "/a/b/c"), ("GET", "/acme/beta/"),
+])
+async def test_hot_routes_go_where_the_router_sends_them(app, method, path):
+    """The direct dispatch of lookups (app/http/hot.py) picks the route Starlette's router would pick."""
+    from starlette.routing import Match
+
+    from app.http.hot import HotRoutes
+
+    scope = {"type": "http", "method": method, "path": path, "root_path": "", "headers": []}
+    router_choice = next((route for route in app.routes if route.matches(scope)[0] is Match.FULL), None)
+    hot = app.middleware_stack
+    while not isinstance(hot, HotRoutes):
+        hot = hot.app
+    found = hot.route_for(scope)
+    if found is None:
+        assert router_choice is None or router_choice.endpoint.__name__ not in {
+            "get_value", "list_values", "evaluate_flag", "evaluate_flags"} or method == "HEAD"
+    else:
+        assert found[0] is router_choice

@@ -51,9 +51,30 @@ async def limited(chunks: AsyncIterator[bytes], limit: int) -> AsyncIterator[byt
 
 
 async def read_body(request: Request, limit: int = SMALL_BODY_BYTES) -> bytes:
-    """The whole body of a small request (64 KiB unless told), or `413`."""
+    """The whole body of a small request (64 KiB unless told), or `413`.
+
+    Read from `receive` in a plain loop, not through async generators: the two generators of
+    `limited(request.stream())` cost a sixth of a cached OFREP evaluation. The body can be
+    read once.
+    """
     check_declared(request.headers.get("content-length"), limit)
-    return b"".join([chunk async for chunk in limited(request.stream(), limit)])
+    return await _receive_all(request.receive, limit)
+
+
+async def _receive_all(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # http.disconnect, as Request.stream() treats it
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def stream_body(request: Request, limit: int | None = None) -> AsyncIterator[bytes]:
@@ -70,17 +91,7 @@ async def read_asgi_body(scope: Scope, receive: Receive, limit: int = SMALL_BODY
     content_length = next((value.decode("latin-1") for name, value in scope.get("headers", ())
                            if name == b"content-length"), None)
     check_declared(content_length, limit)
-    return b"".join([chunk async for chunk in limited(_asgi_chunks(receive), limit)])
-
-
-async def _asgi_chunks(receive: Receive) -> AsyncIterator[bytes]:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-        yield message.get("body", b"")
-        if not message.get("more_body", False):
-            return
+    return await _receive_all(receive, limit)
 
 
 async def slices(chunks: AsyncIterator[bytes], size: int = SLICE_BYTES) -> AsyncIterator[bytes]:

@@ -47,24 +47,31 @@ class HotRoutes:
                 earlier = tuple(
                     other for other in routes[:index]
                     if not isinstance(other, Route)
-                    or (method in (other.methods or ()) and (":path}" in other.path or _segments(other.path) == segments)))
+                    or ((other.methods is None or method in other.methods)
+                        and (":path}" in other.path or _segments(other.path) == segments)))
                 self._table.setdefault((method, segments), []).append((route, earlier))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        found = self.route_for(scope)
+        if found is None:
+            await self.app(scope, receive, send)
+        else:
+            await self._handle(*found, scope, receive, send)
+
+    def route_for(self, scope: Scope) -> tuple[Route, dict[str, str]] | None:
+        """The hot route the router would choose for this request and its raw path parameters, or None."""
         # With a root_path the router would match a shortened path: left to it.
-        if scope["type"] == "http" and not scope.get("root_path"):
-            path = scope["path"]
-            candidates = self._table.get((scope["method"], _segments(path)))
-            if candidates is not None:
-                for route, earlier in candidates:
-                    match = route.path_regex.match(path)
-                    if match is None:
-                        continue
-                    if any(other.matches(scope)[0] is Match.FULL for other in earlier):
-                        break
-                    await self._handle(route, match.groupdict(), scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http" or scope.get("root_path"):
+            return None
+        path = scope["path"]
+        for route, earlier in self._table.get((scope["method"], _segments(path)), ()):
+            match = route.path_regex.match(path)
+            if match is None:
+                continue
+            if any(self._shadows(other, path, scope) for other in earlier):
+                return None
+            return route, match.groupdict()
+        return None
 
     async def _handle(self, route: Route, params: dict[str, str], scope: Scope, receive: Receive, send: Send) -> None:
         convertors = route.param_convertors
@@ -82,6 +89,13 @@ class HotRoutes:
                 raise
             response = await handler(request, error)
         await response(scope, receive, send)
+
+    @staticmethod
+    def _shadows(route: BaseRoute, path: str, scope: Scope) -> bool:
+        """Whether a route listed earlier matches fully (its methods were checked when the table was built)."""
+        if isinstance(route, Route):
+            return route.path_regex.match(path) is not None
+        return route.matches(scope)[0] is Match.FULL
 
     def _handler_for(self, error: Exception) -> Callable | None:
         for kind in type(error).__mro__:
