@@ -80,6 +80,11 @@ class GroupCommit(Generic[Item]):
         """Writes waiting for a batch."""
         return len(self._queue)
 
+    @property
+    def busy(self) -> bool:
+        """A batch is in flight."""
+        return bool(self._flushers)
+
     async def _flush(self) -> None:
         while self._queue:
             batch: list[_Waiting[Item]] = []
