@@ -90,13 +90,15 @@ restore: $(BIN)/.installed
 	@test -n "$(FROM)" || { echo "usage: make restore FROM=$(BACKUP_DIR)/graphflags-..."; exit 2; }
 	$(BIN)/graphflags restore --from "$(FROM)" --home $(NEO4J_DEV_HOME)
 
-# Hot-path load benchmark (bench/hotpath.py): a 1M-org graph in its own Neo4j home, h2load, vegeta and wrk.
+# Hot-path load benchmark (bench/hotpath.py): a 1M-org graph in its own Neo4j home, h2load, vegeta and wrk;
+# then toggles as writers grow (bench/toggles.py: 2/8/20/50 connections, fixed rates) on a graph of its own.
 VEGETA_VERSION := v12.13.0
 bench: $(BIN)/.installed
 	@command -v h2load >/dev/null && command -v wrk >/dev/null || { echo "graphflags: make bench needs wrk and h2load (apt-get install wrk nghttp2-client)"; exit 3; }
 	@command -v vegeta >/dev/null || test -x .local/bin/vegeta || { command -v go >/dev/null || { echo "graphflags: make bench needs vegeta (or Go to install it)"; exit 3; }; GOBIN=$(CURDIR)/.local/bin go install github.com/tsenart/vegeta/v12@$(VEGETA_VERSION); }
 	@$(NEO4JCTL) assemble
 	flock /tmp/graphflags-bench.lock $(BIN)/python bench/hotpath.py
+	flock /tmp/graphflags-bench.lock $(BIN)/python bench/toggles.py
 
 # Long contract fuzz (tests/fuzzing/run.py): schemathesis CLI, every check, per token kind, against
 # `graphflags serve` on a free port over its own disposable Neo4j; FUZZ_EXAMPLES per operation and token
