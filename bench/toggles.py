@@ -66,7 +66,7 @@ def toggles(first: int, count: int) -> list[str]:
 
 def wrk(case: str, base: str, paths: list[str], token: str, duration: int, connections: int, pids: list[int],
         method: str = "GET", tmp: Path = Path(tempfile.gettempdir())) -> tuple[Run, str]:
-    script = tmp / f"toggles-{case}-{connections}.lua"
+    script = tmp / ("toggles-" + re.sub(r"\W+", "-", case) + f"-{connections}.lua")
     listing = ",".join(f'"{path}"' for path in paths)
     script.write_text(
         f"local paths = {{{listing}}}\nlocal i = 0\n"
@@ -121,6 +121,25 @@ def profile(pid: int, duration: int, out: Path) -> subprocess.Popen:
                              "--output", str(out), "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
 
 
+def summarise(raw: Path, top: int = 25) -> None:
+    """The functions a worker spent most samples in (own time and with callees), from py-spy's raw stacks."""
+    own: dict[str, int] = {}
+    total: dict[str, int] = {}
+    samples = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        samples += int(count)
+        own[frames[-1]] = own.get(frames[-1], 0) + int(count)
+        for frame in set(frames):
+            total[frame] = total.get(frame, 0) + int(count)
+    print(f"py-spy: {samples} samples of the busiest worker ({raw})")
+    for title, table in (("own", own), ("with callees", total)):
+        print(f"  top {top} by {title}:")
+        for frame, count in sorted(table.items(), key=lambda item: -item[1])[:top]:
+            print(f"    {100 * count / samples:5.1f}%  {frame}")
+
+
 def shutil_which(name: str) -> str:
     local = Path(sys.executable).parent / name
     return str(local) if local.exists() else name
@@ -160,10 +179,20 @@ def main() -> None:
         ensure_orgs(base, options.orgs, token)
         clear_toggled_values(env["NEO4J_URI"], password)
         pids = service_pids(service.pid)
+        neo4j = [int((HOME / "run" / "neo4j.pid").read_text().strip())]
         load_before = uptime()
         runs: list[Run] = []
+        database_cpu: list[float] = []
+
+        def measured(run_load):
+            """Run one load, noting the cores Neo4j used meanwhile."""
+            before, started = cpu_seconds(neo4j), time.monotonic()
+            run = run_load()
+            database_cpu.append((cpu_seconds(neo4j) - before) / (time.monotonic() - started))
+            return run
+
         print("noop (GET /healthz) at saturation ...", flush=True)
-        runs.append(wrk("noop GET /healthz", base, ["/healthz"], token, options.duration, 50, pids)[0])
+        runs.append(measured(lambda: wrk("noop GET /healthz", base, ["/healthz"], token, options.duration, 50, pids)[0]))
         slice_ = 0
         spy = None
         for count in connections:
@@ -171,8 +200,9 @@ def main() -> None:
             if options.profile and count == max(connections):
                 busiest = max(pids[1:] or pids, key=lambda pid: cpu_seconds([pid]))
                 spy = profile(busiest, options.duration, REPO / ".local" / f"toggles-c{count}.pyspy.txt")
-            run, out = wrk("toggles", base, toggles(slice_ * ORGS_PER_RUN, ORGS_PER_RUN), token, options.duration,
-                           count, pids, method="POST")
+            paths = toggles(slice_ * ORGS_PER_RUN, ORGS_PER_RUN)
+            run, out = measured(lambda: wrk("toggles", base, paths, token, options.duration, count, pids,
+                                            method="POST"))
             slice_ += 1
             runs.append(run)
             if spy is not None:
@@ -182,14 +212,16 @@ def main() -> None:
             print(f"toggles at {rate}/s (vegeta) ...", flush=True)
             paths = toggles(slice_ * ORGS_PER_RUN, ORGS_PER_RUN)
             slice_ += 1
-            run = vegeta("toggles", rate, [base + path for path in paths], token, options.duration, pids,
-                         method="POST")
+            run = measured(lambda: vegeta("toggles", rate, [base + path for path in paths], token,
+                                          options.duration, pids, method="POST"))
             run.rate = f"vegeta {rate:,}/s"
             runs.append(run)
         load_after = uptime()
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as http:
             problems = http.get("/readyz").json()
-        report(runs, options, load_before, load_after, problems)
+        if options.profile:
+            summarise(REPO / ".local" / f"toggles-c{max(connections)}.pyspy.txt")
+        report(runs, database_cpu, options, load_before, load_after, problems)
     finally:
         if service is not None:
             service.send_signal(signal.SIGTERM)
@@ -197,7 +229,7 @@ def main() -> None:
         sh(str(NEO4JCTL), "stop", str(HOME), stdout=subprocess.DEVNULL)
 
 
-def report(runs: list[Run], options, load_before: str, load_after: str, ready) -> None:
+def report(runs: list[Run], database_cpu: list[float], options, load_before: str, load_after: str, ready) -> None:
     cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True,
                          text=True).stdout.strip()
     lines = [
@@ -212,9 +244,9 @@ def report(runs: list[Run], options, load_before: str, load_after: str, ready) -
         f"Command: `make bench` (`.venv/bin/python bench/toggles.py --orgs {options.orgs} --duration "
         f"{options.duration} --connections {options.connections} --rates {options.rates}`)",
         "",
-        "| case | load | achieved req/s | p50 ms | p95 ms | p99 ms | errors | load tool CPU | service CPU |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-        *(run.row() for run in runs),
+        "| case | load | achieved req/s | p50 ms | p95 ms | p99 ms | errors | load tool CPU | service CPU | Neo4j CPU |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        *(f"{run.row()} {cpu:.2f} |" for run, cpu in zip(runs, database_cpu)),
         END,
     ]
     table = "\n".join(lines)
