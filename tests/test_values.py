@@ -10,7 +10,10 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from app.domain.access import Principal, Role
+from app.errors import Problem
 from app.http.app import create_app
+from app.services.group_commit import GroupCommit
+from app.store.database import DatabaseUnavailable
 
 
 async def effective(client, tokens, org, flag):
@@ -419,3 +422,77 @@ async def test_writes_waiting_behind_a_stuck_batch_are_refused_fast_and_write_no
         assert (await effective(own, tokens, chain6[1], "retention-days"))["value"] == 41
         assert (await effective(own, tokens, chain6[2], "retention-days"))["value"] != 42
         assert await audit_of(own, tokens, chain6[2], "retention-days") == before
+
+
+# The group commit queue on its own (no database): a runner that records its batches.
+
+class Recorder:
+    def __init__(self, gate: asyncio.Event | None = None, fail: Exception | None = None) -> None:
+        self.batches: list[list[int]] = []
+        self.gate = gate
+        self.fail = fail
+
+    async def __call__(self, items: list[int]) -> list:
+        self.batches.append(items)
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.fail is not None:
+            raise self.fail
+        return [item * 10 if item >= 0 else Problem("invalid-value", "negative") for item in items]
+
+
+async def test_group_commit_answers_a_write_queued_just_as_the_last_batch_ends():
+    """A write whose caller was ready to run as the flusher finished still gets a flusher (the
+    queue once counted flushers by their tasks' done callbacks, which run a loop turn late, and
+    such a write waited for the queue timeout, then got 503)."""
+    later: list[asyncio.Task] = []
+
+    async def runner(items: list[int]) -> list[int]:
+        if not later:
+            later.append(asyncio.create_task(writes.submit(2)))  # ready before this batch's end is known
+        return [item * 10 for item in items]
+
+    writes = GroupCommit(runner, max_batch=10, queue_timeout=0.5)
+    assert await writes.submit(1) == 10
+    assert await later[0] == 20
+
+
+async def test_group_commit_batches_what_waits_and_answers_each_its_own():
+    gate = asyncio.Event()
+    runner = Recorder(gate)
+    writes = GroupCommit(runner, max_batch=3, queue_timeout=5)
+    answers = [asyncio.create_task(writes.submit(n)) for n in (1, 2, -3, 4, 5, 6, 7)]
+    await asyncio.sleep(0)
+    gate.set()
+    results = await asyncio.gather(*answers, return_exceptions=True)
+    assert runner.batches == [[1, 2, -3], [4, 5, 6], [7]]  # all queued before the flusher ran; max_batch each
+    assert results[:2] + results[3:] == [10, 20, 40, 50, 60, 70]
+    assert isinstance(results[2], Problem)  # its own failure, no one else's
+
+
+async def test_group_commit_refuses_a_write_that_waits_too_long_and_never_sends_it():
+    gate = asyncio.Event()
+    runner = Recorder(gate)
+    writes = GroupCommit(runner, max_batch=10, queue_timeout=0.2)
+    stuck = asyncio.create_task(writes.submit(1))
+    while not runner.batches:  # taken into a batch, which waits
+        await asyncio.sleep(0)
+    with pytest.raises(DatabaseUnavailable) as refused:
+        await writes.submit(2)
+    assert refused.value.retry_after == 1.0 and len(writes) == 0
+    gate.set()
+    assert await stuck == 10  # taken before the timeout: answered, however long its batch took
+    assert runner.batches == [[1]]
+
+
+async def test_group_commit_fails_every_write_of_a_failed_batch_and_goes_on():
+    gate = asyncio.Event()
+    runner = Recorder(gate, fail=ConnectionError("gone"))
+    writes = GroupCommit(runner, max_batch=10, queue_timeout=5)
+    answers = [asyncio.create_task(writes.submit(n)) for n in range(3)]
+    await asyncio.sleep(0)
+    gate.set()
+    results = await asyncio.gather(*answers, return_exceptions=True)
+    assert all(isinstance(result, ConnectionError) for result in results)
+    runner.fail = None
+    assert await writes.submit(9) == 90

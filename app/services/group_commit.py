@@ -51,16 +51,20 @@ class GroupCommit(Generic[Item]):
         self.queue_timeout = queue_timeout
         self.in_flight = in_flight  # batches at once (each is one flusher task)
         self._queue: deque[_Waiting[Item]] = deque()
-        self._flushers: set[asyncio.Task] = set()
+        # Counted by the flushers themselves, not by their tasks' done callbacks: those run a
+        # loop turn later, and a write queued in between would find no flusher coming for it.
+        self._flushing = 0
+        self._tasks: set[asyncio.Task] = set()  # strong references, so a running flusher is never collected
 
     async def submit(self, item: Item) -> Any:
         """`item`'s outcome once its batch has committed; its exception if it failed."""
         waiting = _Waiting(item)
         self._queue.append(waiting)
-        if len(self._flushers) < self.in_flight:
+        if self._flushing < self.in_flight:
+            self._flushing += 1
             flusher = asyncio.create_task(self._flush())
-            self._flushers.add(flusher)
-            flusher.add_done_callback(self._flushers.discard)
+            self._tasks.add(flusher)
+            flusher.add_done_callback(self._tasks.discard)
         try:
             # Shielded: a caller that gives up (timeout, client gone) never cancels the outcome
             # its batch will set.
@@ -83,9 +87,15 @@ class GroupCommit(Generic[Item]):
     @property
     def busy(self) -> bool:
         """A batch is in flight."""
-        return bool(self._flushers)
+        return self._flushing > 0
 
     async def _flush(self) -> None:
+        try:
+            await self._flush_queue()
+        finally:
+            self._flushing -= 1  # no await since the queue was last seen empty
+
+    async def _flush_queue(self) -> None:
         while self._queue:
             batch: list[_Waiting[Item]] = []
             while self._queue and len(batch) < self.max_batch:
