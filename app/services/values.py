@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from loguru import logger
 from neo4j import AsyncManagedTransaction
 
 from app.cache.shared_reads import SharedReads
@@ -165,6 +166,8 @@ class ValueService:
                 raise
             # Not the database being away but something in the batch it refused: each write on
             # its own, so a bad one fails alone and is not acknowledged, and the others are.
+            logger.warning("a batch of {} writes failed ({}); retrying them one by one", len(requests),
+                           type(error).__name__)
             return [await self._write_alone(request) for request in requests]
         for request, outcome in zip(requests, outcomes, strict=True):
             if isinstance(outcome, Written) and outcome.changed:
