@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     # queue there, holding pooled connections that lookups need).
     write_concurrency: int = Field(4, ge=1)
     write_queue_timeout: float = Field(1.0, gt=0)
+    # Value writes waiting in a worker are committed together, up to this many per transaction
+    # (group commit, app/services/group_commit.py); write_queue_timeout bounds the wait for a place in one.
+    write_batch_max: int = Field(256, ge=1)
     # The same for reads that reach the database (cache misses, audit, orgs); the change feed
     # is exempt. Keep read_concurrency below neo4j_pool_size.
     read_concurrency: int = Field(32, ge=1)

@@ -1,4 +1,6 @@
-MATCH (o:Org {id: $org})
-MATCH (f:Flag {name: $flag})
+// $rows: [{org, flag, value, actor}], at most one row per (org, flag): the batch's last value.
+UNWIND $rows AS row
+MATCH (o:Org {id: row.org})
+MATCH (f:Flag {name: row.flag})
 MERGE (o)-[s:SET]->(f)
-SET s.value = $value, s.updated_at = datetime(), s.updated_by = $actor
+SET s.value = row.value, s.updated_at = datetime(), s.updated_by = row.actor

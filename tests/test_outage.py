@@ -1,5 +1,7 @@
 """Neo4j killed under load: acknowledged writes survive, lookups keep answering, service recovers.
 
+Writes go in batches (group commit), and the kill lands while a batch of several is in flight.
+
 This test owns a Neo4j server of its own (it is killed with SIGKILL mid-test), started
 with neo4j/neo4jctl on free ports, and an app instance over it.
 """
@@ -82,6 +84,25 @@ async def test_neo4j_killed_mid_stream_of_writes(own_server, settings_for, token
                 assert (await client.get(f"/v1/orgs/{org}/flags/retention-days", headers=tokens.reader())
                         ).status_code == 200
 
+            # Writes are committed in batches (group commit): note each batch, and when one of
+            # several writes is in flight, so the kill lands in the middle of a batch.
+            values = app.state.services.values
+            run_batch = values._write_batch
+            batches: list[tuple[int, BaseException | None]] = []
+            batch_in_flight = asyncio.Event()
+
+            async def recorded(requests):
+                if len(requests) > 1:
+                    batch_in_flight.set()
+                try:
+                    outcomes = await run_batch(requests)
+                except BaseException as error:
+                    batches.append((len(requests), error))
+                    raise
+                batches.append((len(requests), None))
+                return outcomes
+
+            values.writes._run = values._write_batch = recorded
             answers: dict[tuple[str, int], int] = {}
             acknowledged_at: dict[str, tuple[float, int]] = {}  # org -> (when, value) of its last acknowledged write
 
@@ -98,13 +119,23 @@ async def test_neo4j_killed_mid_stream_of_writes(own_server, settings_for, token
             async def stream(round_: int) -> None:
                 await asyncio.gather(*(write(org, 100 + round_) for org in orgs))
 
+            killed: dict[str, float] = {}
+
+            async def kill_mid_batch() -> None:
+                batch_in_flight.clear()
+                await batch_in_flight.wait()
+                killed["at"] = time.monotonic()
+                await asyncio.get_running_loop().run_in_executor(None, _kill, home)
+
             killer = None
             for round_ in range(6):
                 if round_ == 2:
-                    killed_at = time.monotonic()
-                    killer = asyncio.get_running_loop().run_in_executor(None, _kill, home)
+                    killer = asyncio.create_task(kill_mid_batch())
                 await stream(round_)
             await killer
+            killed_at = killed["at"]
+            assert any(size > 1 and error is None for size, error in batches), batches
+            assert any(size > 1 and error is not None for size, error in batches), batches
 
             # The database is down: warm lookups answer from the cache, marked stale once past the bound.
             await asyncio.sleep(1.2)

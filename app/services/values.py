@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from loguru import logger
 from neo4j import AsyncManagedTransaction
 
 from app.cache.batched_reads import BatchedReads
@@ -22,9 +23,11 @@ from app.domain.catalog import Catalog, FlagDefinition
 from app.domain.ids import check_flag_name, check_org_id
 from app.domain.resolution import Link, Resolution, resolve
 from app.errors import Problem
+from app.services.group_commit import GroupCommit
 from app.store import values as values_store
 from app.store.audit import Change
 from app.store.database import Database, DatabaseUnavailable, is_outage
+from app.store.values import StoredValue
 
 
 T = TypeVar("T")
@@ -57,7 +60,8 @@ def org_not_found(org: str) -> Problem:
 
 class ValueService:
     def __init__(self, db: Database, catalog: Callable[[], Catalog], cache: ValueCache,
-                 serve_stale_for: float = 3600.0, *, batch_size: int = 64, batches_in_flight: int = 4) -> None:
+                 serve_stale_for: float = 3600.0, write_batch_max: int = 256, *, batch_size: int = 64,
+                 batches_in_flight: int = 4) -> None:
         self.db = db
         self.serve_stale_for = serve_stale_for
         self._catalog = catalog  # a callable: the catalog in force may be swapped at any time
@@ -67,6 +71,7 @@ class ValueService:
         self.batched_reads: BatchedReads[values_store.ChainLookup, values_store.Chain] = BatchedReads(
             lambda lookups: db.read_autocommit(values_store.lookup_chains, lookups), batch_size=batch_size,
             in_flight=batches_in_flight, queue_timeout=db.read_queue_timeout)
+        self.writes = GroupCommit(self._write_batch, write_batch_max, db.write_queue_timeout)
 
     async def _flag_chain(self, org: str, flag: str) -> tuple[list[Link] | None, tuple[int, int] | None]:
         """The chain, and the cache epochs to fill it under when it was read from the database
@@ -163,29 +168,97 @@ class ValueService:
 
     async def _write(self, principal: Principal, org: str, flag_name: str, flag: FlagDefinition | None,
                      value: Any) -> Written:
-        written = await self.db.write(_write, principal, org, flag_name, flag, value)
-        if written.changed:
-            # Committed: this instance sees it at once; others through the change feed.
-            self.cache.value_written(org, flag_name, None if value is None else flag.to_graph(value), written.seq)
-        return written
+        # Committed with whatever other writes of this process are waiting (app/services/group_commit.py).
+        return await self.writes.submit(_WriteRequest(principal, org, flag_name, flag, value))
+
+    async def _write_batch(self, requests: list[_WriteRequest]) -> list[Written | Exception]:
+        """One transaction for all `requests`; each one's outcome (Written, or its Problem)."""
+        try:
+            outcomes = await self.db.write(_write_batch, requests)
+        except Exception as error:
+            if len(requests) == 1 or is_outage(error) or isinstance(error, DatabaseUnavailable):
+                raise
+            # Not the database being away but something in the batch it refused: each write on
+            # its own, so a bad one fails alone and is not acknowledged, and the others are.
+            logger.warning("a batch of {} writes failed ({}); retrying them one by one", len(requests),
+                           type(error).__name__)
+            return [await self._write_alone(request) for request in requests]
+        for request, outcome in zip(requests, outcomes, strict=True):
+            if isinstance(outcome, Written) and outcome.changed:
+                self._committed(request, outcome)
+        return outcomes
+
+    async def _write_alone(self, request: _WriteRequest) -> Written | Exception:
+        try:
+            return (await self._write_batch([request]))[0]
+        except Exception as error:
+            return error
+
+    def _committed(self, request: _WriteRequest, written: Written) -> None:
+        """The one place told of each committed change of this instance, in seq order, right
+        after its commit and before any caller is answered: this instance sees it at once
+        (write-through: the new value is its cache entry, and its last-known value should the
+        database go away), others through the change feed."""
+        stored = None if written.value is None or request.flag is None else request.flag.to_graph(written.value)
+        self.cache.value_written(request.org, request.flag_name, stored, written.seq)
 
 
-async def _write(tx: AsyncManagedTransaction, principal: Principal, org: str, flag_name: str,
-                 flag: FlagDefinition | None, value: Any) -> Written:
-    """Set (value not None) or clear (value None) one org's own value, with its audit event."""
-    chain = await values_store.begin_write(tx, org, flag_name)
+@dataclass(frozen=True, slots=True)
+class _WriteRequest:
+    """One set (value not None) or clear (value None) of an org's own value, waiting for its batch."""
+
+    principal: Principal
+    org: str
+    flag_name: str
+    flag: FlagDefinition | None
+    value: Any
+
+
+async def _write_batch(tx: AsyncManagedTransaction, requests: list[_WriteRequest]) -> list[Written | Problem]:
+    """Each request in order, with its audit event, under one take of the sequence lock.
+
+    A request refused (scope, no such org or flag) gets its Problem and writes nothing; the
+    others go on. Writes to the same value in one batch follow each other: each one's
+    `previous` is the one before it, and only the last reaches the graph.
+    """
+    chains = await values_store.begin_writes(tx, [(request.org, request.flag_name) for request in requests])
+    own: dict[tuple[str, str], StoredValue] = {}  # (org, flag) -> what this batch leaves there so far
+    changes: list[tuple[str, Change]] = []
+    decided: list[Written | Problem] = []
+    for request, chain in zip(requests, chains, strict=True):
+        try:
+            decided.append(_decide(request, chain, own, changes))
+        except Problem as problem:
+            decided.append(problem)
+    first = await values_store.write(tx, list(own.values()), changes)
+    outcomes: list[Written | Problem] = []
+    seq = first
+    for outcome in decided:
+        if isinstance(outcome, Written) and outcome.changed:
+            outcome = Written(outcome.value, outcome.previous, changed=True, seq=seq)
+            seq += 1
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _decide(request: _WriteRequest, chain: list[Link] | None, own: dict[tuple[str, str], StoredValue],
+            changes: list[tuple[str, Change]]) -> Written:
+    """Check one request against the graph as the batch has left it so far; record its change."""
     path = None if chain is None else [link.org for link in chain]
-    principal.require_scope(path)
+    request.principal.require_scope(path)
     if chain is None:
-        raise org_not_found(org)
+        raise org_not_found(request.org)
+    flag, value = request.flag, request.value
     if flag is None:
-        raise Problem("flag-not-found", f"no flag named {flag_name!r} in the catalog")
-    own = chain[0].stored
-    previous = None if own is None else flag.from_graph(own)
+        raise Problem("flag-not-found", f"no flag named {request.flag_name!r} in the catalog")
+    key = (request.org, request.flag_name)
+    stored = own[key].stored if key in own else chain[0].stored
+    previous = None if stored is None else flag.from_graph(stored)
     if previous == value and type(previous) is type(value):
         return Written(value, previous, changed=False)
-    change = Change(action="flag.clear" if value is None else "flag.set", org=org, flag=flag_name,
-                    old=previous, new=value, path=path)
-    stored = None if value is None else flag.to_graph(value)
-    seq = await values_store.write(tx, change, stored, principal.subject)
-    return Written(value, previous, changed=True, seq=seq)
+    changes.append((request.principal.subject,
+                    Change(action="flag.clear" if value is None else "flag.set", org=request.org,
+                           flag=request.flag_name, old=previous, new=value, path=path)))
+    own[key] = StoredValue(request.org, request.flag_name, None if value is None else flag.to_graph(value),
+                           request.principal.subject)
+    return Written(value, previous, changed=True)

@@ -69,6 +69,23 @@ async def append(tx: AsyncManagedTransaction, actor: str, changes: Sequence[Chan
     return first
 
 
+async def append_each(tx: AsyncManagedTransaction, changes: Sequence[tuple[str, Change]]) -> int | None:
+    """`append` for events of different actors (a group commit of several callers' writes):
+    `(actor, change)` pairs, in seq order; the seq of the first, None for no changes."""
+    if not changes:
+        return None
+    events = [{**change.params(), "actor": actor} for actor, change in changes]
+    records = await fetch(tx, "audit_append", actor=None, events=events)
+    first = records[0]["first"]
+    after_commit(partial(_each_committed, list(changes), first))
+    return first
+
+
+def _each_committed(changes: list[tuple[str, Change]], first: int) -> None:
+    for offset, (actor, change) in enumerate(changes):
+        events_log.changes_committed(actor, [change], first + offset)
+
+
 @dataclass(frozen=True, slots=True)
 class AuditQuery:
     before: int

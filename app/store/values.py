@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from neo4j import AsyncManagedTransaction
@@ -29,24 +31,44 @@ async def lookup_chains(tx: AsyncManagedTransaction, lookups: list[ChainLookup])
     return {(record[0], record[1]): record[2] for record in records}
 
 
-async def begin_write(tx: AsyncManagedTransaction, org: str, flag: str) -> list[Link] | None:
-    """Take the sequence lock and read the org's chain for `flag` under it, in one round trip.
+async def begin_writes(tx: AsyncManagedTransaction, targets: Sequence[tuple[str, str]]
+                       ) -> list[list[Link] | None]:
+    """Take the sequence lock and read each (org, flag)'s chain under it, in one round trip.
 
-    The first step of every value write; the chain is as `flag_chain` gives it.
+    The first step of every batch of value writes; each chain is as `flag_chain` gives it
+    (None: no such org), in the order of `targets`.
     """
-    return _links(await fetch(tx, "value_write_begin", org=org, flag=flag))
+    records = await fetch(tx, "value_write_begin", rows=[{"org": org, "flag": flag} for org, flag in targets])
+    chains: list[list[Link] | None] = [None] * len(targets)
+    for record in records:
+        chains[record["i"]] = [Link(org, stored) for org, stored in record["chain"]] or None
+    return chains
 
 
-async def write(tx: AsyncManagedTransaction, change: Change, stored: Any, actor: str) -> int:
-    """Set (`stored` not None) or clear the org's own value, and append the change's audit
-    event; the event's seq. After `begin_write`, in the same transaction.
+@dataclass(frozen=True, slots=True)
+class StoredValue:
+    """What a batch leaves on one (org, flag): `stored` None clears it."""
 
-    Two statements, not one: a single statement that both MERGEs the SET relationship and
-    updates the AuditSequence node deadlocked under concurrent writers (Neo4j 5.26:
-    tests/test_values.py::test_concurrent_writes_are_all_kept got 503s), where these two never do.
+    org: str
+    flag: str
+    stored: Any
+    actor: str
+
+
+async def write(tx: AsyncManagedTransaction, values: Sequence[StoredValue], changes: Sequence[tuple[str, Change]]
+                ) -> int | None:
+    """Leave each (org, flag) of `values` as it says, and append the `(actor, change)` audit
+    events in order; the first event's seq (the others follow it). After `begin_writes`,
+    in the same transaction.
+
+    Values and events in separate statements: a single statement that both MERGEs the SET
+    relationship and updates the AuditSequence node deadlocked under concurrent writers
+    (Neo4j 5.26: tests/test_values.py::test_concurrent_writes_are_all_kept got 503s), where these never do.
     """
-    if stored is None:
-        await execute(tx, "value_clear", org=change.org, flag=change.flag)
-    else:
-        await execute(tx, "value_set", org=change.org, flag=change.flag, value=stored, actor=actor)
-    return await audit_store.append(tx, actor, [change])
+    sets = [{"org": v.org, "flag": v.flag, "value": v.stored, "actor": v.actor} for v in values if v.stored is not None]
+    clears = [{"org": v.org, "flag": v.flag} for v in values if v.stored is None]
+    if sets:
+        await execute(tx, "value_set", rows=sets)
+    if clears:
+        await execute(tx, "value_clear", rows=clears)
+    return await audit_store.append_each(tx, changes)
