@@ -6,7 +6,7 @@ from functools import cache
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 
 from app.errors import PROBLEMS
 from app.http.responses import JSON
@@ -228,6 +228,8 @@ def spec() -> dict[str, Any]:
             "/openapi.json": {"get": _op("This document", None, {"200": _json({"type": "object"})})},
             "/docs": {"get": _op("This document, browsable", None, {
                 "200": {"description": "OK", "content": {"text/html": {"schema": {"type": "string"}}}}})},
+            "/ui": {"get": _op("The web console (its files are under /ui/; the API calls it makes need a token)", None, {
+                "200": {"description": "OK", "content": {"text/html": {"schema": {"type": "string"}}}}})},
             "/readyz": {"get": _op("Database reachable and catalog loaded", None,
                                    {"200": _json({"type": "object"})}, errors=(503,))},
             "/metrics": {"get": _op(
@@ -300,17 +302,3 @@ def spec() -> dict[str, Any]:
 
 async def document(request: Request) -> Response:
     return JSON(spec())
-
-
-_DOCS = """<!doctype html>
-<html><head><meta charset="utf-8"><title>graphflags API</title>
-<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css"></head>
-<body><div id="ui"></div>
-<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});</script>
-<noscript>The machine-readable contract is at <a href="/openapi.json">/openapi.json</a>.</noscript>
-</body></html>"""
-
-
-async def docs(request: Request) -> Response:
-    return HTMLResponse(_DOCS)

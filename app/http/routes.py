@@ -6,9 +6,9 @@ Order matters: the versioned API comes before the unversioned seed aliases, whos
 
 from __future__ import annotations
 
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
-from app.http import changes, snapshot
+from app.http import changes, console, snapshot
 from app.http import audit, catalog, health, metrics, ofrep, openapi, orgs, values
 
 ROUTES = [
@@ -16,7 +16,11 @@ ROUTES = [
     Route("/readyz", health.readyz, methods=["GET"]),
     Route("/metrics", metrics.metrics_text, methods=["GET"]),
     Route("/openapi.json", openapi.document, methods=["GET"]),
-    Route("/docs", openapi.docs, methods=["GET"]),
+    Route("/docs", console.docs, methods=["GET"]),
+    Route("/docs/{name}", console.docs_asset, methods=["GET"]),
+    # The console (app/ui/): static files, public like /docs; every API call it makes needs a token.
+    Route("/ui", console.console_root, methods=["GET"]),
+    Mount("/ui", app=console.console_files),
     # Flag values
     Route("/v1/orgs/{org}/flags", values.list_values, methods=["GET"]),
     Route("/v1/orgs/{org}/flags/{flag}", values.get_value, methods=["GET"]),
