@@ -164,6 +164,34 @@ def _snapshot_path() -> dict[str, Any]:
     return {"/v1/snapshot": {"get": operation}}
 
 
+def _children_path() -> dict[str, Any]:
+    page = {"type": "object", "required": ["children", "next"], "properties": {
+        "children": {"type": "array", "items": {"type": "object", "required": ["id", "children"], "properties": {
+            "id": _ORG_ID, "children": {"type": "integer", "minimum": 0, "description": "Its own number of children"}}}},
+        "next": {"type": ["string", "null"], "description": "Pass as cursor for the next page; null on the last"}}}
+    operation = _op("An org's children, sorted by id, a page at a time", "reader", {"200": _json(page)},
+                    params=[ORG, _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}),
+                            _query("cursor", {"type": "string"}, "The `next` of the previous page")],
+                    errors=(404, 422))
+    operation["description"] += " Reads only that org's own child relationships, whatever the size of the tree."
+    return {"/v1/orgs/{org}/children": {"get": operation}}
+
+
+def _find_orgs() -> dict[str, Any]:
+    found = {"type": "object", "required": ["orgs", "truncated"], "properties": {
+        "orgs": {"type": "array", "items": _ORG_ID},
+        "truncated": {"type": "boolean", "description": "More matching ids may exist: the limit was reached, "
+                                                        "or the scan bound (type a longer prefix)"}}}
+    operation = _op("Org ids starting with a prefix, inside the caller's subtrees, sorted by id", "reader",
+                    {"200": _json(found)},
+                    params=[_query("prefix", {"type": "string", "pattern": r"^[A-Za-z0-9._:-]{0,128}$", "default": ""}),
+                            _query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20})],
+                    errors=(422,))
+    operation["description"] += (" Candidates come from the org id index in id order; for a scoped token each is "
+                                 "kept if inside its subtrees, and at most 2,000 candidates are examined per request.")
+    return {"get": operation}
+
+
 @cache
 def spec() -> dict[str, Any]:
     value_read = _json(_ref("EffectiveValue"))
@@ -256,7 +284,8 @@ def spec() -> dict[str, Any]:
                 {"200": _json(_ref("Explanation"))}, params=[ORG, FLAG], errors=(404, 422))},
             "/v1/orgs": {"post": _op("Create an org", "admin",
                                      {"201": _json(_ref("Org"), "Created"), "200": _json(_ref("Org"), "Exists")},
-                                     body=org_body, errors=(400, 409, 413, 422))},
+                                     body=org_body, errors=(400, 409, 413, 422)),
+                         **_find_orgs()},
             "/v1/orgs/bulk": {"post": _op("Create many orgs, all or none", "admin",
                                           {"200": _json({"type": "object", "properties": {
                                               "created": {"type": "integer"}, "unchanged": {"type": "integer"}}})},
@@ -270,6 +299,7 @@ def spec() -> dict[str, Any]:
                                  "type": "object", "required": ["parent"], "additionalProperties": False,
                                  "properties": {"parent": {"oneOf": [_ORG_ID, {"type": "null"}]}}}}}),
             },
+            **_children_path(),
             "/v1/flags": {"get": _op("The flag catalog", "reader",
                                      {"200": _json({"type": "object", "properties": {
                                          "flags": {"type": "array", "items": _ref("Flag")}}})})},

@@ -29,9 +29,11 @@ ROUTES = [
     Route("/v1/orgs/{org}/flags/{flag}/explain", values.explain_value, methods=["GET"]),
     # Organizations
     Route("/v1/orgs", orgs.create_org, methods=["POST"]),
+    Route("/v1/orgs", orgs.find_orgs, methods=["GET"]),
     Route("/v1/orgs/bulk", orgs.create_orgs_bulk, methods=["POST"]),
     Route("/v1/orgs/{org}", orgs.get_org, methods=["GET"]),
     Route("/v1/orgs/{org}", orgs.move_org, methods=["PATCH"]),
+    Route("/v1/orgs/{org}/children", orgs.list_children, methods=["GET"]),
     # Catalog
     Route("/v1/flags", catalog.list_flags, methods=["GET"]),
     Route("/v1/flags/{flag}", catalog.get_flag, methods=["GET"]),
