@@ -227,6 +227,38 @@ async def test_toggle_a_value_through_the_preview_and_see_it_in_audit_and_feed(p
     await shot(page, "console-audit-feed")
 
 
+async def test_the_preview_shows_the_dry_run_count_and_sample(page, live_server, api, tokens, tree):
+    """With the service's dry run (API.md, "Safe changes"), the preview says how many orgs change and
+    names a sample. Where this build does not document dry_run yet, its answer is stood in for at
+    the browser, in the contract's shape; nothing is written either way until Confirm."""
+    spec = (await api.get("/openapi.json")).json()
+    put = spec["paths"]["/v1/orgs/{org}/flags/{flag}"]["put"]
+    if not any(param["name"] == "dry_run" for param in put.get("parameters", [])):
+        put.setdefault("parameters", []).append({"name": "dry_run", "in": "query", "schema": {"type": "boolean"}})
+
+        async def contract(route: Route) -> None:
+            await route.fulfill(json=spec)
+
+        async def dry_run(route: Route) -> None:
+            assert route.request.method == "PUT" and json.loads(route.request.post_data) == {"value": True}
+            await route.fulfill(json={"dry_run": True, "affected": {
+                "orgs": 3, "exact": True, "sample": [tree["eu"], tree["de"], tree["fr"]]}})
+
+        await page.route(re.compile(r"/openapi\.json$"), contract)
+        await page.route(re.compile(r"/flags/beta\?dry_run=true$"), dry_run)
+    await sign_in(page, live_server, tokens.mint("writer", tree["acme"]))
+    await open_org(page, live_server, tree["eu"])
+    await page.get_by_role("button", name="Change beta").click()
+    await page.get_by_role("button", name="Preview setting this value").click()
+    await expect(page.locator("#preview-text")).to_have_text(f"Set beta to true on {tree['eu']}: this changes 3 orgs.")
+    sample = page.get_by_role("list", name="Sample of affected orgs").get_by_role("link")
+    assert sorted(await sample.all_text_contents()) == sorted([tree["eu"], tree["de"], tree["fr"]])
+    unwritten = await api.get(f"/v1/orgs/{tree['eu']}/flags/beta", headers=tokens.reader())
+    assert unwritten.json()["reason"] == "default"
+    await page.get_by_role("button", name="Back").click()
+    await expect(page.get_by_label("New value (boolean)")).to_be_focused()
+
+
 async def test_a_refused_value_is_a_readable_message(page, live_server, tokens, tree):
     await sign_in(page, live_server, tokens.mint("writer", tree["acme"]))
     await open_org(page, live_server, tree["us"])
