@@ -2,8 +2,8 @@
 // index, which also yields the order, so it stops after $scan entries. A prefix P is
 // the range [P, P + "\u007f") since every id character sorts below U+007F.
 // $roots null: every org is in scope. Otherwise an org is when one of its ancestors
-// (or itself) is among $roots: a walk up one parent at a time, at most the depth
-// limit long, per candidate.
+// (or itself) is among $roots: a walk up one parent at a time per candidate, as long
+// as the org's depth (which the depth limit caps).
 MATCH (o:Org)
 WHERE o.id >= $low AND o.id < $high
 WITH o ORDER BY o.id LIMIT $scan
