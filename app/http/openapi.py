@@ -167,7 +167,8 @@ def _snapshot_path() -> dict[str, Any]:
 def _children_path() -> dict[str, Any]:
     page = {"type": "object", "required": ["children", "next"], "properties": {
         "children": {"type": "array", "items": {"type": "object", "required": ["id", "children"], "properties": {
-            "id": _ORG_ID, "children": {"type": "integer", "minimum": 0, "description": "Its own number of children"}}}},
+            "id": _ORG_ID,
+            "children": {"type": "integer", "minimum": 0, "description": "Its own number of children"}}}},
         "next": {"type": ["string", "null"], "description": "Pass as cursor for the next page; null on the last"}}}
     operation = _op("An org's children, sorted by id, a page at a time", "reader", {"200": _json(page)},
                     params=[ORG, _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}),
@@ -256,7 +257,7 @@ def spec() -> dict[str, Any]:
             "/openapi.json": {"get": _op("This document", None, {"200": _json({"type": "object"})})},
             "/docs": {"get": _op("This document, browsable", None, {
                 "200": {"description": "OK", "content": {"text/html": {"schema": {"type": "string"}}}}})},
-            "/ui": {"get": _op("The web console (its files are under /ui/; the API calls it makes need a token)", None, {
+            "/ui": {"get": _op("The web console (files under /ui/; the API calls it makes need a token)", None, {
                 "200": {"description": "OK", "content": {"text/html": {"schema": {"type": "string"}}}}})},
             "/readyz": {"get": _op("Database reachable and catalog loaded", None,
                                    {"200": _json({"type": "object"})}, errors=(503,))},

@@ -149,7 +149,8 @@ class OrgService:
         check_org_id(org)
         return await self.db.read(_read_org, principal, org)
 
-    async def children(self, principal: Principal, org: str, limit: int, after: str) -> tuple[list[tuple[str, int]], bool]:
+    async def children(self, principal: Principal, org: str, limit: int,
+                       after: str) -> tuple[list[tuple[str, int]], bool]:
         """A page of `org`'s children after id `after`, and whether more follow."""
         check_org_id(org)
         return await self.db.read(_read_children, principal, org, limit, after)

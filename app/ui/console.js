@@ -200,6 +200,9 @@ async function explain(flag) {
       const decisive = link.org === answer.source_org;
       return el("li", { class: decisive ? "decisive" : "" }, orgLink(link.org),
         el("span", { text: link.value === null ? " — not set" : ` = ${render(link.value)}` }),
+        // Sealed values (where the service has them) mark the sealing org and the values it overrides.
+        link.sealed ? el("span", { class: "tag", text: " sealed" }) : "",
+        link.active === false && link.value !== null ? el("span", { class: "note", text: " (inactive)" }) : "",
         decisive ? el("strong", { text: " ← wins" }) : "");
     }));
     show($("explain"));
