@@ -12,6 +12,9 @@ NEO4J_DEV_HEAP ?= 1g
 NEO4J_DEV_PAGECACHE ?= 1g
 # `make run TLS=1` serves HTTPS with a self-signed development certificate made here once.
 TLS_DIR := .local/tls
+# axe-core for the console's accessibility test (see the `axe` target).
+AXE_VERSION := 4.14.1
+AXE_JS := .local/axe/axe.min.js
 
 .PHONY: help run stop neo4j token test unit clean
 .PHONY: import backup restore bench soak
@@ -22,6 +25,7 @@ help:
 	@echo "make stop   stop the local Neo4j"
 	@echo "make test   run the whole test suite against a disposable Neo4j"
 	@echo "make token  print a development admin token"
+	@echo "make screenshots  the console's pictures for the README (docs/img/), taken by the browser tests"
 	@echo "make clean  remove the virtualenv and everything under .local/ (the dev database too)"
 	@echo "make import ORGS=orgs.csv [VALUES=values.csv]  bulk-load with neo4j-admin (REPLACES the dev database)"
 	@echo "make backup [OFFLINE=1]   back up into $(BACKUP_DIR) (online export, or offline dump), encrypted with"
@@ -68,10 +72,26 @@ token: $(BIN)/.installed
 	@$(BIN)/graphflags token --sub dev --role admin --org '*' --ttl 86400
 
 # The suite starts its own disposable Neo4j on free ports (or uses NEO4J_URI when set).
-test: $(BIN)/.installed
+test: $(BIN)/.installed $(AXE_JS)
 	@command -v promtool >/dev/null || { echo "graphflags: promtool is required to test ops/alerts.yml (apt-get install prometheus)"; exit 3; }
+	@command -v chromium >/dev/null || { echo "graphflags: the browser tests need Debian's chromium (apt-get install chromium)"; exit 3; }
 	@$(NEO4JCTL) assemble
 	$(BIN)/pytest
+
+# axe-core (accessibility checks in tests/test_console_browser.py), pinned, from the npm registry:
+# a test asset, not shipped; too big to commit (650 KB). AXE_VERSION and AXE_JS are set at the top.
+.PHONY: axe screenshots
+axe: $(AXE_JS)
+$(AXE_JS):
+	@command -v npm >/dev/null || { echo "graphflags: fetching axe-core needs npm (apt-get install npm)"; exit 3; }
+	@mkdir -p .local/axe
+	cd .local/axe && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null && tar -xzf axe-core-$(AXE_VERSION).tgz package/axe.min.js \
+		&& mv package/axe.min.js axe.min.js && rmdir package && rm axe-core-$(AXE_VERSION).tgz
+
+# The README's pictures of the console (docs/img/*.png), taken by the browser tests themselves.
+screenshots: $(BIN)/.installed $(AXE_JS)
+	@$(NEO4JCTL) assemble
+	GRAPHFLAGS_SCREENSHOTS=docs/img $(BIN)/pytest -q tests/test_console_browser.py
 
 clean: stop
 	rm -rf $(VENV) .local

@@ -6,7 +6,7 @@ from functools import cache
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 
 from app.errors import PROBLEMS
 from app.http.responses import JSON
@@ -177,6 +177,35 @@ def _snapshot_path() -> dict[str, Any]:
     return {"/v1/snapshot": {"get": operation}}
 
 
+def _children_path() -> dict[str, Any]:
+    page = {"type": "object", "required": ["children", "next"], "properties": {
+        "children": {"type": "array", "items": {"type": "object", "required": ["id", "children"], "properties": {
+            "id": _ORG_ID,
+            "children": {"type": "integer", "minimum": 0, "description": "Its own number of children"}}}},
+        "next": {"type": ["string", "null"], "description": "Pass as cursor for the next page; null on the last"}}}
+    operation = _op("An org's children, sorted by id, a page at a time", "reader", {"200": _json(page)},
+                    params=[ORG, _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}),
+                            _query("cursor", {"type": "string"}, "The `next` of the previous page")],
+                    errors=(404, 422))
+    operation["description"] += " Reads only that org's own child relationships, whatever the size of the tree."
+    return {"/v1/orgs/{org}/children": {"get": operation}}
+
+
+def _find_orgs() -> dict[str, Any]:
+    found = {"type": "object", "required": ["orgs", "truncated"], "properties": {
+        "orgs": {"type": "array", "items": _ORG_ID},
+        "truncated": {"type": "boolean", "description": "More matching ids may exist: the limit was reached, "
+                                                        "or the scan bound (type a longer prefix)"}}}
+    operation = _op("Org ids starting with a prefix, inside the caller's subtrees, sorted by id", "reader",
+                    {"200": _json(found)},
+                    params=[_query("prefix", {"type": "string", "pattern": r"^[A-Za-z0-9._:-]{0,128}$", "default": ""}),
+                            _query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20})],
+                    errors=(422,))
+    operation["description"] += (" Candidates come from the org id index in id order; for a scoped token each is "
+                                 "kept if inside its subtrees, and at most 2,000 candidates are examined per request.")
+    return {"get": operation}
+
+
 @cache
 def spec() -> dict[str, Any]:
     value_read = _json(_ref("EffectiveValue"))
@@ -244,6 +273,8 @@ def spec() -> dict[str, Any]:
             "/openapi.json": {"get": _op("This document", None, {"200": _json({"type": "object"})})},
             "/docs": {"get": _op("This document, browsable", None, {
                 "200": {"description": "OK", "content": {"text/html": {"schema": {"type": "string"}}}}})},
+            "/ui": {"get": _op("The web console (files under /ui/; the API calls it makes need a token)", None, {
+                "200": {"description": "OK", "content": {"text/html": {"schema": {"type": "string"}}}}})},
             "/readyz": {"get": _op("Database reachable and catalog loaded", None,
                                    {"200": _json({"type": "object"})}, errors=(503,))},
             "/metrics": {"get": _op(
@@ -271,7 +302,8 @@ def spec() -> dict[str, Any]:
                 {"200": _json(_ref("Explanation"))}, params=[ORG, FLAG], errors=(404, 422))},
             "/v1/orgs": {"post": _op("Create an org (422 too-deep below GRAPHFLAGS_MAX_DEPTH levels)", "admin",
                                      {"201": _json(_ref("Org"), "Created"), "200": _json(_ref("Org"), "Exists")},
-                                     body=org_body, errors=(400, 409, 413, 422))},
+                                     body=org_body, errors=(400, 409, 413, 422)),
+                         **_find_orgs()},
             "/v1/orgs/bulk": {"post": _op("Create many orgs, all or none (a row below GRAPHFLAGS_MAX_DEPTH levels: "
                                           "a too-deep row error)", "admin",
                                           {"200": _json({"type": "object", "properties": {
@@ -287,6 +319,7 @@ def spec() -> dict[str, Any]:
                                  "type": "object", "required": ["parent"], "additionalProperties": False,
                                  "properties": {"parent": {"oneOf": [_ORG_ID, {"type": "null"}]}}}}}),
             },
+            **_children_path(),
             "/v1/flags": {"get": _op("The flag catalog", "reader",
                                      {"200": _json({"type": "object", "properties": {
                                          "flags": {"type": "array", "items": _ref("Flag")}}})})},
@@ -324,17 +357,3 @@ def spec() -> dict[str, Any]:
 
 async def document(request: Request) -> Response:
     return JSON(spec())
-
-
-_DOCS = """<!doctype html>
-<html><head><meta charset="utf-8"><title>graphflags API</title>
-<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css"></head>
-<body><div id="ui"></div>
-<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});</script>
-<noscript>The machine-readable contract is at <a href="/openapi.json">/openapi.json</a>.</noscript>
-</body></html>"""
-
-
-async def docs(request: Request) -> Response:
-    return HTMLResponse(_DOCS)

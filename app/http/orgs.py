@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import re
+
 from starlette.requests import Request
 from starlette.responses import Response
 
 from app.domain.access import Principal, Role
 from app.domain.hierarchy import invalid_rows
+from app.domain.ids import is_org_id
 from app.domain.org_rows import RowParser
 from app.errors import Problem
 from app.http.auth import authorized
@@ -60,3 +64,67 @@ async def move_org(request: Request, principal: Principal) -> Response:
     parent = _optional_id(body, "parent")
     await request.app.state.services.orgs.move(principal, org, parent)
     return JSON({"id": org, "parent": parent})
+
+
+CHILDREN_LIMIT, CHILDREN_MAX = 100, 1000
+FIND_LIMIT, FIND_MAX = 20, 100
+_PREFIX = re.compile(r"[A-Za-z0-9._:-]{0,128}")
+
+
+def _query(request: Request, allowed: set[str]) -> dict[str, str]:
+    params = request.query_params
+    unknown = set(params) - allowed
+    if unknown:
+        raise Problem("invalid-query", f"unknown query parameter(s): {sorted(unknown)}")
+    repeated = [name for name in allowed if len(params.getlist(name)) > 1]
+    if repeated:
+        raise Problem("invalid-query", f"{repeated[0]} given more than once")
+    return dict(params)
+
+
+def _limit(params: dict[str, str], default: int, most: int) -> int:
+    text = params.get("limit")
+    if text is None:
+        return default
+    if not text.isdigit() or not 1 <= int(text) <= most:
+        raise Problem("invalid-query", f"limit must be an integer from 1 to {most}")
+    return int(text)
+
+
+# A cursor is the last id of the page, base64url: opaque to clients, so its form may change.
+def _cursor(last: str) -> str:
+    return base64.urlsafe_b64encode(last.encode()).decode().rstrip("=")
+
+
+def _after(cursor: str | None) -> str:
+    if cursor is None:
+        return ""
+    try:
+        last = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (ValueError, UnicodeDecodeError):
+        last = None
+    if not is_org_id(last):
+        raise Problem("invalid-query", "cursor is not one this service gave out")
+    return last
+
+
+@authorized(Role.reader)
+async def list_children(request: Request, principal: Principal) -> Response:
+    org = request.path_params["org"]
+    params = _query(request, {"limit", "cursor"})
+    limit = _limit(params, CHILDREN_LIMIT, CHILDREN_MAX)
+    after = _after(params.get("cursor"))
+    page, more = await request.app.state.services.orgs.children(principal, org, limit, after)
+    return JSON({"children": [{"id": child, "children": count} for child, count in page],
+                 "next": _cursor(page[-1][0]) if more else None})
+
+
+@authorized(Role.reader)
+async def find_orgs(request: Request, principal: Principal) -> Response:
+    params = _query(request, {"prefix", "limit"})
+    prefix = params.get("prefix", "")
+    if _PREFIX.fullmatch(prefix) is None:
+        raise Problem("invalid-query", "prefix must be at most 128 characters of A-Z a-z 0-9 . _ : -")
+    limit = _limit(params, FIND_LIMIT, FIND_MAX)
+    ids, truncated = await request.app.state.services.orgs.find(principal, prefix, limit)
+    return JSON({"orgs": ids, "truncated": truncated})

@@ -6,9 +6,9 @@ Order matters: the versioned API comes before the unversioned seed aliases, whos
 
 from __future__ import annotations
 
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
-from app.http import changes, snapshot
+from app.http import changes, console, snapshot
 from app.http import audit, catalog, health, metrics, ofrep, openapi, orgs, values
 
 ROUTES = [
@@ -16,7 +16,11 @@ ROUTES = [
     Route("/readyz", health.readyz, methods=["GET"]),
     Route("/metrics", metrics.metrics_text, methods=["GET"]),
     Route("/openapi.json", openapi.document, methods=["GET"]),
-    Route("/docs", openapi.docs, methods=["GET"]),
+    Route("/docs", console.docs, methods=["GET"]),
+    Route("/docs/{name}", console.docs_asset, methods=["GET"]),
+    # The console (app/ui/): static files, public like /docs; every API call it makes needs a token.
+    Route("/ui", console.console_root, methods=["GET"]),
+    Mount("/ui", app=console.console_files),
     # Flag values
     Route("/v1/orgs/{org}/flags", values.list_values, methods=["GET"]),
     Route("/v1/orgs/{org}/flags/{flag}", values.get_value, methods=["GET"]),
@@ -25,9 +29,11 @@ ROUTES = [
     Route("/v1/orgs/{org}/flags/{flag}/explain", values.explain_value, methods=["GET"]),
     # Organizations
     Route("/v1/orgs", orgs.create_org, methods=["POST"]),
+    Route("/v1/orgs", orgs.find_orgs, methods=["GET"]),
     Route("/v1/orgs/bulk", orgs.create_orgs_bulk, methods=["POST"]),
     Route("/v1/orgs/{org}", orgs.get_org, methods=["GET"]),
     Route("/v1/orgs/{org}", orgs.move_org, methods=["PATCH"]),
+    Route("/v1/orgs/{org}/children", orgs.list_children, methods=["GET"]),
     # Catalog
     Route("/v1/flags", catalog.list_flags, methods=["GET"]),
     Route("/v1/flags/{flag}", catalog.get_flag, methods=["GET"]),

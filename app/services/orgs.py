@@ -153,6 +153,20 @@ class OrgService:
         check_org_id(org)
         return await self.db.read(_read_org, principal, org)
 
+    async def children(self, principal: Principal, org: str, limit: int,
+                       after: str) -> tuple[list[tuple[str, int]], bool]:
+        """A page of `org`'s children after id `after`, and whether more follow."""
+        check_org_id(org)
+        return await self.db.read(_read_children, principal, org, limit, after)
+
+    async def find(self, principal: Principal, prefix: str, limit: int) -> tuple[list[str], bool]:
+        """Up to `limit` ids starting with `prefix` inside the caller's subtrees, in id order, and
+        whether some may have been left out (the limit or the scan bound was reached)."""
+        roots = None if principal.unscoped else sorted(principal.orgs)
+        if roots == []:
+            return [], False
+        return await self.db.read(_find_ids, prefix, limit, roots)
+
     async def move(self, principal: Principal, org: str, parent: str | None) -> bool:
         """Put `org` (and its whole subtree) under `parent`; False when it is already there."""
         check_org_id(org)
@@ -170,6 +184,44 @@ async def _read_org(tx: AsyncManagedTransaction, principal: Principal, org: str)
     if chain is None:
         raise org_not_found(org)
     return OrgView(org, chain[1] if len(chain) > 1 else None, chain[1:], await orgs_store.children_count(tx, org))
+
+
+async def _read_children(tx: AsyncManagedTransaction, principal: Principal, org: str, limit: int,
+                         after: str) -> tuple[list[tuple[str, int]], bool]:
+    chain = await orgs_store.chain(tx, org)
+    principal.require_scope(chain)
+    if chain is None:
+        raise org_not_found(org)
+    # One more than asked tells whether a next page exists without a second query.
+    page = await orgs_store.children_page(tx, org, after, limit + 1)
+    return page[:limit], len(page) > limit
+
+
+# Prefix search: candidates are read from the id index in pages of FIND_PAGE, and a scoped caller's
+# are kept only if inside its subtrees (each checked by a walk up, at most the depth limit long).
+# At most FIND_SCAN candidates per request: a prefix that matches many orgs of other tenants
+# answers what it found so far instead of scanning them all.
+FIND_PAGE = 200
+FIND_SCAN = 2000
+# Above every character an org id may hold (A-Z a-z 0-9 . _ : -): [P, P + _ABOVE) is "starts with P".
+_ABOVE = "\x7f"
+
+
+async def _find_ids(tx: AsyncManagedTransaction, prefix: str, limit: int,
+                    roots: list[str] | None) -> tuple[list[str], bool]:
+    found: list[str] = []
+    low, high, scanned = prefix, prefix + _ABOVE, 0
+    while len(found) < limit and scanned < FIND_SCAN:
+        # Unscoped, every candidate counts: one query of exactly what is needed, plus one to tell if more exist.
+        size = limit - len(found) + 1 if roots is None else min(FIND_PAGE, FIND_SCAN - scanned)
+        ids, last, count = await orgs_store.ids_in_range(tx, low, high, size, roots)
+        found.extend(ids)
+        scanned += count
+        if count < size:
+            return found[:limit], False
+        # The smallest string after `last`: ids cannot hold NUL.
+        low = last + "\x00"
+    return found[:limit], True
 
 
 async def _move(tx: AsyncManagedTransaction, principal: Principal, org: str, parent: str | None,

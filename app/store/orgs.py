@@ -50,3 +50,19 @@ async def move(tx: AsyncManagedTransaction, org: str, parent: str | None) -> Non
     if parent is not None:
         await execute(tx, "orgs_link", rows=[{"id": org, "parent": parent}])
 
+
+
+async def children_page(tx: AsyncManagedTransaction, org: str, after: str, limit: int) -> list[tuple[str, int]]:
+    """Up to `limit` children of `org` with ids after `after`, in id order, with their child counts."""
+    records = await fetch(tx, "org_children_page", org=org, after=after, limit=limit)
+    return [(record["id"], record["children"]) for record in records]
+
+
+async def ids_in_range(tx: AsyncManagedTransaction, start: str, stop: str, scan: int,
+                       roots: Sequence[str] | None) -> tuple[list[str], str | None, int]:
+    """Scan up to `scan` org ids in [start, stop) in id order; answer those inside `roots`' subtrees
+    (all of them for None), the last id scanned, and how many were scanned."""
+    records = await fetch(tx, "orgs_by_prefix", low=start, high=stop, scan=scan,
+                          roots=None if roots is None else list(roots))
+    record = records[0]
+    return list(record["ids"]), record["last"], record["scanned"]
