@@ -21,6 +21,7 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "parent-not-found": (422, "Parent organization not found"),
     "org-conflict": (409, "Organization already exists"),
     "cycle": (409, "Move would create a cycle"),
+    "sealed": (409, "The flag is sealed on an org above"),
     "unauthorized": (401, "Authentication required"),
     "forbidden": (403, "Forbidden"),
     "payload-too-large": (413, "Request body too large"),

@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = 64 * 1024 * 1024
     # Rows written per UNWIND statement in bulk loads.
     bulk_batch_size: int = 5_000
+    # A dry run (?dry_run=true) stops counting the orgs a change reaches here ("exact": false past it).
+    dry_run_max: int = Field(1_000_000, ge=1)
+    # Seconds the one transaction of a bulk value write (PUT /v1/flags/{flag}/values) may run:
+    # judging and writing 100,000 rows takes seconds, far above a request's query_timeout.
+    bulk_values_timeout: float = Field(120.0, gt=0)
 
     # The in-process cache (app/cache/values.py): entries per kind, how often the change
     # feed is read, and how long the cache may go unconfirmed by it before it stops answering.

@@ -8,5 +8,5 @@ WITH s
 MATCH (o:Org {id: $org})
 MATCH p = (o)<-[:PARENT_OF*0..]-(a:Org)
 OPTIONAL MATCH (a)-[v:SET]->(:Flag {name: $flag})
-RETURN a.id AS org, v.value AS value
+RETURN a.id AS org, v.value AS value, v.sealed AS sealed
 ORDER BY length(p)

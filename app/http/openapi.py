@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from app.errors import PROBLEMS
+from app.http import openapi_safe
 from app.http.responses import JSON
 
 _ORG_ID = {"type": "string", "pattern": r"^[A-Za-z0-9._:-]{1,128}$", "not": {"enum": [".", ".."]}}
@@ -174,7 +175,7 @@ def spec() -> dict[str, Any]:
         "application/x-ndjson": {"schema": {"type": "string"}},
         "text/csv": {"schema": {"type": "string", "description": "header id,parent"}},
     }
-    return {
+    return openapi_safe.extend({
         "openapi": "3.1.0",
         "info": {"title": "graphflags", "version": "1",
                  "description": "Feature flags for organisations arranged in hierarchies."},
@@ -295,7 +296,7 @@ def spec() -> dict[str, Any]:
                 {"200": value_written}, params=[ORG, FLAG, _path_param("val", {"type": "string"})],
                 errors=(404, 422))},
         },
-    }
+    })
 
 
 async def document(request: Request) -> Response:

@@ -16,11 +16,13 @@ from neo4j import AsyncManagedTransaction
 from app.cache.shared_reads import SharedReads
 from app.cache.values import ValueCache, served_stale
 from app.observability import metrics
-from app.domain.access import Principal
+from app.domain.access import Principal, Role
 from app.domain.catalog import Catalog, FlagDefinition
 from app.domain.ids import check_flag_name, check_org_id
-from app.domain.resolution import Link, Resolution, resolve
+from app.domain.resolution import Link, Resolution, Sealed, active, resolve, same_value, sealing_org, unsealed
 from app.errors import Problem
+from app.services import dry_run as dry_runs
+from app.services.dry_run import Affected, DryRun, Rehearsed
 from app.store import values as values_store
 from app.store.audit import Change
 from app.store.database import Database, DatabaseUnavailable, is_outage
@@ -44,10 +46,14 @@ class Lookup:
     chain: list[Link]  # the org, then its ancestors, each with its stored value
 
     def explanation(self) -> list[dict[str, Any]]:
-        return [
-            {"org": link.org, "value": None if link.stored is None else self.flag.from_graph(link.stored)}
-            for link in self.chain
-        ]
+        """Each link's own value; `active`: it is in force where it is set (no seal above
+        overrides it; false where nothing is set); `sealed`: the value is sealed there."""
+        entries = []
+        for link, in_force in zip(self.chain, active(self.chain), strict=True):
+            stored, sealed = unsealed(link.stored)
+            entries.append({"org": link.org, "value": None if stored is None else self.flag.from_graph(stored),
+                            "active": in_force, "sealed": sealed})
+        return entries
 
 
 def org_not_found(org: str) -> Problem:
@@ -134,23 +140,44 @@ class ValueService:
         }
 
     async def set(self, principal: Principal, org: str, flag_name: str, value: Any = None, *,
-                  path_value: str | None = None) -> Written:
-        """Set the org's own value; `path_value` is the seed alias's untyped path segment."""
+                  path_value: str | None = None, dry_run: DryRun | None = None,
+                  sealed: bool | None = None) -> Written | Affected:
+        """Set the org's own value; `path_value` is the seed alias's untyped path segment.
+
+        `sealed`: True seals the value, False unseals it, None keeps the org's seal as it is.
+        With `dry_run`: every check, nothing written, and what the change would reach.
+        """
         check_org_id(org)
         check_flag_name(flag_name)
         flag = self._catalog().get(flag_name)
         if flag is not None:
             value = flag.parse_path_value(path_value) if path_value is not None else flag.check(value)
-        return await self._write(principal, org, flag_name, flag, value)
+        if dry_run is not None:
+            return await self._rehearse(dry_run, principal, org, flag_name, flag, value, sealed)
+        return await self._write(principal, org, flag_name, flag, value, sealed)
 
-    async def clear(self, principal: Principal, org: str, flag_name: str) -> Written:
+    async def clear(self, principal: Principal, org: str, flag_name: str, *,
+                    dry_run: DryRun | None = None) -> Written | Affected:
         check_org_id(org)
         check_flag_name(flag_name)
-        return await self._write(principal, org, flag_name, self._catalog().get(flag_name), None)
+        # A clear lifts the org's own seal with its value (admins only: check_seals).
+        if dry_run is not None:
+            return await self._rehearse(dry_run, principal, org, flag_name, self._catalog().get(flag_name), None,
+                                        False)
+        return await self._write(principal, org, flag_name, self._catalog().get(flag_name), None, False)
+
+    async def _rehearse(self, dry_run: DryRun, principal: Principal, org: str, flag_name: str,
+                        flag: FlagDefinition | None, value: Any, sealed: bool | None = None) -> Affected:
+        try:
+            await self.db.write(_write, principal, org, flag_name, flag, value, sealed, rehearse=True)
+        except Rehearsed as rehearsed:
+            return await dry_runs.value_change(self.db, dry_run, rehearsed.facts["flag"], rehearsed.facts["chain"],
+                                               rehearsed.facts["stored"])
+        return dry_runs.NOTHING  # the write would change nothing
 
     async def _write(self, principal: Principal, org: str, flag_name: str, flag: FlagDefinition | None,
-                     value: Any) -> Written:
-        written = await self.db.write(_write, principal, org, flag_name, flag, value)
+                     value: Any, sealed: bool | None = None) -> Written:
+        written = await self.db.write(_write, principal, org, flag_name, flag, value, sealed)
         if written.changed:
             # Committed: this instance sees it at once; others through the change feed.
             self.cache.value_changed(org, flag_name, written.seq)
@@ -158,8 +185,13 @@ class ValueService:
 
 
 async def _write(tx: AsyncManagedTransaction, principal: Principal, org: str, flag_name: str,
-                 flag: FlagDefinition | None, value: Any) -> Written:
-    """Set (value not None) or clear (value None) one org's own value, with its audit event."""
+                 flag: FlagDefinition | None, value: Any, sealed: bool | None = None,
+                 rehearse: bool = False) -> Written:
+    """Set (value not None) or clear (value None) one org's own value, with its audit event.
+
+    `sealed` as for ValueService.set. `rehearse` (a dry run): raise `Rehearsed` once every
+    check has passed, before writing.
+    """
     chain = await values_store.begin_write(tx, org, flag_name)
     path = None if chain is None else [link.org for link in chain]
     principal.require_scope(path)
@@ -167,12 +199,34 @@ async def _write(tx: AsyncManagedTransaction, principal: Principal, org: str, fl
         raise org_not_found(org)
     if flag is None:
         raise Problem("flag-not-found", f"no flag named {flag_name!r} in the catalog")
-    own = chain[0].stored
+    own, was_sealed = unsealed(chain[0].stored)
+    seal = check_seals(principal, chain, flag_name, was_sealed, sealed)
     previous = None if own is None else flag.from_graph(own)
-    if previous == value and type(previous) is type(value):
+    if same_value(previous, value) and was_sealed == seal:
         return Written(value, previous, changed=False)
-    change = Change(action="flag.clear" if value is None else "flag.set", org=org, flag=flag_name,
-                    old=previous, new=value, path=path)
     stored = None if value is None else flag.to_graph(value)
+    if seal:
+        stored = Sealed(stored)
+    if rehearse:
+        raise Rehearsed(flag=flag, chain=chain, stored=stored)
+    change = Change(action="flag.clear" if value is None else "flag.set", org=org, flag=flag_name,
+                    old=previous, new=value, path=path,
+                    sealed=True if seal else (False if was_sealed else None))
     seq = await values_store.write(tx, change, stored, principal.subject)
     return Written(value, previous, changed=True, seq=seq)
+
+
+def check_seals(principal: Principal, chain: list[Link], flag_name: str, was_sealed: bool,
+                sealed: bool | None) -> bool:
+    """Whether the org's value is sealed after the change; 409 under a seal from above,
+    403 for a non-admin touching a seal. `sealed` None keeps the org's own seal as it is;
+    a clear (the caller passes sealed=False) lifts it."""
+    above = sealing_org(chain)
+    if above is not None:
+        raise Problem("sealed", f"{flag_name!r} is sealed on {above!r}, above {chain[0].org!r}; "
+                                "an admin may unseal it there", sealing_org=above)
+    seal = was_sealed if sealed is None else sealed
+    if (seal or was_sealed) and (principal.role is None or principal.role < Role.admin):
+        raise Problem("forbidden", f"{flag_name!r} is sealed on {chain[0].org!r}: only an admin may seal, "
+                                   "unseal or change a sealed value")
+    return seal

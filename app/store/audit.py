@@ -29,6 +29,8 @@ class Change:
     old: Any = None
     new: Any = None
     flag: str | None = None
+    # Set on value events that involve a seal: True (the value is sealed), False (it was unsealed).
+    sealed: bool | None = None
 
     def params(self) -> dict[str, Any]:
         # old/new may be any JSON value (objects included): stored as JSON text.
@@ -39,6 +41,7 @@ class Change:
             "old": _json(self.old),
             "new": _json(self.new),
             "path": list(self.path),
+            "sealed": self.sealed,
         }
 
 
@@ -102,8 +105,8 @@ async def last_seq(tx: AsyncManagedTransaction) -> int:
 
 
 def public_event(stored: Any) -> dict[str, Any]:
-    """An event as the API shows it (old/new decoded, time in RFC 3339)."""
-    return {
+    """An event as the API shows it (old/new decoded, time in RFC 3339; `sealed` only where it applies)."""
+    event = {
         "seq": stored["seq"],
         "at": _rfc3339(stored["at"]),
         "actor": stored["actor"],
@@ -113,6 +116,10 @@ def public_event(stored: Any) -> dict[str, Any]:
         "old": None if stored["old"] is None else orjson.loads(stored["old"]),
         "new": None if stored["new"] is None else orjson.loads(stored["new"]),
     }
+    sealed = stored.get("sealed")
+    if sealed is not None:
+        event["sealed"] = sealed
+    return event
 
 
 def _rfc3339(value: Any) -> str:

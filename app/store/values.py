@@ -6,7 +6,7 @@ from typing import Any
 
 from neo4j import AsyncManagedTransaction
 
-from app.domain.resolution import Link
+from app.domain.resolution import Link, Sealed, unsealed
 from app.store import audit as audit_store
 from app.store.audit import Change
 from app.store.database import execute, fetch
@@ -21,13 +21,15 @@ async def flag_chain(tx: AsyncManagedTransaction, org: str, flag: str) -> list[L
 
 
 def _links(records: list) -> list[Link] | None:
-    return [Link(record["org"], record["value"]) for record in records] or None
+    return [Link(record["org"], Sealed(record["value"]) if record["sealed"] else record["value"])
+            for record in records] or None
 
 
 async def flags_chain(tx: AsyncManagedTransaction, org: str) -> list[tuple[str, dict[str, Any]]] | None:
     """The org and its ancestors, nearest first, each with every value stored on it."""
     records = await fetch(tx, "flags_chain", org=org)
-    return [(record["org"], dict(record["values"])) for record in records] or None
+    return [(record["org"], {name: Sealed(value) if sealed else value for name, value, sealed in record["values"]})
+            for record in records] or None
 
 
 async def begin_write(tx: AsyncManagedTransaction, org: str, flag: str) -> list[Link] | None:
@@ -39,7 +41,7 @@ async def begin_write(tx: AsyncManagedTransaction, org: str, flag: str) -> list[
 
 
 async def write(tx: AsyncManagedTransaction, change: Change, stored: Any, actor: str) -> int:
-    """Set (`stored` not None) or clear the org's own value, and append the change's audit
+    """Set (`stored` not None; a `Sealed` one seals it) or clear the org's own value, and append the change's audit
     event; the event's seq. After `begin_write`, in the same transaction.
 
     Two statements, not one: a single statement that both MERGEs the SET relationship and
@@ -49,5 +51,24 @@ async def write(tx: AsyncManagedTransaction, change: Change, stored: Any, actor:
     if stored is None:
         await execute(tx, "value_clear", org=change.org, flag=change.flag)
     else:
-        await execute(tx, "value_set", org=change.org, flag=change.flag, value=stored, actor=actor)
+        value, sealed = unsealed(stored)
+        # null, not false, when unsealed: no property at all on the common, unsealed values.
+        await execute(tx, "value_set", org=change.org, flag=change.flag, value=value, sealed=sealed or None,
+                      actor=actor)
     return await audit_store.append(tx, actor, [change])
+
+
+async def bulk_chains(tx: AsyncManagedTransaction, ids: list[str], flag: str) -> dict[str, list[Link]]:
+    """For each existing org of `ids`: its chain with each member's stored value of `flag` (as `flag_chain`)."""
+    records = await fetch(tx, "values_bulk_chains", ids=ids, flag=flag)
+    return {org: [Link(member, Sealed(value) if sealed else value) for member, value, sealed in chain]
+            for org, chain in records[0]["chains"]}
+
+
+async def bulk_write(tx: AsyncManagedTransaction, flag: str, sets: list[dict[str, Any]], clears: list[str],
+                     actor: str, batch: int) -> None:
+    """Set (`sets`: [{org, value, sealed}]) and clear (`clears`: org ids) many orgs' own values of `flag`."""
+    for start in range(0, len(sets), batch):
+        await execute(tx, "values_bulk_set", flag=flag, rows=sets[start:start + batch], actor=actor)
+    for start in range(0, len(clears), batch):
+        await execute(tx, "values_bulk_clear", flag=flag, orgs=clears[start:start + batch])
