@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     # Seconds the one transaction of a bulk value write (PUT /v1/flags/{flag}/values) may run:
     # judging and writing 100,000 rows takes seconds, far above a request's query_timeout.
     bulk_values_timeout: float = Field(120.0, gt=0)
+    # How often each instance looks for scheduled changes that are due (applied within a
+    # second of their time needs well under a second here).
+    schedule_poll_interval: float = Field(0.25, gt=0)
 
     # The in-process cache (app/cache/values.py): entries per kind, how often the change
     # feed is read, and how long the cache may go unconfirmed by it before it stops answering.

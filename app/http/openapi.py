@@ -152,7 +152,7 @@ def _snapshot_path() -> dict[str, Any]:
     # docs/regions.md: what a region bootstraps from, then follows /v1/changes after `seq`.
     lines = {"type": "string", "description": (
         "NDJSON: a header `{\"snapshot\": {\"format\": 1, \"seq\": S}}`, one line per org in id order "
-        "`{\"id\", \"parent\", \"values\": [[flag, value, type, updated_at, updated_by], ...]}`, and a trailer "
+        "`{\"id\", \"parent\", \"values\": [[flag, value, type, updated_at, updated_by, sealed], ...]}`, and a trailer "
         "`{\"end\": {\"orgs\": n, \"seq\": S}}` (a stream without it was cut short). Every change up to seq S "
         "is in it; later ones may be too, so apply /v1/changes?after=S.")}
     operation = _op("Every org with its parent and own values, and the seq to follow the change feed from; "

@@ -8,10 +8,11 @@ from starlette.responses import Response
 from app.domain.access import Principal, Role
 from app.domain.resolution import Resolution
 from app.errors import Problem
-from app.http import dry_run
+from app.http import dry_run, schedules
 from app.http.auth import authorized
 from app.http.bodies import json_object, require_keys
 from app.http.responses import JSON
+from app.services.schedules import parse_at
 from app.observability import metrics
 
 
@@ -59,12 +60,16 @@ async def put_value(request: Request, principal: Principal) -> Response:
     org, flag = request.path_params["org"], request.path_params["flag"]
     rehearsal = dry_run.requested(request)
     body = await json_object(request)
-    require_keys(body, {"value"}, {"sealed"})
+    require_keys(body, {"value"}, {"sealed", "at"})
     sealed = body.get("sealed")
     if sealed is not None and not isinstance(sealed, bool):
         raise Problem("invalid-body", "sealed must be true or false")
     if sealed:
         principal.require(Role.admin)  # only an admin seals
+    if "at" in body:
+        if rehearsal is None:
+            return await schedules.take(request, principal, org, flag, body["value"], body["at"], sealed)
+        parse_at(body["at"])  # a dry run of a scheduled change: the immediate change's count
     written = await _services(request).values.set(principal, org, flag, body["value"], dry_run=rehearsal,
                                                    sealed=sealed)
     if rehearsal is not None:
@@ -87,6 +92,12 @@ async def post_seed_value(request: Request, principal: Principal) -> Response:
 @authorized(Role.writer)
 async def delete_value(request: Request, principal: Principal) -> Response:
     rehearsal = dry_run.requested(request)
+    at = request.query_params.get("at")
+    if at is not None:
+        if rehearsal is None:
+            return await schedules.take(request, principal, request.path_params["org"], request.path_params["flag"],
+                                        None, at)
+        parse_at(at)
     cleared = await _services(request).values.clear(principal, request.path_params["org"],
                                                     request.path_params["flag"], dry_run=rehearsal)
     if rehearsal is not None:

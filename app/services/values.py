@@ -186,11 +186,11 @@ class ValueService:
 
 async def _write(tx: AsyncManagedTransaction, principal: Principal, org: str, flag_name: str,
                  flag: FlagDefinition | None, value: Any, sealed: bool | None = None,
-                 rehearse: bool = False) -> Written:
+                 rehearse: bool = False, schedule: str | None = None) -> Written:
     """Set (value not None) or clear (value None) one org's own value, with its audit event.
 
     `sealed` as for ValueService.set. `rehearse` (a dry run): raise `Rehearsed` once every
-    check has passed, before writing.
+    check has passed, before writing. `schedule`: the id of the schedule applying it (audited).
     """
     chain = await values_store.begin_write(tx, org, flag_name)
     path = None if chain is None else [link.org for link in chain]
@@ -211,7 +211,7 @@ async def _write(tx: AsyncManagedTransaction, principal: Principal, org: str, fl
         raise Rehearsed(flag=flag, chain=chain, stored=stored)
     change = Change(action="flag.clear" if value is None else "flag.set", org=org, flag=flag_name,
                     old=previous, new=value, path=path,
-                    sealed=True if seal else (False if was_sealed else None))
+                    sealed=True if seal else (False if was_sealed else None), schedule=schedule)
     seq = await values_store.write(tx, change, stored, principal.subject)
     return Written(value, previous, changed=True, seq=seq)
 

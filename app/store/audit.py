@@ -31,6 +31,8 @@ class Change:
     flag: str | None = None
     # Set on value events that involve a seal: True (the value is sealed), False (it was unsealed).
     sealed: bool | None = None
+    # Set on changes a schedule applied: its id.
+    schedule: str | None = None
 
     def params(self) -> dict[str, Any]:
         # old/new may be any JSON value (objects included): stored as JSON text.
@@ -42,6 +44,7 @@ class Change:
             "new": _json(self.new),
             "path": list(self.path),
             "sealed": self.sealed,
+            "schedule": self.schedule,
         }
 
 
@@ -119,6 +122,9 @@ def public_event(stored: Any) -> dict[str, Any]:
     sealed = stored.get("sealed")
     if sealed is not None:
         event["sealed"] = sealed
+    schedule = stored.get("schedule")
+    if schedule is not None:
+        event["schedule"] = schedule
     return event
 
 
