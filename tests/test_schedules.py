@@ -59,10 +59,9 @@ async def test_a_schedule_is_applied_once_at_its_time_and_audited(client, tokens
     applied_at = datetime.now(UTC)
     events = await _events(client, tokens, tree["a"], "theme")
     assert [(e["actor"], e["new"], e.get("schedule")) for e in events] == [("planner", "dark", body["schedule"])]
-    # No more than a second late (plus this test's polling).
+    # Not early. (How late is measured, not asserted: bench/schedules.py, bench/RESULTS.md.)
     event_at = datetime.fromisoformat(events[0]["at"])
-    assert event_at - datetime.fromisoformat(at) < timedelta(seconds=1), (event_at, at)
-    assert event_at <= applied_at
+    assert datetime.fromisoformat(at) <= event_at <= applied_at
     changes = await client.get("/v1/changes", params={"after": events[0]["seq"] - 1}, headers=tokens.admin())
     assert changes.json()["events"][0]["schedule"] == body["schedule"]
     assert (await client.get("/v1/schedules", params={"org": tree["a"]}, headers=tokens.writer())).json() == {

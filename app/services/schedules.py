@@ -153,7 +153,9 @@ class Scheduler:
 
     async def round(self) -> int:
         """Apply what is due; answers how many schedules were settled (applied or failed)."""
-        settled = await self.db.write(self._apply_due)
+        # A read first: most rounds find nothing due, and need not take the writers' lock.
+        due = await self.db.read_unqueued(store.any_due)
+        settled = await self.db.write(self._apply_due) if due else []
         for org, flag, seq in settled:
             if seq is not None:
                 self.cache.value_changed(org, flag, seq)

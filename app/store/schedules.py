@@ -34,6 +34,10 @@ async def due(tx: AsyncManagedTransaction, limit: int) -> list[dict[str, Any]]:
     return [dict(schedule) for schedule in records[0]["due"]]
 
 
+async def any_due(tx: AsyncManagedTransaction) -> bool:
+    return bool(await fetch(tx, "schedules_any_due"))
+
+
 async def pending_count(tx: AsyncManagedTransaction) -> int:
     records = await fetch(tx, "schedules_pending")
     return records[0]["pending"]
