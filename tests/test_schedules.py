@@ -88,6 +88,7 @@ async def test_a_schedule_is_taken_only_after_the_immediate_changes_checks(clien
         ({"value": "dark", "at": "tomorrow"}, tree["a"], "theme", writer, 422, "invalid-value"),
         ({"value": "dark", "at": "2030-01-01T09:00:00"}, tree["a"], "theme", writer, 422, "invalid-value"),  # no offset
         ({"value": "purple", "at": _in(60)}, tree["a"], "theme", writer, 422, "invalid-value"),
+        ({"value": None, "at": _in(60)}, tree["a"], "theme", writer, 422, "invalid-value"),  # as PUT: not a clear
         ({"value": "dark", "at": _in(60)}, uid("none"), "theme", writer, 404, "org-not-found"),
         ({"value": "dark", "at": _in(60)}, tree["a"], "no-such-flag", writer, 404, "flag-not-found"),
         ({"value": "dark", "at": _in(60)}, tree["a"], "theme", tokens.writer(tree["b"]), 403, "forbidden"),

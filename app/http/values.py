@@ -96,7 +96,7 @@ async def delete_value(request: Request, principal: Principal) -> Response:
     if at is not None:
         if rehearsal is None:
             return await schedules.take(request, principal, request.path_params["org"], request.path_params["flag"],
-                                        None, at)
+                                        None, at, clear=True)
         parse_at(at)
     cleared = await _services(request).values.clear(principal, request.path_params["org"],
                                                     request.path_params["flag"], dry_run=rehearsal)

@@ -70,14 +70,14 @@ class Schedules:
         self._catalog = catalog
 
     async def schedule(self, principal: Principal, org: str, flag_name: str, value: Any, at: Any,
-                       sealed: bool | None = None) -> dict[str, Any]:
-        """Check the change as an immediate one would be, then store it for `at`; value None clears."""
+                       sealed: bool | None = None, clear: bool = False) -> dict[str, Any]:
+        """Check the change as an immediate one would be, then store it for `at`; `clear`: a clear."""
         moment = parse_at(at)
         check_org_id(org)
         check_flag_name(flag_name)
         flag = self._catalog().get(flag_name)
-        if flag is not None and value is not None:
-            value = flag.check(value)
+        if flag is not None and not clear:
+            value = flag.check(value)  # as PUT: null is not a value
         try:
             await self.db.write(values_service._write, principal, org, flag_name, flag, value,
                                 False if value is None else sealed, rehearse=True)
