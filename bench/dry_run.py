@@ -80,10 +80,13 @@ def measure(args) -> None:
     results: dict = {"load_before": load_before}
     try:
         with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as client:
+            current = client.get(f"/v1/orgs/{TENANT_ROOT}/flags/{FLAG}").json()
+            results["current"] = current
+
             def dry_run() -> tuple[float, dict]:
                 start = time.perf_counter()
                 response = client.put(f"/v1/orgs/{TENANT_ROOT}/flags/{FLAG}", params={"dry_run": "true"},
-                                      json={"value": True})
+                                      json={"value": not current["value"]})
                 took = time.perf_counter() - start
                 assert response.status_code == 200, response.text
                 return took, response.json()["affected"]
