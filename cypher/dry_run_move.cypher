@@ -4,13 +4,13 @@
 MATCH (r:Org {id: $org})
 CALL (r) {
   UNWIND $flags AS flag
-  MATCH (r)((:Org)-[:PARENT_OF]->(b:Org) WHERE NOT EXISTS { (b)-[:SET]->(:Flag {name: flag}) }){0,}(d:Org)
+  MATCH (r)((:Org)-[:PARENT_OF]->(b:Org) WHERE (COUNT { (b)-[:SET]->() } = 0 OR NOT EXISTS { (b)-[:SET]->(:Flag {name: flag}) })){0,}(d:Org)
   WITH DISTINCT d LIMIT $cap
   RETURN count(d) AS orgs
 }
 CALL (r) {
   UNWIND $flags AS flag
-  MATCH (r)((:Org)-[:PARENT_OF]->(b:Org) WHERE NOT EXISTS { (b)-[:SET]->(:Flag {name: flag}) }){0,}(d:Org)
+  MATCH (r)((:Org)-[:PARENT_OF]->(b:Org) WHERE (COUNT { (b)-[:SET]->() } = 0 OR NOT EXISTS { (b)-[:SET]->(:Flag {name: flag}) })){0,}(d:Org)
   WITH DISTINCT d LIMIT $sample
   RETURN collect(d.id) AS sample
 }

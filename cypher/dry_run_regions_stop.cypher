@@ -4,7 +4,7 @@ CALL () {
   UNWIND $roots AS root
   MATCH (r:Org {id: root})
   MATCH (r)((:Org)-[:PARENT_OF]->(b:Org)
-            WHERE NOT b.id IN $stops AND NOT EXISTS { (b)-[:SET]->(:Flag {name: $flag}) }){0,}(d:Org)
+            WHERE NOT b.id IN $stops AND (COUNT { (b)-[:SET]->() } = 0 OR NOT EXISTS { (b)-[:SET]->(:Flag {name: $flag}) })){0,}(d:Org)
   WITH d LIMIT $cap
   RETURN count(d) AS orgs
 }
@@ -12,7 +12,7 @@ CALL () {
   UNWIND $roots AS root
   MATCH (r:Org {id: root})
   MATCH (r)((:Org)-[:PARENT_OF]->(b:Org)
-            WHERE NOT b.id IN $stops AND NOT EXISTS { (b)-[:SET]->(:Flag {name: $flag}) }){0,}(d:Org)
+            WHERE NOT b.id IN $stops AND (COUNT { (b)-[:SET]->() } = 0 OR NOT EXISTS { (b)-[:SET]->(:Flag {name: $flag}) })){0,}(d:Org)
   WITH d LIMIT $sample
   RETURN collect(d.id) AS sample
 }
