@@ -108,12 +108,17 @@ def measure(args) -> None:
 
     with GraphDatabase.driver(home.bolt_uri, auth=("neo4j", home.password)) as driver:
         with driver.session(database="neo4j") as session:
-            took = []
+            took, subtraction = [], []
             for _ in range(args.repeat):
                 start = time.perf_counter()
                 record = session.run(cypher("dry_run_region"), flag=FLAG, roots=[TENANT_ROOT], cap=1_000_001,
                                      sample=20).single()
                 took.append(time.perf_counter() - start)
+                start = time.perf_counter()
+                parts = session.run(cypher("dry_run_shielded"), flag=FLAG, root=TENANT_ROOT, cap=1_000_001).single()
+                subtraction.append(time.perf_counter() - start)
+            results.update(subtraction_s=subtraction, subtraction_orgs=parts["total"] - parts["shielded"],
+                           flag_setters=session.run(cypher("dry_run_flag_setters"), flag=FLAG).single()["setters"])
             subtree = session.run("MATCH (:Org {id: $root})-[:PARENT_OF*0..]->(d) RETURN count(d) AS n",
                                   root=TENANT_ROOT).single()["n"]
     results.update(cypher_s=took, cypher_orgs=record["orgs"], subtree=subtree, load_after=os.getloadavg())

@@ -152,3 +152,26 @@ async def test_dry_run_must_be_true_or_false(client, tokens, tree):
     real = await client.put(f"/v1/orgs/{tree['root']}/flags/beta?dry_run=false", json={"value": True},
                             headers=tokens.writer())
     assert real.status_code == 200 and real.json()["value"] is True
+
+
+async def test_counting_by_subtraction_finds_the_same_orgs(client, tokens, tree, monkeypatch):
+    """Large subtrees are counted as the subtree minus what setters below shield (two plain walks)."""
+    from app.services import dry_run as dry_runs
+
+    monkeypatch.setattr(dry_runs, "SMALL_SUBTREE", 0)
+    await _set(client, tokens, tree["a2"], "dark-mode", True)
+    await _set(client, tokens, tree["b1"], "dark-mode", False)  # shields itself only
+    response = await client.put(f"/v1/orgs/{tree['root']}/flags/dark-mode?dry_run=true", json={"value": True},
+                                headers=tokens.writer())
+    affected = response.json()["affected"]
+    assert (affected["orgs"], affected["exact"]) == (4, True)  # root, a, a1, b
+    assert set(affected["sample"]) == {tree[name] for name in ("root", "a", "a1", "b")}
+    # A setter under another setter is shielded already: counted once.
+    await _set(client, tokens, tree["a21"], "dark-mode", False)
+    again = await client.put(f"/v1/orgs/{tree['a']}/flags/dark-mode?dry_run=true", json={"value": True},
+                             headers=tokens.writer())
+    assert again.json()["affected"]["orgs"] == 2  # a, a1
+    monkeypatch.setattr(dry_runs, "FEW_SETTERS", -1)  # a popular flag: the pruned walk, same answer
+    pruned = await client.put(f"/v1/orgs/{tree['a']}/flags/dark-mode?dry_run=true", json={"value": True},
+                              headers=tokens.writer())
+    assert pruned.json()["affected"] == again.json()["affected"]

@@ -16,7 +16,8 @@ def requested(request: Request) -> DryRun | None:
     if text is None or text.lower() == "false":
         return None
     if text.lower() == "true":
-        return DryRun(request.app.state.settings.dry_run_max)
+        settings = request.app.state.settings
+        return DryRun(settings.dry_run_max, settings.dry_run_timeout)
     raise Problem("invalid-query", "dry_run must be true or false")
 
 

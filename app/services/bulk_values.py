@@ -177,11 +177,12 @@ async def _count(db: Database, dry_run: DryRun, flag: FlagDefinition, roots: lis
                  stops: list[str]) -> Affected:
     limit, total, sample = dry_run.limit, 0, []
     if roots:
-        total, sample = await db.read(dry_run_store.regions_stopping, flag.name, roots, stops, limit + 1,
-                                      dry_runs.SAMPLE)
+        total, sample = await db.read_within(dry_run.timeout, dry_run_store.regions_stopping, flag.name, roots,
+                                             stops, limit + 1, dry_runs.SAMPLE)
     if sealed_roots and total <= limit:
         # A changed sealed value reaches its whole subtree (no other row can be below it).
-        orgs, some = await db.read(dry_run_store.subtrees, sealed_roots, limit + 1 - total, dry_runs.SAMPLE)
+        orgs, some = await db.read_within(dry_run.timeout, dry_run_store.subtrees, sealed_roots, limit + 1 - total,
+                                          dry_runs.SAMPLE)
         total, sample = total + orgs, sample + some
     if total > limit:
         return Affected(limit, False, sample[:min(dry_runs.SAMPLE, limit)])

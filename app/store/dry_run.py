@@ -38,3 +38,15 @@ async def regions_stopping(tx: AsyncManagedTransaction, flag: str, roots: list[s
     """`regions`, where each walk also stops at the orgs of `stops`."""
     records = await fetch(tx, "dry_run_regions_stop", flag=flag, roots=roots, stops=stops, cap=cap, sample=sample)
     return records[0]["orgs"], records[0]["sample"]
+
+
+async def flag_setters(tx: AsyncManagedTransaction, flag: str) -> int:
+    """How many orgs set `flag` (a degree: no relationship is read)."""
+    records = await fetch(tx, "dry_run_flag_setters", flag=flag)
+    return records[0]["setters"] if records else 0
+
+
+async def shielded(tx: AsyncManagedTransaction, flag: str, root: str, cap: int) -> tuple[int, int]:
+    """(the orgs of `root`'s subtree, at most `cap`; those of them below an org that sets `flag`)."""
+    records = await fetch(tx, "dry_run_shielded", flag=flag, root=root, cap=cap)
+    return (records[0]["total"], records[0]["shielded"]) if records else (0, 0)
