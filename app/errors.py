@@ -22,6 +22,7 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "org-conflict": (409, "Organization already exists"),
     "cycle": (409, "Move would create a cycle"),
     "too-deep": (422, "Organization would be too deep"),
+    "sealed": (409, "The flag is sealed on an org above"),
     "unauthorized": (401, "Authentication required"),
     "forbidden": (403, "Forbidden"),
     "payload-too-large": (413, "Request body too large"),

@@ -94,6 +94,17 @@ class Settings(BaseSettings):
     max_depth: int = Field(64, ge=1, le=1000)
     # Rows written per UNWIND statement in bulk loads.
     bulk_batch_size: int = 5_000
+    # A dry run (?dry_run=true) stops counting the orgs a change reaches here ("exact": false past it).
+    dry_run_max: int = Field(1_000_000, ge=1)
+    # Seconds a dry run's count may take (a request's query_timeout is for lookups, not for
+    # walking a million orgs).
+    dry_run_timeout: float = Field(60.0, gt=0)
+    # Seconds the one transaction of a bulk value write (PUT /v1/flags/{flag}/values) may run:
+    # judging and writing 100,000 rows takes seconds, far above a request's query_timeout.
+    bulk_values_timeout: float = Field(120.0, gt=0)
+    # How often each instance looks for scheduled changes that are due (applied within a
+    # second of their time needs well under a second here).
+    schedule_poll_interval: float = Field(0.25, gt=0)
 
     # The in-process cache (app/cache/values.py): entries per kind, how often the change
     # feed is read, and how long the cache may go unconfirmed by it before it stops answering.

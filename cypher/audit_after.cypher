@@ -6,4 +6,4 @@ WHERE e.seq > $after AND e.seq <= $ceiling
   AND ($scopes IS NULL OR any(x IN e.path WHERE x IN $scopes))
 WITH e ORDER BY e.seq ASC LIMIT $limit
 RETURN collect({seq: e.seq, at: e.at, actor: e.actor, action: e.action, org: e.org, flag: e.flag,
-                old: e.old, new: e.new}) AS events
+                old: e.old, new: e.new, sealed: e.sealed, schedule: e.schedule}) AS events

@@ -1,5 +1,5 @@
-// $events: [{action, org, flag, old, new, path, actor?}], old/new as JSON text; an event's own
-// actor (a group commit mixes callers) else $actor. Seqs follow
+// $events: [{action, org, flag, old, new, path, sealed, schedule, actor?}], old/new as JSON text;
+// an event's own actor (a group commit mixes callers) else $actor. Seqs follow
 // the list order; the caller holds the sequence lock (audit_claim_sequence).
 // One row back, the first seq: the others follow it, and one row is far cheaper than one per event.
 MATCH (s:AuditSequence {name: 'audit'})
@@ -10,7 +10,8 @@ UNWIND range(0, size($events) - 1) AS i
 WITH base, base + i + 1 AS seq, $events[i] AS event
 CREATE (e:AuditEvent {
   seq: seq, at: datetime(), actor: coalesce(event.actor, $actor), action: event.action,
-  org: event.org, flag: event.flag, old: event.old, new: event.new, path: event.path
+  org: event.org, flag: event.flag, old: event.old, new: event.new, path: event.path, sealed: event.sealed,
+  schedule: event.schedule
 })
 WITH base, count(e) AS written
 RETURN base + 1 AS first

@@ -8,6 +8,6 @@ WHERE e.actor = $actor AND e.seq < $before AND e.seq >= $floor
   AND ($since IS NULL OR e.at >= datetime($since))
   AND ($scopes IS NULL OR any(x IN e.path WHERE x IN $scopes))
 RETURN e.seq AS seq, e.at AS at, e.actor AS actor, e.action AS action,
-       e.org AS org, e.flag AS flag, e.old AS old, e.new AS new
+       e.org AS org, e.flag AS flag, e.old AS old, e.new AS new, e.sealed AS sealed, e.schedule AS schedule
 ORDER BY e.actor DESC, e.seq DESC
 LIMIT $limit

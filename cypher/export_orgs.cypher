@@ -6,5 +6,5 @@ WITH o ORDER BY o.id LIMIT $limit
 OPTIONAL MATCH (p:Org)-[:PARENT_OF]->(o)
 RETURN collect([o.id, p.id, COLLECT {
   MATCH (o)-[s:SET]->(f:Flag)
-  RETURN [f.name, s.value, toString(s.updated_at), s.updated_by]
+  RETURN [f.name, s.value, toString(s.updated_at), s.updated_by, coalesce(s.sealed, false)]
 }]) AS rows

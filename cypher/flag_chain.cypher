@@ -4,5 +4,5 @@
 MATCH (o:Org {id: $org})
 MATCH p = (o)<-[:PARENT_OF*0..]-(a:Org)
 OPTIONAL MATCH (a)-[s:SET]->(:Flag {name: $flag})
-RETURN a.id AS org, s.value AS value
+RETURN a.id AS org, s.value AS value, s.sealed AS sealed
 ORDER BY length(p)

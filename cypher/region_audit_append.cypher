@@ -12,6 +12,6 @@ WITH base, base + i + 1 AS seq, $events[i] AS event
 CREATE (e:AuditEvent {
   seq: seq, at: coalesce(datetime(event.at), datetime()), actor: event.actor, action: event.action,
   org: event.org, flag: event.flag, old: event.old, new: event.new, path: event.path,
-  upstream_seq: event.upstream_seq
+  upstream_seq: event.upstream_seq, sealed: event.sealed
 })
 RETURN count(e) AS written

@@ -4,5 +4,5 @@ MATCH (o:Org) WHERE o.id > $after AND ($upto IS NULL OR o.id <= $upto)
 OPTIONAL MATCH (p:Org)-[:PARENT_OF]->(o)
 RETURN collect([o.id, p.id, COLLECT {
   MATCH (o)-[s:SET]->(f:Flag)
-  RETURN [f.name, s.value, f.type]
+  RETURN [f.name, s.value, f.type, s.sealed]
 }]) AS rows

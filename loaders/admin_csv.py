@@ -157,16 +157,26 @@ class AdminCsvWriter:
             handle.write(f"{parent},{org}\n")
             group.rows += 1
 
-    def value(self, org: str, flag: str, stored: Any, updated_at: str, updated_by: str) -> None:
-        """`stored` as the graph holds it (FlagDefinition.to_graph): bool, int, float or str."""
+    def value(self, org: str, flag: str, stored: Any, updated_at: str, updated_by: str, sealed: bool = False) -> None:
+        """`stored` as the graph holds it (FlagDefinition.to_graph): bool, int, float or str.
+
+        Sealed values (README, "Safe changes") go to files of their own with a `sealed` column,
+        so the common, unsealed ones carry no property for it, as the service writes them.
+        """
         kind = stored_kind(stored)
-        handle, group = self._group(f"set_{kind}", "SET",
-                                    f":START_ID(Org),:END_ID(Flag),value:{kind},updated_at:datetime,updated_by",
-                                    relationship=True)
+        if sealed:
+            handle, group = self._group(
+                f"set_{kind}_sealed", "SET",
+                f":START_ID(Org),:END_ID(Flag),value:{kind},updated_at:datetime,updated_by,sealed:boolean",
+                relationship=True)
+        else:
+            handle, group = self._group(f"set_{kind}", "SET",
+                                        f":START_ID(Org),:END_ID(Flag),value:{kind},updated_at:datetime,updated_by",
+                                        relationship=True)
         text = encode(stored)
         if kind == "string" and ("\n" in text or "\r" in text):
             self.manifest.multiline = True
-        handle.write(f"{org},{flag},{text},{updated_at},{encode(updated_by)}\n")
+        handle.write(f"{org},{flag},{text},{updated_at},{encode(updated_by)}{',true' if sealed else ''}\n")
         group.rows += 1
 
     def flag(self, name: str, type_: str, default: Any, set_: str | None, description: str | None,
@@ -189,11 +199,18 @@ class AdminCsvWriter:
                       definition_json(flag), True)
 
     def audit_event(self, seq: int, at: str, actor: str, action: str, org: str | None, flag: str | None,
-                    old: str | None, new: str | None, path: list[str]) -> None:
-        handle, group = self._group("audit_events", "AuditEvent", _HEADERS["audit_events"])
+                    old: str | None, new: str | None, path: list[str], sealed: bool | None = None,
+                    schedule: str | None = None) -> None:
+        # Events of seals and of schedules (README, "Safe changes") carry one or two properties
+        # more: files of their own, so every other event has no column for them.
+        extra = [column for column, value in (("sealed:boolean", sealed), ("schedule", schedule)) if value is not None]
+        name = "_".join(["audit_events", *(column.split(":")[0] for column in extra)])
+        handle, group = self._group(name, "AuditEvent", ",".join([_HEADERS["audit_events"], *extra]))
         # Org ids hold no ';' (the array delimiter), so the path needs no escaping.
         line = ",".join([str(seq), at, encode(actor), encode(action), encode(org), encode(flag), encode(old),
-                         encode(new), quoted(";".join(path))])
+                         encode(new), quoted(";".join(path)),
+                         *([str(sealed).lower()] if sealed is not None else []),
+                         *([encode(schedule)] if schedule is not None else [])])
         if "\n" in line or "\r" in line:
             self.manifest.multiline = True
         handle.write(line + "\n")

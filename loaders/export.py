@@ -53,8 +53,8 @@ async def export_graph(db: Database, directory: Path, page: int = 20_000,
                 break
             for org, parent, values in rows:
                 writer.org(org, parent)
-                for flag, value, updated_at, updated_by in values:
-                    writer.value(org, flag, value, updated_at, updated_by)
+                for flag, value, updated_at, updated_by, sealed in values:
+                    writer.value(org, flag, value, updated_at, updated_by, sealed)
             orgs += len(rows)
             after = max(row[0] for row in rows)
             if progress:
@@ -68,7 +68,7 @@ async def export_graph(db: Database, directory: Path, page: int = 20_000,
             if not events:
                 break
             for event in events:
-                writer.audit_event(*event[:8], path=list(event[8] or []))
+                writer.audit_event(*event[:8], path=list(event[8] or []), sealed=event[9], schedule=event[10])
             seq = events[-1][0]
             if progress:
                 progress("audit events", seq)

@@ -135,9 +135,12 @@ async def test_import_lookups_then_export_and_restore(home, settings, tmp_path):
                                  json={"value": {"idle_minutes": 5, "mfa": True}})).status_code == 200
         assert (await client.put(f"/v1/orgs/{new}/flags/support-banner",
                                  json={"value": 'line one\n"quoted", line two'})).status_code == 200
+        assert (await client.put(f"/v1/orgs/{new}/flags/sso-required",
+                                 json={"value": True, "sealed": True})).status_code == 200
         events_before = await _audit(client)
         assert [event["action"] for event in events_before] == [
-            "flag.set", "flag.set", "flag.clear", "flag.set", "org.create"]
+            "flag.set", "flag.set", "flag.set", "flag.clear", "flag.set", "org.create"]
+        assert events_before[0]["sealed"] is True
 
     backup = await asyncio.to_thread(backup_online, settings, tmp_path / "backups")
     assert (backup / "SHA256SUMS").is_file()
@@ -150,6 +153,8 @@ async def test_import_lookups_then_export_and_restore(home, settings, tmp_path):
         policy = (await client.get(f"/v1/orgs/{new}/flags/session-policy")).json()
         assert (policy["value"], policy["reason"]) == ({"idle_minutes": 5, "mfa": True}, "own")
         assert (await client.get(f"/v1/orgs/{new}")).json()["parent"] == deepest
+        sealed = (await client.get(f"/v1/orgs/{new}/flags/sso-required/explain")).json()
+        assert (sealed["reason"], sealed["chain"][0]["sealed"]) == ("sealed", True)
         for org, flag in probes:
             value, reason, source = expected(parent_of, own, org, flag)
             got = (await client.get(f"/v1/orgs/{org}/flags/{flag}")).json()

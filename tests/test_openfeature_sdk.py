@@ -128,3 +128,21 @@ async def test_x_api_key_and_bad_credentials(live, tokens, chain6, feature_clien
     anonymous = feature_client({})
     refused = anonymous.get_string_details("banner", "none", org(chain6[6]))
     assert (refused.value, refused.error_code, refused.error_message) == ("none", ErrorCode.GENERAL, "unauthorized")
+
+
+async def test_a_sealed_value_reaches_the_sdk_with_its_metadata(live, tokens, chain6, reader_client):
+    """The seal nearest the root wins over a value set below it, and the SDK sees metadata.sealed."""
+    await put(live, tokens, chain6[4], "theme", "light")
+    sealed = await live.put(f"/v1/orgs/{chain6[1]}/flags/theme", json={"value": "dark", "sealed": True},
+                            headers=tokens.admin())
+    assert sealed.status_code == 200, sealed.text
+    details = reader_client.get_string_details("theme", "fallback", org(chain6[5]))
+    assert details.error_code is None, details.error_message
+    assert (details.value, details.reason, details.variant) == ("dark", Reason.TARGETING_MATCH, "sealed")
+    assert details.flag_metadata == {"source_org": chain6[1], "depth": 4, "sealed": True}
+    unsealed = await live.put(f"/v1/orgs/{chain6[1]}/flags/theme", json={"value": "dark", "sealed": False},
+                              headers=tokens.admin())
+    assert unsealed.status_code == 200, unsealed.text
+    again = reader_client.get_string_details("theme", "fallback", org(chain6[5]))
+    assert (again.value, again.variant, again.flag_metadata) == ("light", "inherited",
+                                                                 {"source_org": chain6[4], "depth": 1})

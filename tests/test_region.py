@@ -191,6 +191,33 @@ class TestRegion:
               f"median {statistics.median(delays):.3f}, all {[round(d, 3) for d in delays]}")
         assert max(delays) < STALENESS_BOUND
 
+    def test_seals_and_unseals_upstream_are_followed_by_the_region(self, region, upstream, world, tokens):
+        reader, admin = tokens.reader(), tokens.admin()
+
+        def answer() -> dict:
+            response = httpx.get(f"{region.url}/v1/orgs/{world['leaf']}/flags/theme/explain", headers=reader)
+            assert response.status_code == 200, response.text
+            return response.json()
+
+        assert answer()["value"] == "dark"  # set on mid; now cached in the region
+        sealed = httpx.put(f"{upstream.url}/v1/orgs/{world['root']}/flags/theme",
+                           json={"value": "light", "sealed": True}, headers=admin)
+        assert sealed.status_code == 200, sealed.text
+        _until(lambda: answer()["reason"] == "sealed", "the seal reaches the region", timeout=STALENESS_BOUND)
+        explained = answer()
+        assert (explained["value"], explained["source_org"]) == ("light", world["root"])
+        assert [(link["value"], link["active"], link["sealed"]) for link in explained["chain"]] == [
+            (None, False, False), ("dark", False, False), ("light", True, True)]
+        ofrep = httpx.post(f"{region.url}/ofrep/v1/evaluate/flags/theme", headers=reader,
+                           json={"context": {"targetingKey": world["leaf"]}})
+        assert ofrep.json()["metadata"]["sealed"] is True
+        unsealed = httpx.put(f"{upstream.url}/v1/orgs/{world['root']}/flags/theme",
+                             json={"value": "light", "sealed": False}, headers=admin)
+        assert unsealed.status_code == 200, unsealed.text
+        _until(lambda: answer()["value"] == "dark", "the unseal reaches the region", timeout=STALENESS_BOUND)
+        cleared = httpx.delete(f"{upstream.url}/v1/orgs/{world['root']}/flags/theme", headers=admin)
+        assert cleared.status_code == 204
+
     def test_org_create_and_move_are_applied(self, region, upstream, world, tokens):
         admin, reader = tokens.admin(), tokens.reader()
         created = httpx.post(f"{upstream.url}/v1/orgs", json={"id": world["new"], "parent": world["other"]},

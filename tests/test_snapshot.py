@@ -29,8 +29,8 @@ async def test_snapshot_lists_orgs_parents_and_values_with_the_seq_to_follow(cli
     rows = {row["id"]: row for row in orgs}
     assert rows[root]["parent"] is None and rows[root]["values"] == []
     assert rows[child]["parent"] == root
-    [(flag, value, kind, updated_at, updated_by)] = rows[child]["values"]
-    assert (flag, value, kind, updated_by) == ("dark-mode", True, "boolean", "tester")
+    [(flag, value, kind, updated_at, updated_by, sealed)] = rows[child]["values"]
+    assert (flag, value, kind, updated_by, sealed) == ("dark-mode", True, "boolean", "tester", None)
     assert updated_at
 
 

@@ -104,7 +104,8 @@ async def test_explain_walks_the_chain(client, tokens, chain6):
     assert response.status_code == 200
     body = response.json()
     assert (body["value"], body["reason"], body["source_org"]) == (60, "inherited", chain6[4])
-    expected = [{"org": org, "value": {chain6[1]: 7, chain6[4]: 60}.get(org)} for org in reversed(chain6)]
+    expected = [{"org": org, "value": {chain6[1]: 7, chain6[4]: 60}.get(org), "active": org in (chain6[1], chain6[4]),
+                 "sealed": False} for org in reversed(chain6)]
     assert body["chain"] == expected
 
 

@@ -1,14 +1,35 @@
-"""How an org's effective value is chosen: the nearest setting wins, else the default."""
+"""How an org's effective value is chosen: the nearest setting wins, else the default.
+
+A sealed value (API.md, "Safe changes") wins over every value set below it: the seal
+nearest the root decides for its whole subtree.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from app.domain.catalog import FlagDefinition
 
-Reason = Literal["own", "inherited", "default"]
+Reason = Literal["own", "inherited", "default", "sealed"]
+
+
+class Sealed(NamedTuple):
+    """A value as stored on an org that sealed it: stands in a chain link's `stored`.
+
+    Wrapping the stored value (rather than a flag beside it) makes the seal travel with
+    it through every layer that keeps stored values: the cache, regions, the chain reads.
+    """
+
+    stored: Any
+
+
+def unsealed(stored: Any) -> tuple[Any, bool]:
+    """(the stored value, whether it is sealed)."""
+    if isinstance(stored, Sealed):
+        return stored.stored, True
+    return stored, False
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +50,51 @@ class Resolution:
 
 def resolve(flag: FlagDefinition, chain: Sequence[Link]) -> Resolution:
     """`chain` is the org itself first, then each ancestor up to the root."""
+    nearest = None
     for depth, link in enumerate(chain):
-        if link.stored is not None:
-            return Resolution(flag.from_graph(link.stored), "own" if depth == 0 else "inherited", link.org, depth)
+        stored = link.stored
+        if stored is not None:
+            if nearest is None:
+                nearest = depth
+            if type(stored) is Sealed:
+                # Keep going: a seal nearer the root would win over this one.
+                return _sealed(flag, chain, depth)
+    if nearest is not None:
+        link = chain[nearest]
+        return Resolution(flag.from_graph(link.stored), "own" if nearest == 0 else "inherited", link.org, nearest)
     return Resolution(flag.default, "default", None, None)
+
+
+def _sealed(flag: FlagDefinition, chain: Sequence[Link], first: int) -> Resolution:
+    rootmost = first
+    for depth in range(first + 1, len(chain)):
+        if type(chain[depth].stored) is Sealed:
+            rootmost = depth
+    link = chain[rootmost]
+    return Resolution(flag.from_graph(link.stored.stored), "sealed", link.org, rootmost)
+
+
+def sealing_org(chain: Sequence[Link]) -> str | None:
+    """The org whose seal is in force over the chain's first org from above it (the nearest the root), if any."""
+    found = None
+    for link in chain[1:]:
+        if type(link.stored) is Sealed:
+            found = link.org
+    return found
+
+
+def active(chain: Sequence[Link]) -> list[bool]:
+    """For each link: whether the value it sets is in force where it is set (no seal above it overrides it)."""
+    flags = [False] * len(chain)
+    for depth in range(len(chain) - 1, -1, -1):  # from the root down
+        stored = chain[depth].stored
+        if stored is not None:
+            flags[depth] = True
+            if type(stored) is Sealed:
+                break  # everything below is overridden by this seal
+    return flags
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equal and of the same type: `1` is not `1.0` nor `True` for a flag."""
+    return a == b and type(a) is type(b)

@@ -30,6 +30,7 @@ from app.services.audit import AuditService
 from app.services.catalog import CatalogService
 from app.services.changes import AuditPruner
 from app.services.orgs import OrgService
+from app.services.schedules import Scheduler
 from app.services.values import ValueService
 from app.settings import Settings, get_settings
 from app.store.database import Database
@@ -90,6 +91,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             tasks.append(asyncio.create_task(app.state.region.run()))
         if settings.watch_catalog:
             tasks.append(asyncio.create_task(services.catalog.watch()))
+        if not settings.upstream_url:  # a region's copy holds no schedules: the upstream applies them
+            scheduler = Scheduler(services.db, lambda: services.catalog.current, services.cache,
+                                  settings.schedule_poll_interval)
+            tasks.append(asyncio.create_task(scheduler.run()))
         # Audit retention: old change-feed events are pruned in the background (app/services/changes.py).
         pruner = AuditPruner(services.db, settings.audit_retention_days, settings.audit_prune_interval)
         tasks.append(asyncio.create_task(pruner.run()))

@@ -29,7 +29,8 @@ from app.observability import metrics
 
 # A value set on the org or an ancestor was chosen by the hierarchy: OpenFeature's
 # TARGETING_MATCH. The catalog default applies to every org alike: STATIC.
-_REASONS = {"own": "TARGETING_MATCH", "inherited": "TARGETING_MATCH", "default": "STATIC"}
+_REASONS = {"own": "TARGETING_MATCH", "inherited": "TARGETING_MATCH", "default": "STATIC",
+            "sealed": "TARGETING_MATCH"}
 _JSON = "application/json"
 
 
@@ -53,6 +54,8 @@ def success(key: str, resolution: Resolution) -> dict[str, Any]:
     # which comes from no org, carries neither source_org nor depth.
     metadata = {} if resolution.source_org is None else {"source_org": resolution.source_org,
                                                          "depth": resolution.depth}
+    if resolution.reason == "sealed":
+        metadata["sealed"] = True
     return {"key": key, "value": resolution.value, "reason": _REASONS[resolution.reason],
             "variant": resolution.reason, "metadata": metadata}
 

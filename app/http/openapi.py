@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.errors import PROBLEMS
+from app.http import openapi_safe
 from app.http.responses import JSON
 
 _ORG_ID = {"type": "string", "pattern": r"^[A-Za-z0-9._:-]{1,128}$", "not": {"enum": [".", ".."]}}
@@ -164,7 +165,7 @@ def _snapshot_path() -> dict[str, Any]:
     # docs/regions.md: what a region bootstraps from, then follows /v1/changes after `seq`.
     lines = {"type": "string", "description": (
         "NDJSON: a header `{\"snapshot\": {\"format\": 1, \"seq\": S}}`, one line per org in id order "
-        "`{\"id\", \"parent\", \"values\": [[flag, value, type, updated_at, updated_by], ...]}`, and a trailer "
+        "`{\"id\", \"parent\", \"values\": [[flag, value, type, updated_at, updated_by, sealed], ...]}`, and a trailer "
         "`{\"end\": {\"orgs\": n, \"seq\": S}}` (a stream without it was cut short). Every change up to seq S "
         "is in it; later ones may be too, so apply /v1/changes?after=S.")}
     operation = _op("Every org with its parent and own values, and the seq to follow the change feed from; "
@@ -216,7 +217,7 @@ def spec() -> dict[str, Any]:
         "application/x-ndjson": {"schema": {"type": "string"}},
         "text/csv": {"schema": {"type": "string", "description": "header id,parent"}},
     }
-    return {
+    return openapi_safe.extend({
         "openapi": "3.1.0",
         "info": {"title": "graphflags", "version": "1",
                  "description": "Feature flags for organisations arranged in hierarchies."},
@@ -352,7 +353,7 @@ def spec() -> dict[str, Any]:
                 {"200": value_written}, params=[ORG, FLAG, _path_param("val", {"type": "string"})],
                 errors=(404, 422))},
         },
-    }
+    })
 
 
 async def document(request: Request) -> Response:

@@ -13,6 +13,7 @@ from app.domain.hierarchy import invalid_rows
 from app.domain.ids import is_org_id
 from app.domain.org_rows import RowParser
 from app.errors import Problem
+from app.http import dry_run
 from app.http.auth import authorized
 from app.http.bodies import json_object, media_type, require_keys, slices, stream_body
 from app.http.responses import JSON
@@ -59,10 +60,15 @@ async def get_org(request: Request, principal: Principal) -> Response:
 @authorized(Role.admin)
 async def move_org(request: Request, principal: Principal) -> Response:
     org = request.path_params["org"]
+    rehearsal = dry_run.requested(request)
     body = await json_object(request)
     require_keys(body, {"parent"})
     parent = _optional_id(body, "parent")
-    await request.app.state.services.orgs.move(principal, org, parent)
+    services = request.app.state.services
+    if rehearsal is not None:
+        return dry_run.answer(await services.orgs.move(principal, org, parent, dry_run=rehearsal,
+                                                       catalog=services.catalog.current))
+    await services.orgs.move(principal, org, parent)
     return JSON({"id": org, "parent": parent})
 
 

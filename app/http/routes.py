@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from starlette.routing import Mount, Route
 
-from app.http import changes, console, snapshot
+from app.http import bulk_values, changes, console, schedules, snapshot
 from app.http import audit, catalog, health, metrics, ofrep, openapi, orgs, values
 
 ROUTES = [
@@ -37,10 +37,14 @@ ROUTES = [
     # Catalog
     Route("/v1/flags", catalog.list_flags, methods=["GET"]),
     Route("/v1/flags/{flag}", catalog.get_flag, methods=["GET"]),
+    Route("/v1/flags/{flag}/values", bulk_values.put_values, methods=["PUT"]),
     Route("/v1/catalog/reload", catalog.reload_catalog, methods=["POST"]),
     # Audit
     Route("/v1/audit", audit.list_audit, methods=["GET"]),
     Route("/v1/changes", changes.list_changes, methods=["GET"]),
+    # Scheduled changes (taken by PUT/DELETE /v1/orgs/{org}/flags/{flag} with "at")
+    Route("/v1/schedules", schedules.list_schedules, methods=["GET"]),
+    Route("/v1/schedules/{schedule}", schedules.cancel_schedule, methods=["DELETE"]),
     # What a region bootstraps from (docs/regions.md)
     Route("/v1/snapshot", snapshot.get_snapshot, methods=["GET"]),
     # OpenFeature Remote Evaluation Protocol (the seed's POST alias would match these too)

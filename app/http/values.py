@@ -8,9 +8,12 @@ from starlette.responses import Response
 
 from app.domain.access import Principal, Role
 from app.domain.resolution import Resolution
+from app.errors import Problem
+from app.http import dry_run, schedules
 from app.http.auth import authorized
 from app.http.bodies import json_object, require_keys
 from app.http.responses import JSON, EncodedJSON
+from app.services.schedules import parse_at
 from app.observability import metrics
 
 
@@ -58,9 +61,22 @@ async def list_values(request: Request, principal: Principal) -> Response:
 @authorized(Role.writer)
 async def put_value(request: Request, principal: Principal) -> Response:
     org, flag = request.path_params["org"], request.path_params["flag"]
+    rehearsal = dry_run.requested(request)
     body = await json_object(request)
-    require_keys(body, {"value"})
-    written = await _services(request).values.set(principal, org, flag, body["value"])
+    require_keys(body, {"value"}, {"sealed", "at"})
+    sealed = body.get("sealed")
+    if sealed is not None and not isinstance(sealed, bool):
+        raise Problem("invalid-body", "sealed must be true or false")
+    if sealed:
+        principal.require(Role.admin)  # only an admin seals
+    if "at" in body:
+        if rehearsal is None:
+            return await schedules.take(request, principal, org, flag, body["value"], body["at"], sealed)
+        parse_at(body["at"])  # a dry run of a scheduled change: the immediate change's count
+    written = await _services(request).values.set(principal, org, flag, body["value"], dry_run=rehearsal,
+                                                   sealed=sealed)
+    if rehearsal is not None:
+        return dry_run.answer(written)
     return JSON({"org": org, "flag": flag, "value": written.value, "previous": written.previous})
 
 
@@ -68,11 +84,25 @@ async def put_value(request: Request, principal: Principal) -> Response:
 async def post_seed_value(request: Request, principal: Principal) -> Response:
     """`POST /{org}/{flag}/{val}`: the seed's toggle, kept as written."""
     org, flag = request.path_params["org"], request.path_params["flag"]
-    written = await _services(request).values.set(principal, org, flag, path_value=request.path_params["val"])
+    rehearsal = dry_run.requested(request)
+    written = await _services(request).values.set(principal, org, flag, path_value=request.path_params["val"],
+                                                   dry_run=rehearsal)
+    if rehearsal is not None:
+        return dry_run.answer(written)
     return JSON({"org": org, "flag": flag, "value": written.value, "previous": written.previous})
 
 
 @authorized(Role.writer)
 async def delete_value(request: Request, principal: Principal) -> Response:
-    await _services(request).values.clear(principal, request.path_params["org"], request.path_params["flag"])
+    rehearsal = dry_run.requested(request)
+    at = request.query_params.get("at")
+    if at is not None:
+        if rehearsal is None:
+            return await schedules.take(request, principal, request.path_params["org"], request.path_params["flag"],
+                                        None, at, clear=True)
+        parse_at(at)
+    cleared = await _services(request).values.clear(principal, request.path_params["org"],
+                                                    request.path_params["flag"], dry_run=rehearsal)
+    if rehearsal is not None:
+        return dry_run.answer(cleared)
     return Response(status_code=204)

@@ -69,9 +69,10 @@ class _Log:
     events: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, action: str, org: str, *, flag: str | None = None, old: Any = None, new: Any = None,
-            at: str | None = None, actor: str = RELOAD_ACTOR, upstream_seq: int | None = None) -> None:
+            at: str | None = None, actor: str = RELOAD_ACTOR, upstream_seq: int | None = None,
+            sealed: bool | None = None) -> None:
         self.events.append({"action": action, "org": org, "flag": flag, "old": _json(old), "new": _json(new),
-                            "at": at, "actor": actor, "upstream_seq": upstream_seq})
+                            "at": at, "actor": actor, "upstream_seq": upstream_seq, "sealed": sealed})
 
     async def write(self, tx: AsyncManagedTransaction, deleted: Sequence[str] = ()) -> None:
         if not self.events:
@@ -104,7 +105,7 @@ async def apply_events(tx: AsyncManagedTransaction, events: Sequence[dict[str, A
             continue
         await _apply(tx, event)
         log.add(event["action"], event["org"], flag=event["flag"], old=event["old"], new=event["new"],
-                at=event["at"], actor=event["actor"], upstream_seq=event["seq"])
+                at=event["at"], actor=event["actor"], upstream_seq=event["seq"], sealed=event.get("sealed"))
         position = event["seq"]
         applied += 1
     await log.write(tx)
@@ -120,7 +121,7 @@ async def _apply(tx: AsyncManagedTransaction, event: dict[str, Any]) -> None:
     elif action == "flag.set":
         rows = await fetch(tx, "region_values_set", values=[{
             "org": org, "flag": event["flag"], "value": _stored(event["new"]), "at": event["at"],
-            "actor": event["actor"]}])
+            "actor": event["actor"], "sealed": event.get("sealed") or None}])
         if not rows or rows[0]["applied"] != 1:
             raise Inconsistent(f"seq {event['seq']} sets a value on {org!r}, which this copy lacks")
     elif action == "flag.clear":
@@ -142,7 +143,7 @@ async def reconcile_page(tx: AsyncManagedTransaction, rows: Sequence[dict[str, A
     worker's cache drops what it held. Answers how many changes were made.
     """
     await audit_store.claim_sequence(tx)
-    local = {org: (parent, {flag: (value, kind) for flag, value, kind in values})
+    local = {org: (parent, {flag: (value, kind, sealed) for flag, value, kind, sealed in values})
              for org, parent, values in (await fetch(tx, "region_local_orgs", after=after, upto=upto))[0]["rows"]}
     log = _Log()
     parents: list[dict[str, Any]] = []
@@ -154,25 +155,27 @@ async def reconcile_page(tx: AsyncManagedTransaction, rows: Sequence[dict[str, A
         if mine is None:
             parents.append({"id": org, "parent": parent})
             log.add("org.create", org, new={"parent": parent})
-            own: dict[str, tuple[Any, Any]] = {}
+            own: dict[str, tuple[Any, Any, Any]] = {}
         else:
             if mine[0] != parent:
                 parents.append({"id": org, "parent": parent})
                 log.add("org.move", org, old={"parent": mine[0]}, new={"parent": parent})
             own = mine[1]
-        for flag, value, kind, updated_at, updated_by in row["values"]:
+        for flag, value, kind, updated_at, updated_by, *seal in row["values"]:
+            sealed = bool(seal and seal[0]) or None  # snapshots before seals had five fields
             old = own.pop(flag, None)
-            if old is not None and _same(old[0], value):
+            if old is not None and _same(old[0], value) and bool(old[2]) == bool(sealed):
                 continue
-            sets.append({"org": org, "flag": flag, "value": value, "at": updated_at, "actor": updated_by})
-            log.add("flag.set", org, flag=flag, old=None if old is None else _public(*old),
-                    new=_public(value, kind))
-        for flag, (value, kind) in own.items():
+            sets.append({"org": org, "flag": flag, "value": value, "at": updated_at, "actor": updated_by,
+                         "sealed": sealed})
+            log.add("flag.set", org, flag=flag, old=None if old is None else _public(old[0], old[1]),
+                    new=_public(value, kind), sealed=True if sealed else (False if old and old[2] else None))
+        for flag, (value, kind, _sealed) in own.items():
             clears.append({"org": org, "flag": flag})
             log.add("flag.clear", org, flag=flag, old=_public(value, kind))
     # What is left of `local` is gone upstream: its values cleared, detached, removed.
     for org, (parent, own) in local.items():
-        for flag, (value, kind) in own.items():
+        for flag, (value, kind, _sealed) in own.items():
             log.add("flag.clear", org, flag=flag, old=_public(value, kind))
         log.add("org.move", org, old={"parent": parent}, new={"parent": None})
     if parents:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from neo4j import AsyncManagedTransaction
 
 from app.domain.access import Principal
+from app.domain.catalog import Catalog
 from app.domain.hierarchy import (
     MAX_DEPTH,
     CreationPlan,
@@ -26,6 +27,8 @@ from app.domain.hierarchy import (
 )
 from app.domain.ids import check_org_id
 from app.errors import Problem
+from app.services import dry_run as dry_runs
+from app.services.dry_run import Affected, DryRun, Rehearsed
 from app.services.values import org_not_found
 from app.store import audit as audit_store
 from app.store import orgs as orgs_store
@@ -167,11 +170,22 @@ class OrgService:
             return [], False
         return await self.db.read(_find_ids, prefix, limit, roots)
 
-    async def move(self, principal: Principal, org: str, parent: str | None) -> bool:
-        """Put `org` (and its whole subtree) under `parent`; False when it is already there."""
+    async def move(self, principal: Principal, org: str, parent: str | None, *,
+                   dry_run: DryRun | None = None, catalog: Catalog | None = None) -> bool | Affected:
+        """Put `org` (and its whole subtree) under `parent`; False when it is already there.
+
+        With `dry_run` (and the catalog in force): every check, nothing written, and the
+        orgs whose effective value of any flag the move would change.
+        """
         check_org_id(org)
         if parent is not None:
             check_org_id(parent, "parent id")
+        if dry_run is not None:
+            try:
+                await self.db.write(_move, principal, org, parent, self.max_depth, rehearse=True)
+            except Rehearsed as rehearsed:
+                return await dry_runs.move(self.db, dry_run, catalog, org, rehearsed.facts["old_parent"], parent)
+            return dry_runs.NOTHING  # already there
         moved = await self.db.write(_move, principal, org, parent, self.max_depth)
         if moved:
             self.on_hierarchy_change()
@@ -225,7 +239,7 @@ async def _find_ids(tx: AsyncManagedTransaction, prefix: str, limit: int,
 
 
 async def _move(tx: AsyncManagedTransaction, principal: Principal, org: str, parent: str | None,
-                max_depth: int = MAX_DEPTH) -> bool:
+                max_depth: int = MAX_DEPTH, rehearse: bool = False) -> bool:
     await audit_store.claim_sequence(tx)
     chains = await orgs_store.chains(tx, [org] if parent is None else [org, parent])
     org_chain, parent_chain = chains.get(org), chains.get(parent) if parent is not None else []
@@ -254,6 +268,8 @@ async def _move(tx: AsyncManagedTransaction, principal: Principal, org: str, par
             raise Problem("too-deep", f"moving {org!r} under {parent!r} would put its subtree's lowest orgs at "
                                       f"least {depth + levels} levels below their root; at most {max_depth} "
                                       "are allowed")
+    if rehearse:
+        raise Rehearsed(old_parent=old_parent)
     await orgs_store.move(tx, org, parent)
     # Both the old and the new subtree's admins see the move in their audit log.
     path = [org, *parent_chain, *(ancestor for ancestor in org_chain[1:] if ancestor not in parent_chain)]

@@ -18,11 +18,13 @@ from app.cache.batched_reads import BatchedReads
 from app.cache.shared_reads import SharedReads
 from app.cache.values import ValueCache, served_stale
 from app.observability import metrics
-from app.domain.access import Principal
+from app.domain.access import Principal, Role
 from app.domain.catalog import Catalog, FlagDefinition
 from app.domain.ids import check_flag_name, check_org_id
-from app.domain.resolution import Link, Resolution, resolve
+from app.domain.resolution import Link, Resolution, Sealed, active, resolve, same_value, sealing_org, unsealed
 from app.errors import Problem
+from app.services import dry_run as dry_runs
+from app.services.dry_run import Affected, DryRun, Rehearsed
 from app.services.group_commit import GroupCommit
 from app.store import values as values_store
 from app.store.audit import Change
@@ -39,6 +41,7 @@ class Written:
     previous: Any
     changed: bool
     seq: int | None = None  # the change's audit seq
+    sealed: bool = False  # the value is sealed after the change
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +51,14 @@ class Lookup:
     chain: list[Link]  # the org, then its ancestors, each with its stored value
 
     def explanation(self) -> list[dict[str, Any]]:
-        return [
-            {"org": link.org, "value": None if link.stored is None else self.flag.from_graph(link.stored)}
-            for link in self.chain
-        ]
+        """Each link's own value; `active`: it is in force where it is set (no seal above
+        overrides it; false where nothing is set); `sealed`: the value is sealed there."""
+        entries = []
+        for link, in_force in zip(self.chain, active(self.chain), strict=True):
+            stored, sealed = unsealed(link.stored)
+            entries.append({"org": link.org, "value": None if stored is None else self.flag.from_graph(stored),
+                            "active": in_force, "sealed": sealed})
+        return entries
 
 
 def org_not_found(org: str) -> Problem:
@@ -91,8 +98,10 @@ class ValueService:
             return [Link(member, stored) for member, stored in stale], None
         if chain is None:
             return None, epochs
-        # Each member's pairs hold at most the one for `flag` (the statement filters by it).
-        return [Link(member, pairs[0][1] if pairs else None) for member, pairs in chain], epochs
+        # Each member's pairs hold at most the one for `flag` (the statement filters by it), and
+        # its sealed names hold that name if it is sealed there: `Sealed` carries the seal into the cache.
+        return [Link(member, (Sealed(pairs[0][1]) if sealed else pairs[0][1]) if pairs else None)
+                for member, pairs, sealed in chain], epochs
 
     async def _flags_chain(self, org: str) -> tuple[list[tuple[str, dict[str, Any]]] | None, tuple[int, int] | None]:
         cached = self.cache.flags_chain(org)
@@ -108,7 +117,7 @@ class ValueService:
             return self._last_known(error, lambda: self.cache.flags_chain(org, stale_ok=True)), None
         if chain is None:
             return None, epochs
-        return [(member, dict(pairs)) for member, pairs in chain], epochs
+        return [(member, _with_seals(pairs, sealed)) for member, pairs, sealed in chain], epochs
 
     def _last_known(self, error: Exception, read_cache: Callable[[], T | None]) -> T:
         """With the database away, the cached value if there is one and it is not too old; else re-raise."""
@@ -152,24 +161,47 @@ class ValueService:
         }
 
     async def set(self, principal: Principal, org: str, flag_name: str, value: Any = None, *,
-                  path_value: str | None = None) -> Written:
-        """Set the org's own value; `path_value` is the seed alias's untyped path segment."""
+                  path_value: str | None = None, dry_run: DryRun | None = None,
+                  sealed: bool | None = None) -> Written | Affected:
+        """Set the org's own value; `path_value` is the seed alias's untyped path segment.
+
+        `sealed`: True seals the value, False unseals it, None keeps the org's seal as it is.
+        With `dry_run`: every check, nothing written, and what the change would reach.
+        """
         check_org_id(org)
         check_flag_name(flag_name)
         flag = self._catalog().get(flag_name)
         if flag is not None:
             value = flag.parse_path_value(path_value) if path_value is not None else flag.check(value)
-        return await self._write(principal, org, flag_name, flag, value)
+        if dry_run is not None:
+            return await self._rehearse(dry_run, principal, org, flag_name, flag, value, sealed)
+        return await self._write(principal, org, flag_name, flag, value, sealed)
 
-    async def clear(self, principal: Principal, org: str, flag_name: str) -> Written:
+    async def clear(self, principal: Principal, org: str, flag_name: str, *,
+                    dry_run: DryRun | None = None) -> Written | Affected:
         check_org_id(org)
         check_flag_name(flag_name)
-        return await self._write(principal, org, flag_name, self._catalog().get(flag_name), None)
+        # A clear lifts the org's own seal with its value (admins only: check_seals).
+        if dry_run is not None:
+            return await self._rehearse(dry_run, principal, org, flag_name, self._catalog().get(flag_name), None,
+                                        False)
+        return await self._write(principal, org, flag_name, self._catalog().get(flag_name), None, False)
+
+    async def _rehearse(self, dry_run: DryRun, principal: Principal, org: str, flag_name: str,
+                        flag: FlagDefinition | None, value: Any, sealed: bool | None = None) -> Affected:
+        # In a transaction of its own, not the group commit: it ends by raising, so it writes
+        # nothing, and must not take other callers' writes down with it.
+        try:
+            await self.db.write(_write, principal, org, flag_name, flag, value, sealed, rehearse=True)
+        except Rehearsed as rehearsed:
+            return await dry_runs.value_change(self.db, dry_run, rehearsed.facts["flag"], rehearsed.facts["chain"],
+                                               rehearsed.facts["stored"])
+        return dry_runs.NOTHING  # the write would change nothing
 
     async def _write(self, principal: Principal, org: str, flag_name: str, flag: FlagDefinition | None,
-                     value: Any) -> Written:
+                     value: Any, sealed: bool | None = None) -> Written:
         # Committed with whatever other writes of this process are waiting (app/services/group_commit.py).
-        return await self.writes.submit(_WriteRequest(principal, org, flag_name, flag, value))
+        return await self.writes.submit(_WriteRequest(principal, org, flag_name, flag, value, sealed))
 
     async def _write_batch(self, requests: list[_WriteRequest]) -> list[Written | Exception]:
         """One transaction for all `requests`; each one's outcome (Written, or its Problem)."""
@@ -200,6 +232,8 @@ class ValueService:
         (write-through: the new value is its cache entry, and its last-known value should the
         database go away), others through the change feed."""
         stored = None if written.value is None or request.flag is None else request.flag.to_graph(written.value)
+        if written.sealed:
+            stored = Sealed(stored)  # the seal travels with the value into the cache
         self.cache.value_written(request.org, request.flag_name, stored, written.seq)
 
 
@@ -212,6 +246,22 @@ class _WriteRequest:
     flag_name: str
     flag: FlagDefinition | None
     value: Any
+    sealed: bool | None = None  # as ValueService.set's
+    rehearse: bool = False  # a dry run: raise `Rehearsed` once every check has passed, before writing
+    schedule: str | None = None  # the id of the schedule applying it (audited)
+
+
+async def _write(tx: AsyncManagedTransaction, principal: Principal, org: str, flag_name: str,
+                 flag: FlagDefinition | None, value: Any, sealed: bool | None = None,
+                 rehearse: bool = False, schedule: str | None = None) -> Written:
+    """One set (value not None) or clear (value None) in a transaction of the caller's (a dry
+    run, a schedule taken or applied): the group commit's unit of work for a batch of one, so
+    every check is the one an immediate write makes. Raises its Problem, or `Rehearsed`."""
+    outcome, = await _write_batch(tx, [_WriteRequest(principal, org, flag_name, flag, value, sealed, rehearse,
+                                                     schedule)])
+    if isinstance(outcome, Problem):
+        raise outcome
+    return outcome
 
 
 async def _write_batch(tx: AsyncManagedTransaction, requests: list[_WriteRequest]) -> list[Written | Problem]:
@@ -230,12 +280,13 @@ async def _write_batch(tx: AsyncManagedTransaction, requests: list[_WriteRequest
             decided.append(_decide(request, chain, own, changes))
         except Problem as problem:
             decided.append(problem)
+        # `Rehearsed` (a dry run, always a batch of one) goes up: nothing is written.
     first = await values_store.write(tx, list(own.values()), changes)
     outcomes: list[Written | Problem] = []
     seq = first
     for outcome in decided:
         if isinstance(outcome, Written) and outcome.changed:
-            outcome = Written(outcome.value, outcome.previous, changed=True, seq=seq)
+            outcome = Written(outcome.value, outcome.previous, changed=True, seq=seq, sealed=outcome.sealed)
             seq += 1
         outcomes.append(outcome)
     return outcomes
@@ -251,14 +302,48 @@ def _decide(request: _WriteRequest, chain: list[Link] | None, own: dict[tuple[st
     flag, value = request.flag, request.value
     if flag is None:
         raise Problem("flag-not-found", f"no flag named {request.flag_name!r} in the catalog")
-    key = (request.org, request.flag_name)
-    stored = own[key].stored if key in own else chain[0].stored
+    if own:
+        # Seals and values this batch set earlier on the chain count as if committed.
+        chain = [Link(link.org, own[(link.org, request.flag_name)].stored)
+                 if (link.org, request.flag_name) in own else link for link in chain]
+    stored, was_sealed = unsealed(chain[0].stored)
+    seal = check_seals(request.principal, chain, request.flag_name, was_sealed, request.sealed)
     previous = None if stored is None else flag.from_graph(stored)
-    if previous == value and type(previous) is type(value):
-        return Written(value, previous, changed=False)
+    if same_value(previous, value) and was_sealed == seal:
+        return Written(value, previous, changed=False, sealed=seal)
+    new = None if value is None else flag.to_graph(value)
+    if seal:
+        new = Sealed(new)
+    if request.rehearse:
+        raise Rehearsed(flag=flag, chain=chain, stored=new)
     changes.append((request.principal.subject,
                     Change(action="flag.clear" if value is None else "flag.set", org=request.org,
-                           flag=request.flag_name, old=previous, new=value, path=path)))
-    own[key] = StoredValue(request.org, request.flag_name, None if value is None else flag.to_graph(value),
-                           request.principal.subject)
-    return Written(value, previous, changed=True)
+                           flag=request.flag_name, old=previous, new=value, path=path,
+                           sealed=True if seal else (False if was_sealed else None), schedule=request.schedule)))
+    own[(request.org, request.flag_name)] = StoredValue(request.org, request.flag_name, new,
+                                                        request.principal.subject)
+    return Written(value, previous, changed=True, sealed=seal)
+
+
+def check_seals(principal: Principal, chain: list[Link], flag_name: str, was_sealed: bool,
+                sealed: bool | None) -> bool:
+    """Whether the org's value is sealed after the change; 409 under a seal from above,
+    403 for a non-admin touching a seal. `sealed` None keeps the org's own seal as it is;
+    a clear (the caller passes sealed=False) lifts it."""
+    above = sealing_org(chain)
+    if above is not None:
+        raise Problem("sealed", f"{flag_name!r} is sealed on {above!r}, above {chain[0].org!r}; "
+                                "an admin may unseal it there", sealing_org=above)
+    seal = was_sealed if sealed is None else sealed
+    if (seal or was_sealed) and (principal.role is None or principal.role < Role.admin):
+        raise Problem("forbidden", f"{flag_name!r} is sealed on {chain[0].org!r}: only an admin may seal, "
+                                   "unseal or change a sealed value")
+    return seal
+
+
+def _with_seals(pairs: list[list[Any]], sealed: list[str]) -> dict[str, Any]:
+    """A member's [flag, stored value] pairs as a map, its sealed ones (by name) wrapped in `Sealed`."""
+    values = dict(pairs)
+    for name in sealed:
+        values[name] = Sealed(values[name])
+    return values

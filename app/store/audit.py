@@ -29,6 +29,10 @@ class Change:
     old: Any = None
     new: Any = None
     flag: str | None = None
+    # Set on value events that involve a seal: True (the value is sealed), False (it was unsealed).
+    sealed: bool | None = None
+    # Set on changes a schedule applied: its id.
+    schedule: str | None = None
 
     def params(self) -> dict[str, Any]:
         # old/new may be any JSON value (objects included): stored as JSON text.
@@ -39,6 +43,8 @@ class Change:
             "old": _json(self.old),
             "new": _json(self.new),
             "path": list(self.path),
+            "sealed": self.sealed,
+            "schedule": self.schedule,
         }
 
 
@@ -167,8 +173,8 @@ async def last_seq(tx: AsyncManagedTransaction) -> int:
 
 
 def public_event(stored: Any) -> dict[str, Any]:
-    """An event as the API shows it (old/new decoded, time in RFC 3339)."""
-    return {
+    """An event as the API shows it (old/new decoded, time in RFC 3339; `sealed` only where it applies)."""
+    event = {
         "seq": stored["seq"],
         "at": _rfc3339(stored["at"]),
         "actor": stored["actor"],
@@ -178,6 +184,13 @@ def public_event(stored: Any) -> dict[str, Any]:
         "old": None if stored["old"] is None else orjson.loads(stored["old"]),
         "new": None if stored["new"] is None else orjson.loads(stored["new"]),
     }
+    sealed = stored.get("sealed")
+    if sealed is not None:
+        event["sealed"] = sealed
+    schedule = stored.get("schedule")
+    if schedule is not None:
+        event["schedule"] = schedule
+    return event
 
 
 def _rfc3339(value: Any) -> str:

@@ -8,21 +8,30 @@ from typing import Any
 
 from neo4j import AsyncManagedTransaction
 
-from app.domain.resolution import Link
+from app.domain.resolution import Link, Sealed, unsealed
 from app.store import audit as audit_store
 from app.store.audit import Change
 from app.store.database import execute, fetch
 
 
 def _links(records: list) -> list[Link] | None:
-    return [Link(record["org"], record["value"]) for record in records] or None
+    return [Link(record["org"], Sealed(record["value"]) if record["sealed"] else record["value"])
+            for record in records] or None
 
 
 # A lookup read in a batch: (org, flag), flag None for every flag. Its answer: the org and its
-# ancestors, nearest first, each as [id, [[flag, stored value], ...]] for what it sets (that flag
-# only, or all), as the driver decoded it: converting here cost a tenth of a cold lookup's CPU.
+# ancestors, nearest first, each as [id, [[flag, stored value], ...], [sealed flag, ...]] for what
+# it sets (that flag only, or all) and which of those it sets sealed, as the driver decoded it:
+# converting here cost a tenth of a cold lookup's CPU (app/services/values.py wraps sealed ones).
 ChainLookup = tuple[str, str | None]
 Chain = list[list[Any]]
+
+
+async def flags_chain(tx: AsyncManagedTransaction, org: str) -> list[tuple[str, dict[str, Any]]] | None:
+    """The org and its ancestors, nearest first, each with every value stored on it."""
+    records = await fetch(tx, "flags_chain", org=org)
+    return [(record["org"], {name: Sealed(value) if sealed else value for name, value, sealed in record["values"]})
+            for record in records] or None
 
 
 async def lookup_chains(tx: AsyncManagedTransaction, lookups: list[ChainLookup]) -> dict[ChainLookup, Chain]:
@@ -41,7 +50,8 @@ async def begin_writes(tx: AsyncManagedTransaction, targets: Sequence[tuple[str,
     records = await fetch(tx, "value_write_begin", rows=[{"org": org, "flag": flag} for org, flag in targets])
     chains: list[list[Link] | None] = [None] * len(targets)
     for record in records:
-        chains[record["i"]] = [Link(org, stored) for org, stored in record["chain"]] or None
+        chains[record["i"]] = [Link(org, Sealed(stored) if sealed else stored)
+                               for org, stored, sealed in record["chain"]] or None
     return chains
 
 
@@ -65,10 +75,33 @@ async def write(tx: AsyncManagedTransaction, values: Sequence[StoredValue], chan
     relationship and updates the AuditSequence node deadlocked under concurrent writers
     (Neo4j 5.26: tests/test_values.py::test_concurrent_writes_are_all_kept got 503s), where these never do.
     """
-    sets = [{"org": v.org, "flag": v.flag, "value": v.stored, "actor": v.actor} for v in values if v.stored is not None]
-    clears = [{"org": v.org, "flag": v.flag} for v in values if v.stored is None]
+    sets = []
+    clears = []
+    for v in values:
+        if v.stored is None:
+            clears.append({"org": v.org, "flag": v.flag})
+        else:
+            value, sealed = unsealed(v.stored)
+            # null, not false, when unsealed: no property at all on the common, unsealed values.
+            sets.append({"org": v.org, "flag": v.flag, "value": value, "sealed": sealed or None, "actor": v.actor})
     if sets:
         await execute(tx, "value_set", rows=sets)
     if clears:
         await execute(tx, "value_clear", rows=clears)
     return await audit_store.append_each(tx, changes)
+
+
+async def bulk_chains(tx: AsyncManagedTransaction, ids: list[str], flag: str) -> dict[str, list[Link]]:
+    """For each existing org of `ids`: its chain with each member's stored value of `flag` (as `flag_chain`)."""
+    records = await fetch(tx, "values_bulk_chains", ids=ids, flag=flag)
+    return {org: [Link(member, Sealed(value) if sealed else value) for member, value, sealed in chain]
+            for org, chain in records[0]["chains"]}
+
+
+async def bulk_write(tx: AsyncManagedTransaction, flag: str, sets: list[dict[str, Any]], clears: list[str],
+                     actor: str, batch: int) -> None:
+    """Set (`sets`: [{org, value, sealed}]) and clear (`clears`: org ids) many orgs' own values of `flag`."""
+    for start in range(0, len(sets), batch):
+        await execute(tx, "values_bulk_set", flag=flag, rows=sets[start:start + batch], actor=actor)
+    for start in range(0, len(clears), batch):
+        await execute(tx, "values_bulk_clear", flag=flag, orgs=clears[start:start + batch])

@@ -1,0 +1,196 @@
+"""Scheduled changes (API.md, "Safe changes"): a value set or cleared at a given time.
+
+Taking a schedule runs the checks of the immediate change (the value write rehearsed as
+a dry run is: every check, nothing written), then stores a `(:Schedule)` node in Neo4j,
+so it survives restarts and any instance can apply it.
+
+Applying: every instance runs a `Scheduler`, which every `interval` seconds opens one
+write transaction that takes the writers' lock (the audit sequence), reads the pending
+schedules whose time has come, applies each through the very unit of work of an
+immediate write (under the scheduling token's sub, role and subtrees, so everything is
+checked again: a change that has become invalid is recorded as failed, not applied) and
+marks it applied or failed, all in that transaction. Two instances polling at once are
+serialised by the lock and the second finds nothing pending; an instance that dies
+mid-way rolls back and the other one applies the schedule. Each applied change is
+audited with the scheduler's sub as actor and `"schedule": id`, so it is in /v1/changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+import orjson
+from loguru import logger
+from neo4j import AsyncManagedTransaction
+
+from app.cache.values import ValueCache
+from app.domain.access import Principal, Role
+from app.domain.catalog import Catalog
+from app.domain.ids import check_flag_name, check_org_id
+from app.errors import Problem
+from app.observability import schedules as schedule_metrics
+from app.services import values as values_service
+from app.services.dry_run import Rehearsed
+from app.store import audit as audit_store
+from app.store import schedules as store
+from app.store.database import Database, after_commit
+
+DUE_PER_ROUND = 100
+LIST_LIMIT = 1000
+
+
+def parse_at(text: Any) -> datetime:
+    """An RFC 3339 time with its offset, in the future; else `422 invalid-value`."""
+    if not isinstance(text, str):
+        raise Problem("invalid-value", "at must be an RFC 3339 time, e.g. 2030-01-01T09:00:00Z")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise Problem("invalid-value", f"at {text!r} is not an RFC 3339 time, e.g. 2030-01-01T09:00:00Z") from None
+    if moment.tzinfo is None:
+        raise Problem("invalid-value", f"at {text!r} needs its UTC offset (e.g. Z or +02:00)")
+    if moment <= datetime.now(UTC):
+        raise Problem("invalid-value", f"at {text!r} is not in the future")
+    return moment
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class Schedules:
+    def __init__(self, db: Database, catalog: Callable[[], Catalog]) -> None:
+        self.db = db
+        self._catalog = catalog
+
+    async def schedule(self, principal: Principal, org: str, flag_name: str, value: Any, at: Any,
+                       sealed: bool | None = None, clear: bool = False) -> dict[str, Any]:
+        """Check the change as an immediate one would be, then store it for `at`; `clear`: a clear."""
+        moment = parse_at(at)
+        check_org_id(org)
+        check_flag_name(flag_name)
+        flag = self._catalog().get(flag_name)
+        if flag is not None and not clear:
+            value = flag.check(value)  # as PUT: null is not a value
+        try:
+            await self.db.write(values_service._write, principal, org, flag_name, flag, value,
+                                False if value is None else sealed, rehearse=True)
+        except Rehearsed:
+            pass  # every check passed; it would change something now
+        # Not rehearsed: it would change nothing now, which may not be true by then.
+        schedule = uuid.uuid4().hex
+        await self.db.write(partial(store.create, id=schedule, org=org, flag=flag_name,
+                                    value=None if value is None else orjson.dumps(value).decode(),
+                                    clear=value is None, sealed=sealed, at=_rfc3339(moment), actor=principal.subject,
+                                    role=principal.role.name if principal.role else None,
+                                    orgs=sorted(principal.orgs)))
+        return {"schedule": schedule, "org": org, "flag": flag_name, "value": value, "at": _rfc3339(moment)}
+
+    async def pending(self, principal: Principal, org: str | None, subtree: bool, flag: str | None
+                      ) -> list[dict[str, Any]]:
+        if org is not None:
+            check_org_id(org)
+        if flag is not None:
+            check_flag_name(flag)
+        scopes = None if principal.unscoped else sorted(principal.orgs)
+        found = await self.db.read(store.pending, org, subtree, flag, scopes, LIST_LIMIT)
+        return [_public(schedule) for schedule in found]
+
+    async def cancel(self, principal: Principal, schedule: str) -> None:
+        await self.db.write(_cancel, principal, schedule)
+
+
+def _public(schedule: dict[str, Any]) -> dict[str, Any]:
+    value = None if schedule["value"] is None else orjson.loads(schedule["value"])
+    public = {"schedule": schedule["id"], "org": schedule["org"], "flag": schedule["flag"], "value": value,
+              "at": schedule["at"], "actor": schedule["actor"]}
+    if schedule.get("sealed") is not None:
+        public["sealed"] = schedule["sealed"]
+    return public
+
+
+async def _cancel(tx: AsyncManagedTransaction, principal: Principal, schedule: str) -> None:
+    await audit_store.claim_sequence(tx)  # not while a scheduler is applying it
+    found = await store.get(tx, schedule)
+    if found is None or found["status"] != "pending":
+        raise Problem("not-found", f"no pending schedule {schedule!r}")
+    if not principal.unscoped:
+        from app.store import orgs as orgs_store
+
+        principal.require_scope(await orgs_store.chain(tx, found["org"]))
+    await store.finish(tx, schedule, "cancelled", principal.subject)
+
+
+class Scheduler:
+    """Applies due schedules; one per instance (see the module's docstring)."""
+
+    def __init__(self, db: Database, catalog: Callable[[], Catalog], cache: ValueCache, interval: float) -> None:
+        self.db = db
+        self._catalog = catalog
+        self.cache = cache
+        self.interval = interval
+        self._counted_at = float("-inf")
+
+    async def run(self) -> None:
+        failing = False
+        while True:
+            try:
+                await self.round()
+                failing = False
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # the database may be away: the schedules wait in it
+                if not failing:
+                    logger.warning("cannot apply due schedules ({}); retrying", type(error).__name__)
+                failing = True
+            await asyncio.sleep(self.interval)
+
+    async def round(self) -> int:
+        """Apply what is due; answers how many schedules were settled (applied or failed)."""
+        # A read first: most rounds find nothing due, and need not take the writers' lock.
+        due = await self.db.read_unqueued(store.any_due)
+        settled = await self.db.write(self._apply_due) if due else []
+        for org, flag, seq in settled:
+            if seq is not None:
+                self.cache.value_changed(org, flag, seq)
+        if time.monotonic() - self._counted_at > 5 or settled:
+            schedule_metrics.pending(await self.db.read(store.pending_count))
+            self._counted_at = time.monotonic()
+        return len(settled)
+
+    async def _apply_due(self, tx: AsyncManagedTransaction) -> list[tuple[str, str, int | None]]:
+        await audit_store.claim_sequence(tx)
+        settled = []
+        catalog = self._catalog()
+        for schedule in await store.due(tx, DUE_PER_ROUND):
+            role = Role[schedule["role"]] if schedule["role"] in Role.__members__ else None
+            principal = Principal(schedule["actor"], role, frozenset(schedule["orgs"] or []))
+            flag = catalog.get(schedule["flag"])
+            try:
+                value = None if schedule["clear"] else orjson.loads(schedule["value"])
+                if flag is not None and value is not None:
+                    value = flag.check(value)
+                written = await values_service._write(
+                    tx, principal, schedule["org"], schedule["flag"], flag, value,
+                    False if value is None else schedule["sealed"], schedule=schedule["id"])
+            except Problem as problem:
+                # Nothing was written by the failed check: record why, and go on with the others.
+                await store.finish(tx, schedule["id"], "failed", principal.subject,
+                                   reason=f"{problem.slug}: {problem.detail}")
+                after_commit(partial(_failed, schedule["id"], problem))
+                settled.append((schedule["org"], schedule["flag"], None))
+                continue
+            await store.finish(tx, schedule["id"], "applied", principal.subject, seq=written.seq)
+            settled.append((schedule["org"], schedule["flag"], written.seq))
+        return settled
+
+
+def _failed(schedule: str, problem: Problem) -> None:
+    schedule_metrics.failed()
+    logger.warning("schedule {} failed when applied: {} ({})", schedule, problem.slug, problem.detail)

@@ -1,0 +1,43 @@
+"""Units of work on scheduled changes: `(:Schedule {id, org, flag, value, at, status, ...})`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from neo4j import AsyncManagedTransaction
+
+from app.store.database import execute, fetch
+
+
+async def create(tx: AsyncManagedTransaction, **schedule: Any) -> None:
+    await execute(tx, "schedule_create", **schedule)
+
+
+async def pending(tx: AsyncManagedTransaction, org: str | None, subtree: bool, flag: str | None,
+                  scopes: list[str] | None, limit: int) -> list[dict[str, Any]]:
+    records = await fetch(tx, "schedules_list", org=org, subtree=subtree, flag=flag, scopes=scopes, limit=limit)
+    return [dict(schedule) for schedule in records[0]["schedules"]]
+
+
+async def get(tx: AsyncManagedTransaction, schedule: str) -> dict[str, Any] | None:
+    records = await fetch(tx, "schedule_get", id=schedule)
+    return dict(records[0]["schedule"]) if records else None
+
+
+async def finish(tx: AsyncManagedTransaction, schedule: str, status: str, actor: str, reason: str | None = None,
+                 seq: int | None = None) -> None:
+    await execute(tx, "schedule_finish", id=schedule, status=status, reason=reason, seq=seq, actor=actor)
+
+
+async def due(tx: AsyncManagedTransaction, limit: int) -> list[dict[str, Any]]:
+    records = await fetch(tx, "schedules_due", limit=limit)
+    return [dict(schedule) for schedule in records[0]["due"]]
+
+
+async def any_due(tx: AsyncManagedTransaction) -> bool:
+    return bool(await fetch(tx, "schedules_any_due"))
+
+
+async def pending_count(tx: AsyncManagedTransaction) -> int:
+    records = await fetch(tx, "schedules_pending")
+    return records[0]["pending"]

@@ -1,0 +1,2 @@
+MATCH (s:Schedule {status: 'pending'})
+RETURN count(s) AS pending

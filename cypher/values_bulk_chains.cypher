@@ -1,0 +1,13 @@
+// For each existing org of $ids: its chain (its own id, then its ancestors' up to the
+// root) with what each member stores for $flag, as one list of [id, [[member, value,
+// sealed], ...]] (one value, not a record per org: much faster to stream). What a bulk
+// value write judges its rows by: scope, existence, seals above, the old value.
+UNWIND $ids AS id
+MATCH (o:Org {id: id})
+CALL (o) {
+  MATCH p = (o)<-[:PARENT_OF*0..]-(a:Org)
+  OPTIONAL MATCH (a)-[s:SET]->(:Flag {name: $flag})
+  WITH a, s ORDER BY length(p)
+  RETURN collect([a.id, s.value, s.sealed]) AS chain
+}
+RETURN collect([id, chain]) AS chains
