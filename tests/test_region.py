@@ -63,7 +63,10 @@ class Serve:
         if self.upstream:
             command += ["--upstream", self.upstream]
         with open(self.logs / f"{self.name}.log", "ab") as log:
-            self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+            # A session of its own: `serve` runs its workers as child processes (GRAPHFLAGS_WORKERS),
+            # and a crash must take them all, or the killed instance goes on answering.
+            self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+                                            start_new_session=True)
         deadline = time.monotonic() + 90
         while True:
             assert self.process.poll() is None, f"{self.name} exited: {self.tail()}"
@@ -77,7 +80,7 @@ class Serve:
 
     def kill(self) -> None:
         if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
+            os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=30)
 
     def tail(self) -> str:
