@@ -220,13 +220,17 @@ INT64_MAX, INT64_MIN = 2**63 - 1, -(2**63)
 
 @pytest.fixture
 async def unbounded(settings_for, tmp_path):
-    """An app whose catalog has an integer flag without min or max, and a number flag."""
+    """An app whose catalog has an integer flag without min or max, and a number flag.
+
+    Names no other catalog uses: a value stored here must not make flags.json (which
+    bounds checkout-timeout-s) refuse to load for a later test serving over this database.
+    """
     from asgi_lifespan import LifespanManager
 
     from app.http.app import create_app
 
     catalog = tmp_path / "unbounded.json"
-    catalog.write_bytes(orjson.dumps({"flags": {"checkout-timeout-s": {"type": "integer", "default": 30},
+    catalog.write_bytes(orjson.dumps({"flags": {"unbounded-count": {"type": "integer", "default": 30},
                                                 "ratio": {"type": "number", "default": 1.5}}}))
     application = create_app(settings_for(catalog))
     async with LifespanManager(application, startup_timeout=60):
@@ -244,21 +248,21 @@ async def own_value(http, tokens, org, flag):
 async def test_integers_outside_64_bits_in_a_path_are_422_and_write_nothing(unbounded, tokens, chain6):
     org = chain6[3]
     for text in ["9" * 5000, "-" + "9" * 5000, str(INT64_MAX + 1), str(INT64_MIN - 1), str(2**64)]:
-        response = await unbounded.post(f"/{org}/checkout-timeout-s/{text}", headers=tokens.writer())
+        response = await unbounded.post(f"/{org}/unbounded-count/{text}", headers=tokens.writer())
         assert response.status_code == 422, (text[:30], response.text)
         assert slug(response) == "invalid-value"
-        assert await own_value(unbounded, tokens, org, "checkout-timeout-s") is None
+        assert await own_value(unbounded, tokens, org, "unbounded-count") is None
     response = await unbounded.post(f"/{org}/ratio/{'9' * 5000}", headers=tokens.writer())
     assert response.status_code == 422 and slug(response) == "invalid-value"
     for fits in (INT64_MAX, INT64_MIN):
-        response = await unbounded.post(f"/{org}/checkout-timeout-s/{fits}", headers=tokens.writer())
+        response = await unbounded.post(f"/{org}/unbounded-count/{fits}", headers=tokens.writer())
         assert response.status_code == 200, response.text
-        assert await own_value(unbounded, tokens, org, "checkout-timeout-s") == fits
+        assert await own_value(unbounded, tokens, org, "unbounded-count") == fits
 
 
 async def test_integers_outside_64_bits_in_a_body_are_refused_and_write_nothing(unbounded, tokens, chain6):
     org = chain6[4]
-    path = f"/v1/orgs/{org}/flags/checkout-timeout-s"
+    path = f"/v1/orgs/{org}/flags/unbounded-count"
     for number, status, problem in [(INT64_MAX + 1, 422, "invalid-value"), (INT64_MIN - 1, 422, "invalid-value"),
                                     (2**64 - 1, 422, "invalid-value"), (2**64, 422, "invalid-value"),
                                     ("9" * 5000, 400, "invalid-body"), ("-" + "9" * 5000, 400, "invalid-body")]:
@@ -266,13 +270,13 @@ async def test_integers_outside_64_bits_in_a_body_are_refused_and_write_nothing(
         response = await unbounded.put(path, content=body, headers=tokens.writer())
         assert response.status_code == status, (str(number)[:30], response.text)
         assert slug(response) == problem
-        assert await own_value(unbounded, tokens, org, "checkout-timeout-s") is None
+        assert await own_value(unbounded, tokens, org, "unbounded-count") is None
     for body in (b'{"value": 1e999}', b'{"value": ' + b"9" * 5000 + b"}"):
         response = await unbounded.put(f"/v1/orgs/{org}/flags/ratio", content=body, headers=tokens.writer())
         assert response.status_code == 400 and slug(response) == "invalid-body", response.text
     response = await unbounded.put(path, content=b'{"value": %d}' % INT64_MAX, headers=tokens.writer())
     assert response.status_code == 200, response.text
-    assert await own_value(unbounded, tokens, org, "checkout-timeout-s") == INT64_MAX
+    assert await own_value(unbounded, tokens, org, "unbounded-count") == INT64_MAX
 
 
 async def test_huge_numbers_in_ofrep_and_bulk_bodies_are_4xx(client, tokens, chain6, uid):

@@ -91,7 +91,9 @@ def _env(server: Neo4jServer, migrated) -> dict[str, str]:
     return {**os.environ, "NEO4J_URI": server.uri, "NEO4J_USER": server.user, "NEO4J_PASSWORD": server.password,
             "GRAPHFLAGS_JWT_DEV_KEY_FILE": str(migrated.jwt_dev_key_file), "GRAPHFLAGS_FLAGS_FILE": str(TEST_CATALOG),
             "GRAPHFLAGS_WATCH_CATALOG": "false", "GRAPHFLAGS_LOG_JSON": "false", "GRAPHFLAGS_METRICS": "false",
-            "GRAPHFLAGS_UPSTREAM_BACKOFF_MAX": "1"}
+            "GRAPHFLAGS_UPSTREAM_BACKOFF_MAX": "1",
+            # One process, so that SIGKILL is a whole crash: uvicorn's workers outlive a killed supervisor.
+            "GRAPHFLAGS_WORKERS": "1"}
 
 
 @pytest.fixture(scope="module")

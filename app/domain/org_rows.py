@@ -103,14 +103,19 @@ class RowParser:
         if self._header is None:
             first = text.pop(0).removeprefix("\ufeff")
             self._header = _check_header(_csv_record(first) or [])
-        # Ids hold no quotes or newlines, so a record never spans two lines that matter here.
+        # Ids hold no quotes or newlines, so a record never spans two lines that matter here:
+        # each line is its own record. One reader over many lines would join a line that opens
+        # a quote with the next, and then the rows would depend on where the chunks were cut.
         id_first = self._header[0] == "id"
         rows, errors = self.rows, self.errors
+        records: list[Any]
         try:
-            records: list[Any] = list(csv.reader(text))
+            if any('"' in line for line in text):
+                raise csv.Error("quotes: judged line by line")
+            records = list(csv.reader(text))
         except csv.Error:
-            # A stray carriage return inside a line, or a field past csv's size limit: judge
-            # these lines one at a time, so the bad ones become row errors rather than a 500.
+            # A quote, a stray carriage return inside a line, or a field past csv's size limit:
+            # judge these lines one at a time, so the bad ones become row errors, never a 500.
             records = [_Unreadable("the line is not readable CSV") if (record := _csv_record(line)) is None else record
                        for line in text]
         for record in records:
