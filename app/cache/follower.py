@@ -20,8 +20,15 @@ from app.store.database import Database, fetch
 
 
 async def _invalidations(tx: AsyncManagedTransaction, after: int) -> tuple[int, list[list[str]]]:
+    """The newest seq it is safe to resume from, and the invalidating changes seen after `after`.
+
+    That is `last` when every event up to it was visible to this read; else `after` again, so
+    the events of a commit this read caught half-applied are read on the next round.
+    """
     records = await fetch(tx, "cache_invalidations", after=after)
-    return records[0]["last"], records[0]["changes"]
+    record = records[0]
+    complete = record["visible"] >= record["last"] - after
+    return (record["last"] if complete else after), record["changes"]
 
 
 def apply(cache: ValueCache, changes: list[list]) -> None:
