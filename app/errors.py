@@ -1,7 +1,7 @@
 """The one error type every layer raises: an RFC 9457 problem, named by its slug.
 
 The HTTP layer turns a `Problem` into `application/problem+json`; the domain and the
-store only say which problem it is. The table below is the full list in API.md.
+store only say which problem it is. The table below is the full list in docs/api.md.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from app.settings import Settings
 
 
 def _add_trace_id(record) -> None:
-    # Every line written while a request is served names its trace (API.md: a 500 is
+    # Every line written while a request is served names its trace (docs/api.md: a 500 is
     # "logged with its trace id"); lines from background work have none.
     trace_id = current_trace_id()
     if trace_id is not None:

@@ -1,7 +1,7 @@
 // Cache misses of many lookups in one round trip (app/cache/batched_reads.py). Each lookup is
 // [org, flag] (flag null: every flag). For each org found: its id and its ancestors' ids,
 // nearest first, each with the [flag, value] pairs it sets (for that flag, or all) and the
-// names of those it sets sealed (API.md, "Safe changes"; nearly always empty). Sealed names
+// names of those it sets sealed (docs/api.md, "Safe changes"; nearly always empty). Sealed names
 // apart rather than a third item per pair: the caller makes each member's pairs a dict as
 // they are. Each org is found by its unique index and the walk goes up from it; never from a
 // Flag (a popular flag has millions of incoming SETs). An org that does not exist gives no row.

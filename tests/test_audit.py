@@ -1,4 +1,4 @@
-"""The audit log (API.md, "Audit"): one event per change, none for no-ops, filters, pages, scope."""
+"""The audit log (docs/api.md, "Audit"): one event per change, none for no-ops, filters, pages, scope."""
 
 from __future__ import annotations
 

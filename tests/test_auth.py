@@ -1,4 +1,4 @@
-"""Authentication, roles, tenant scoping and the order of checks (API.md, "Authentication and authorization")."""
+"""Authentication, roles, tenant scoping and the order of checks (docs/api.md, "Authentication and authorization")."""
 
 from __future__ import annotations
 

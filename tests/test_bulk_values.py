@@ -1,4 +1,4 @@
-"""Bulk value writes (API.md, "Safe changes"): one flag on many orgs, judged whole, all or nothing."""
+"""Bulk value writes (docs/api.md, "Safe changes"): one flag on many orgs, judged whole, all or nothing."""
 
 from __future__ import annotations
 

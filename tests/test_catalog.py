@@ -1,4 +1,4 @@
-"""The flag catalog (API.md, "Catalog"): reading it, reloading it, refusing bad ones, watching the file.
+"""The flag catalog (docs/api.md, "Catalog"): reading it, reloading it, refusing bad ones, watching the file.
 
 Reload tests run an extra app instance over its own copy of the catalog (Flag nodes are
 shared in the database, so every flag these tests add has a name unique to the test).

@@ -228,7 +228,7 @@ async def test_toggle_a_value_through_the_preview_and_see_it_in_audit_and_feed(p
 
 
 async def test_the_preview_shows_the_dry_run_count_and_sample(page, live_server, api, tokens, tree):
-    """With the service's dry run (API.md, "Safe changes"), the preview says how many orgs change and
+    """With the service's dry run (docs/api.md, "Safe changes"), the preview says how many orgs change and
     names a sample. Where this build does not document dry_run yet, its answer is stood in for at
     the browser, in the contract's shape; nothing is written either way until Confirm."""
     spec = (await api.get("/openapi.json")).json()

@@ -1,4 +1,4 @@
-"""Dry runs (API.md, "Safe changes"): every check, nothing written, the orgs a change reaches."""
+"""Dry runs (docs/api.md, "Safe changes"): every check, nothing written, the orgs a change reaches."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Keys from a JWKS URL (API.md "Authentication"): fetched, cached, fetched again when a
+"""Keys from a JWKS URL (docs/api.md "Authentication"): fetched, cached, fetched again when a
 token names an unknown `kid` (rate-limited), so an identity provider can rotate keys
 without a restart here. The provider is a local HTTP server whose keys change mid-test."""
 

@@ -1,4 +1,4 @@
-"""API.md "Limits": body sizes, 64-bit integers and hierarchy depth.
+"""docs/api.md "Limits": body sizes, 64-bit integers and hierarchy depth.
 
 Every limit answers with a problem document, writes nothing, and holds up no other
 request. The body tests that matter most go over a real socket (the `live_server`):

@@ -1,4 +1,4 @@
-"""Who may read the metrics (API.md "Limits"): `/metrics` on the public listener only for
+"""Who may read the metrics (docs/api.md "Limits"): `/metrics` on the public listener only for
 admins of '*' (the text names actors of every tenant); the loopback listener needs no token."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The console's two reads against the real graph: an org's children page by page, and ids by prefix
-(API.md, "Organizations")."""
+(docs/api.md, "Organizations")."""
 
 from __future__ import annotations
 

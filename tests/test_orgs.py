@@ -1,4 +1,4 @@
-"""Organizations against the real graph: create, read, move, bulk loads (API.md, "Organizations")."""
+"""Organizations against the real graph: create, read, move, bulk loads (docs/api.md, "Organizations")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every problem type this service can answer here, as an RFC 9457 document (API.md, "Problem types")."""
+"""Every problem type this service can answer here, as an RFC 9457 document (docs/api.md, "Problem types")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Scheduled changes (API.md, "Safe changes"): taken with the immediate change's checks, stored in
+"""Scheduled changes (docs/api.md, "Safe changes"): taken with the immediate change's checks, stored in
 Neo4j, applied once within a second of their time by whichever instance is up, checked again then."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Sealed values (API.md, "Safe changes"): an admin's value that nobody below can override."""
+"""Sealed values (docs/api.md, "Safe changes"): an admin's value that nobody below can override."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Streams bound to their token (API.md "Limits"): an SSE stream ends when its token
+"""Streams bound to their token (docs/api.md "Limits"): an SSE stream ends when its token
 expires, and one token holds at most GRAPHFLAGS_MAX_STREAMS_PER_TOKEN (4) streams."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Expiry with no leeway (API.md "Authentication"): a token is refused from its `exp` on.
+"""Expiry with no leeway (docs/api.md "Authentication"): a token is refused from its `exp` on.
 
 The clock is ours: `time.time` is replaced for the verifier and for joserfc's claim
 checks alike, so the boundary is tested exactly, without sleeping.

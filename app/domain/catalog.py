@@ -25,7 +25,7 @@ MAX_VALUE_BYTES = 64 * 1024
 
 _JSON_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 _INTEGER = re.compile(r"-?[0-9]+")
-# `integer` values are signed 64-bit, as Neo4j stores them (API.md "Limits").
+# `integer` values are signed 64-bit, as Neo4j stores them (docs/api.md "Limits").
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _OUTSIDE_INT64 = "outside the signed 64-bit range"
 

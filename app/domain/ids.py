@@ -1,4 +1,4 @@
-"""What an org id and a flag name may look like (API.md, "Identifiers")."""
+"""What an org id and a flag name may look like (docs/api.md, "Identifiers")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Rows of a bulk org request, in the three formats API.md accepts.
+"""Rows of a bulk org request, in the three formats docs/api.md accepts.
 
 Parsing never stops at the first bad row: it reports every row it cannot read, with
 the row number the client counts by (the array's first element, NDJSON's first line,

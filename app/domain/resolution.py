@@ -1,6 +1,6 @@
 """How an org's effective value is chosen: the nearest setting wins, else the default.
 
-A sealed value (API.md, "Safe changes") wins over every value set below it: the seal
+A sealed value (docs/api.md, "Safe changes") wins over every value set below it: the seal
 nearest the root decides for its whole subtree.
 """
 

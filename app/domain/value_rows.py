@@ -1,4 +1,4 @@
-"""Rows of a bulk value write (`PUT /v1/flags/{flag}/values`), in the three formats API.md accepts.
+"""Rows of a bulk value write (`PUT /v1/flags/{flag}/values`), in the three formats docs/api.md accepts.
 
 The same rules as bulk orgs (app/domain/org_rows.py): every unreadable row is reported
 with the number the client counts by, and the body is parsed a line at a time as it

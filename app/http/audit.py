@@ -1,4 +1,4 @@
-"""Handler for the audit log (API.md, "Audit")."""
+"""Handler for the audit log (docs/api.md, "Audit")."""
 
 from __future__ import annotations
 

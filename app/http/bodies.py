@@ -17,7 +17,7 @@ def media_type(request: Request) -> str:
     return request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
 
 
-# API.md "Limits": OFREP requests, value writes and single org writes. Bulk bodies have
+# docs/api.md "Limits": OFREP requests, value writes and single org writes. Bulk bodies have
 # their own, configured limit (settings.max_body_bytes).
 SMALL_BODY_BYTES = 64 * 1024
 # The most of a body parsed in one go: a body that arrives as one large chunk (a proxy may

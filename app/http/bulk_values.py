@@ -1,4 +1,4 @@
-"""`PUT /v1/flags/{flag}/values` (API.md, "Safe changes"): one flag on many orgs, all or nothing."""
+"""`PUT /v1/flags/{flag}/values` (docs/api.md, "Safe changes"): one flag on many orgs, all or nothing."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Handlers for the flag catalog (API.md, "Catalog")."""
+"""Handlers for the flag catalog (docs/api.md, "Catalog")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`?dry_run=true` (API.md, "Safe changes"): what a change would reach, without making it."""
+"""`?dry_run=true` (docs/api.md, "Safe changes"): what a change would reach, without making it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`GET /openapi.json` and `GET /docs`: the contract of API.md, machine-readable."""
+"""`GET /openapi.json` and `GET /docs`: the contract of docs/api.md, machine-readable."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def _status_text(status: int) -> str:
     return ", ".join(sorted(slug for slug, (code, _) in PROBLEMS.items() if code == status)) or str(status)
 
 
-# API.md "Limits": what a request body may weigh (app/http/bodies.py).
+# docs/api.md "Limits": what a request body may weigh (app/http/bodies.py).
 _SMALL_BODY = "At most 64 KiB (413 payload-too-large beyond, refused from Content-Length before it is read)."
 _BULK_BODY = ("At most GRAPHFLAGS_MAX_BODY_BYTES (default 64 MiB; 413 payload-too-large beyond), parsed as it "
               "streams in.")

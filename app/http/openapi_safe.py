@@ -1,4 +1,4 @@
-"""The OpenAPI side of API.md's "Safe changes", added to the operations app/http/openapi.py describes."""
+"""The OpenAPI side of docs/api.md's "Safe changes", added to the operations app/http/openapi.py describes."""
 
 from __future__ import annotations
 

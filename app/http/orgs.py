@@ -1,4 +1,4 @@
-"""Handlers for the org hierarchy (API.md, "Organizations")."""
+"""Handlers for the org hierarchy (docs/api.md, "Organizations")."""
 
 from __future__ import annotations
 

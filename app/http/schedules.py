@@ -1,4 +1,4 @@
-"""Scheduled changes (API.md, "Safe changes"): list and cancel; taking one is a value write with `at`."""
+"""Scheduled changes (docs/api.md, "Safe changes"): list and cancel; taking one is a value write with `at`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Handlers for flag values on orgs (API.md, "Flag values")."""
+"""Handlers for flag values on orgs (docs/api.md, "Flag values")."""
 
 from __future__ import annotations
 

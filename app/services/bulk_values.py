@@ -1,6 +1,6 @@
 """Bulk value writes (`PUT /v1/flags/{flag}/values`): one flag on many orgs, all or nothing.
 
-The whole request is judged first, as bulk orgs are (API.md): rows that cannot be read
+The whole request is judged first, as bulk orgs are (docs/api.md): rows that cannot be read
 or whose value does not fit the flag, then the caller's scope (a single row outside it
 refuses the whole request with 403), then each row against the graph (org-not-found,
 sealed). Any bad row: `422 invalid-rows` and nothing is written.

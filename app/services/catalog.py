@@ -38,7 +38,7 @@ class CatalogService:
                 changed, retired = await self.db.write_within(max(self.db.timeout, SYNC_TIMEOUT), _check_and_sync,
                                                               candidate)
             except Problem as problem:
-                # API.md: a refused file leaves the old catalog in force "and the reason is logged",
+                # docs/api.md: a refused file leaves the old catalog in force "and the reason is logged",
                 # whether the watcher or POST /v1/catalog/reload asked.
                 logger.warning("catalog change refused, old catalog stays: {}", problem.detail)
                 raise

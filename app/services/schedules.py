@@ -1,4 +1,4 @@
-"""Scheduled changes (API.md, "Safe changes"): a value set or cleared at a given time.
+"""Scheduled changes (docs/api.md, "Safe changes"): a value set or cleared at a given time.
 
 Taking a schedule runs the checks of the immediate change (the value write rehearsed as
 a dry run is: every check, nothing written), then stores a `(:Schedule)` node in Neo4j,

@@ -1,6 +1,6 @@
 """Flag values on orgs: effective lookups, explanations, sets and clears.
 
-The order of checks is API.md's: ids and body first (422), then the caller's subtree
+The order of checks is docs/api.md's: ids and body first (422), then the caller's subtree
 (403, whether the org exists or not), then existence (404). Writes check scope inside
 their own transaction, so a concurrent move cannot slip an org out from under them.
 """
