@@ -81,7 +81,7 @@ class TestIndexes:
         for plan in plans:
             kinds = {kind for kind, _ in plan}
             assert not {"NodeByLabelScan", "AllNodesScan", "Sort", "Top"} & kinds, plan
-        assert any(field in details for plan in plans for kind, details in plan if kind == "NodeIndexSeek")
+        assert any(field in details for plan in plans for kind, details in plan if kind == "NodeIndexSeek"), plans
 
 
 class TestBoundedScans:
