@@ -140,3 +140,17 @@ async def test_dry_run_of_a_bulk_write(client, tokens, tree):
     bad = await client.put("/v1/flags/beta/values?dry_run=true", json=[{"org": tree["a"], "value": 1}],
                            headers=tokens.writer())
     assert bad.status_code == 422
+
+
+async def test_a_bulk_write_goes_through_to_this_instances_cache(app, client, tokens, tree):
+    """As an immediate write: the new values are the cache's entries (a hit, not a miss), and the
+    last-known values should the database go away, not the old ones."""
+    url = f"/v1/orgs/{tree['a1']}/flags/beta"
+    cache = app.state.services.cache
+    assert (await client.get(url, headers=tokens.reader())).json()["value"] is False
+    rows = [{"org": tree["a1"], "value": True}, {"org": tree["a"], "value": True}]
+    assert (await client.put("/v1/flags/beta/values", json=rows, headers=tokens.writer())).status_code == 200
+    assert cache.flag_chain(tree["a1"], "beta", stale_ok=True)[:2] == [(tree["a1"], True), (tree["a"], True)]
+    hits = cache.hits
+    assert (await client.get(url, headers=tokens.reader())).json()["value"] is True
+    assert cache.hits == hits + 1

@@ -175,3 +175,30 @@ async def test_counting_by_subtraction_finds_the_same_orgs(client, tokens, tree,
     pruned = await client.put(f"/v1/orgs/{tree['a']}/flags/dark-mode?dry_run=true", json={"value": True},
                               headers=tokens.writer())
     assert pruned.json()["affected"] == again.json()["affected"]
+
+
+async def test_a_popular_flag_is_counted_without_sizing_the_subtree_first(client, tokens, tree, monkeypatch):
+    """The setters are counted first (a degree): a flag set on more than FEW_SETTERS orgs takes the
+    pruned walk whatever the subtree's size, so the walk that sizes it is not made at all."""
+    from app.services import dry_run as dry_runs
+    from app.store import dry_run as dry_run_store
+
+    sized: list[list[str]] = []
+    real_subtrees = dry_run_store.subtrees
+
+    async def counting_subtrees(tx, roots, cap, sample):
+        sized.append(roots)
+        return await real_subtrees(tx, roots, cap, sample)
+
+    monkeypatch.setattr(dry_run_store, "subtrees", counting_subtrees)
+    await _set(client, tokens, tree["a2"], "dark-mode", True)
+    monkeypatch.setattr(dry_runs, "FEW_SETTERS", -1)
+    popular = await client.put(f"/v1/orgs/{tree['root']}/flags/dark-mode?dry_run=true", json={"value": True},
+                               headers=tokens.writer())
+    assert popular.json()["affected"]["orgs"] == 5  # root, a, a1, b, b1 (a2 and a21 keep a2's own)
+    assert sized == []
+    monkeypatch.setattr(dry_runs, "FEW_SETTERS", 200_000)
+    few = await client.put(f"/v1/orgs/{tree['root']}/flags/dark-mode?dry_run=true", json={"value": True},
+                           headers=tokens.writer())
+    assert few.json()["affected"] == popular.json()["affected"]
+    assert sized == [[tree["root"]]]  # a flag set on few orgs: the size decides the way

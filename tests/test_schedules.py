@@ -180,3 +180,18 @@ def test_the_other_instance_applies_a_schedule_once_when_the_first_is_killed(neo
     finally:
         first.kill()
         second.kill()
+
+
+async def test_an_applied_schedule_goes_through_to_this_instances_cache(app, client, tokens, tree):
+    """The scheduler tells the value service of what it applied, as an immediate write does: the
+    cache holds the new value (not merely drops the old one)."""
+    cache = app.state.services.cache
+    assert (await client.get(f"/v1/orgs/{tree['b']}/flags/theme", headers=tokens.reader())).json()["value"] == "light"
+    taken = await client.put(f"/v1/orgs/{tree['b']}/flags/theme", json={"value": "dark", "at": _in(1.5)},
+                             headers=tokens.writer())
+    assert taken.status_code == 202, taken.text
+
+    async def cached_dark():
+        return cache.flag_chain(tree["b"], "theme", stale_ok=True)[0] == (tree["b"], "dark")
+
+    await _until(cached_dark)  # no lookup in between: only the scheduler can have put it there

@@ -1,4 +1,5 @@
-"""Rows of a bulk org request, in the three formats docs/api.md accepts.
+"""Rows of a bulk request, in the three formats docs/api.md accepts: the streaming reader
+both bulk endpoints use (`BulkReader`), and bulk orgs' rows (`RowParser`).
 
 Parsing never stops at the first bad row: it reports every row it cannot read, with
 the row number the client counts by (the array's first element, NDJSON's first line,
@@ -26,8 +27,10 @@ def parse_rows(raw: bytes, media_type: str) -> tuple[list[OrgRow], list[RowError
     return parser.close()
 
 
-class RowParser:
-    """Rows parsed as the body arrives: feed it chunks, then `close()` for (rows, errors).
+class BulkReader:
+    """The rows of a bulk request, parsed as the body arrives: feed it chunks, then `close()`
+    for (rows, errors). Both bulk endpoints read their bodies with it (bulk orgs: `RowParser`
+    below; bulk values: app/domain/value_rows.py); a subclass says what a row is.
 
     CSV and NDJSON are parsed a line at a time, so a large body is never held whole next
     to its rows (a 1,000,000-row request is ~30 MB of text, but ~200 MB of rows; holding
@@ -36,6 +39,9 @@ class RowParser:
     on its own: the work per chunk is bounded by the chunk, never the body so far.
     `scanned` counts the bytes examined, so that tests can check the work stays linear.
     """
+
+    COLUMNS: tuple[str, str]  # the CSV header's two columns, in either order
+    SHAPE: str  # a row as the client sends it, for errors: '{"id", "parent"}'
 
     def __init__(self, media_type: str) -> None:
         if media_type in ("application/json", ""):
@@ -46,13 +52,22 @@ class RowParser:
             self._format = "csv"
         else:
             raise Problem("unsupported-media-type", f"send one of {', '.join(FORMATS)}, not {media_type!r}")
-        self.rows: list[OrgRow] = []
+        self.rows: list[Any] = []
         self.errors: list[RowError] = []
         self._pending: list[bytes] = []  # the unfinished last line, in the pieces it came in
-        self._array = _ArraySplitter() if self._format == "json" else None
+        self._array = _ArraySplitter(f"the body must be a JSON array of {self.SHAPE} objects") \
+            if self._format == "json" else None
         self.scanned = 0
         self._line = 0  # lines seen (NDJSON) / lines after the header (CSV)
         self._header: list[str] | None = None
+
+    def row(self, number: int, item: Any) -> Any:
+        """One JSON or NDJSON row (`_Unreadable` when it is not JSON): the row, or its RowError."""
+        raise NotImplementedError
+
+    def fields(self, number: int, first: str, second: str) -> Any:
+        """One CSV record's fields, in `COLUMNS` order: the row, or its RowError."""
+        raise NotImplementedError
 
     def feed(self, chunk: bytes) -> None:
         if self._array is not None:
@@ -74,7 +89,7 @@ class RowParser:
         self._pending = [rest] if rest else []
         self._lines(data.split(b"\n"))
 
-    def close(self) -> tuple[list[OrgRow], list[RowError]]:
+    def close(self) -> tuple[list[Any], list[RowError]]:
         if self._array is not None:
             self._array.close()
         else:
@@ -82,7 +97,7 @@ class RowParser:
                 self._lines([b"".join(self._pending)])
                 self._pending = []
             if self._format == "csv" and self._header is None:
-                _check_header([])
+                self._check_header([])
         return self.rows, self.errors
 
     def _lines(self, lines: list[bytes]) -> None:
@@ -102,11 +117,12 @@ class RowParser:
             raise Problem("invalid-body", "the CSV is not UTF-8") from None
         if self._header is None:
             first = text.pop(0).removeprefix("\ufeff")
-            self._header = _check_header(_csv_record(first) or [])
-        # Ids hold no quotes or newlines, so a record never spans two lines that matter here:
-        # each line is its own record. One reader over many lines would join a line that opens
-        # a quote with the next, and then the rows would depend on where the chunks were cut.
-        id_first = self._header[0] == "id"
+            self._header = self._check_header(_csv_record(first) or [])
+        # Ids hold no quotes or newlines, nor does a value's JSON text hold a raw newline, so
+        # a record never spans two lines that matter here: each line is its own record. One
+        # reader over many lines would join a line that opens a quote with the next, and then
+        # the rows would depend on where the chunks were cut.
+        in_order = self._header[0] == self.COLUMNS[0]
         rows, errors = self.rows, self.errors
         records: list[Any]
         try:
@@ -126,15 +142,37 @@ class RowParser:
             if not record:
                 continue
             if len(record) != 2:
-                self._add(self._line, _Unreadable(f"expected 2 fields (id,parent), found {len(record)}"))
+                self._add(self._line, _Unreadable(f"expected 2 fields ({','.join(self.COLUMNS)}), "
+                                                  f"found {len(record)}"))
                 continue
-            org, parent = record if id_first else reversed(record)
-            result = _pair(self._line, org, parent or None)
+            first, second = record if in_order else reversed(record)
+            result = self.fields(self._line, first, second)
             (errors if isinstance(result, RowError) else rows).append(result)
 
     def _add(self, number: int, item: Any) -> None:
-        result = _row(number, item)
+        result = self.row(number, item)
         (self.errors if isinstance(result, RowError) else self.rows).append(result)
+
+    def _check_header(self, columns: list[str]) -> list[str]:
+        header = [column.strip().lower() for column in columns]
+        if sorted(header) != sorted(self.COLUMNS):
+            raise Problem("invalid-body", f"the CSV header must be the columns {','.join(self.COLUMNS)}; "
+                                          f"it is {','.join(header)!r}")
+        return header
+
+
+class RowParser(BulkReader):
+    """Rows of a bulk org request: `{"id", "parent"}`; CSV `id,parent`."""
+
+    COLUMNS = ("id", "parent")
+    SHAPE = '{"id", "parent"}'
+    rows: list[OrgRow]
+
+    def row(self, number: int, item: Any) -> OrgRow | RowError:
+        return _row(number, item)
+
+    def fields(self, number: int, first: str, second: str) -> OrgRow | RowError:
+        return _pair(number, first, second or None)
 
 
 def _csv_record(line: str) -> list[str] | None:
@@ -145,13 +183,6 @@ def _csv_record(line: str) -> list[str] | None:
         return None
 
 
-def _check_header(columns: list[str]) -> list[str]:
-    header = [column.strip().lower() for column in columns]
-    if sorted(header) != ["id", "parent"]:
-        raise Problem("invalid-body", f"the CSV header must be the columns id,parent; it is {','.join(header)!r}")
-    return header
-
-
 def _json_element(raw: bytes) -> Any:
     try:
         return orjson.loads(raw)
@@ -159,7 +190,6 @@ def _json_element(raw: bytes) -> Any:
         raise Problem("invalid-body", f"the body is not valid JSON: {error}") from None
 
 
-_NOT_ARRAY = 'the body must be a JSON array of {"id", "parent"} objects'
 _WHITESPACE = b" \t\r\n"
 _NON_WHITESPACE = re.compile(rb"[^ \t\r\n]")
 _VALUE_START = frozenset(b'{["-0123456789tfn')
@@ -185,7 +215,8 @@ class _ArraySplitter:
     State carries from chunk to chunk, and every byte is examined a bounded number of times.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, not_array: str) -> None:
+        self._not_array = not_array  # what the body must be, said when it is something else
         self._state = "start"  # start: before '['; between: before an element; element; end: after ']'
         self._need_element = False  # after a comma, ']' may not come next
         self._depth = 0
@@ -217,7 +248,7 @@ class _ArraySplitter:
                 byte = chunk[pos]
                 if self._state == "start":
                     if byte != ord("["):
-                        raise Problem("invalid-body", _NOT_ARRAY)
+                        raise Problem("invalid-body", self._not_array)
                     self._state, pos = "between", pos + 1
                 elif self._state == "end":
                     raise Problem("invalid-body", "the body is not valid JSON: data after the array")
@@ -281,7 +312,7 @@ class _ArraySplitter:
 
     def close(self) -> None:
         if self._state == "start":
-            raise Problem("invalid-body", "the body is empty; " + _NOT_ARRAY)
+            raise Problem("invalid-body", "the body is empty; " + self._not_array)
         if self._state != "end":
             raise Problem("invalid-body", "the body is not valid JSON: the array does not end")
 

@@ -92,7 +92,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if settings.watch_catalog:
             tasks.append(asyncio.create_task(services.catalog.watch()))
         if not settings.upstream_url:  # a region's copy holds no schedules: the upstream applies them
-            scheduler = Scheduler(services.db, lambda: services.catalog.current, services.cache,
+            scheduler = Scheduler(services.db, lambda: services.catalog.current, services.values,
                                   settings.schedule_poll_interval)
             tasks.append(asyncio.create_task(scheduler.run()))
         # Audit retention: old change-feed events are pruned in the background (app/services/changes.py).

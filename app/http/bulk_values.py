@@ -23,7 +23,7 @@ async def put_values(request: Request, principal: Principal) -> Response:
         parser.feed(chunk)
     rows, errors = parser.close()
     services, settings = request.app.state.services, request.app.state.settings
-    bulk = BulkValues(services.db, lambda: services.catalog.current, services.cache, settings.bulk_batch_size,
+    bulk = BulkValues(services.db, lambda: services.catalog.current, services.values, settings.bulk_batch_size,
                       settings.bulk_values_timeout)
     written = await bulk.write(principal, request.path_params["flag"], rows, errors, dry_run=rehearsal)
     if rehearsal is not None:

@@ -25,7 +25,6 @@ from typing import Any
 
 from neo4j import AsyncManagedTransaction
 
-from app.cache.values import ValueCache
 from app.domain.access import Principal, Role
 from app.domain.catalog import Catalog, FlagDefinition
 from app.domain.hierarchy import RowError, invalid_rows
@@ -35,6 +34,7 @@ from app.domain.value_rows import ValueRow
 from app.errors import Problem
 from app.services import dry_run as dry_runs
 from app.services.dry_run import Affected, DryRun, Rehearsed
+from app.services.values import ValueService
 from app.store import audit as audit_store
 from app.store import dry_run as dry_run_store
 from app.store import values as values_store
@@ -49,11 +49,11 @@ class BulkWritten:
 
 
 class BulkValues:
-    def __init__(self, db: Database, catalog: Callable[[], Catalog], cache: ValueCache, batch_size: int,
+    def __init__(self, db: Database, catalog: Callable[[], Catalog], values: ValueService, batch_size: int,
                  timeout: float) -> None:
         self.db = db
         self._catalog = catalog
-        self.cache = cache
+        self.values = values  # told of each committed change, as for an immediate write
         self.batch_size = batch_size
         self.timeout = timeout
 
@@ -66,25 +66,27 @@ class BulkValues:
         if errors or unreadable:
             raise invalid_rows(sorted([*unreadable, *errors], key=lambda error: error.row))
         try:
-            written, first, orgs = await self.db.write_within(self.timeout, self._judge_and_write, principal, flag,
+            written, first, left = await self.db.write_within(self.timeout, self._judge_and_write, principal, flag,
                                                               parsed, dry_run is not None)
         except Rehearsed as rehearsed:
             return await _count(self.db, dry_run, flag, rehearsed.facts["roots"], rehearsed.facts["sealed_roots"],
                                 rehearsed.facts["stops"])
         if first is not None:
-            # Committed: this instance sees it at once; others through the change feed.
-            for offset, org in enumerate(orgs):
-                self.cache.value_changed(org, flag.name, first + offset)
+            for offset, (org, stored) in enumerate(left):
+                self.values.committed(org, flag.name, stored, first + offset)
         return written
 
     async def _judge_and_write(self, tx: AsyncManagedTransaction, principal: Principal, flag: FlagDefinition,
                                rows: list[tuple[ValueRow, Any]], rehearse: bool
-                               ) -> tuple[BulkWritten, int | None, list[str]]:
+                               ) -> tuple[BulkWritten, int | None, list[tuple[str, Any]]]:
+        """What was written; the first audit seq (None: nothing changed); each changed org with
+        what it stores now (in seq order)."""
         await audit_store.claim_sequence(tx)
         admin = principal.role is not None and principal.role >= Role.admin
         new_stored = {row.org: stored for row, stored in rows}
         errors: list[RowError] = []
         changes: list[Change] = []
+        left: list[tuple[str, Any]] = []  # each changed org and what it stores after the write
         sets: list[dict[str, Any]] = []
         clears: list[str] = []
         roots: list[str] = []  # dry run: orgs whose effective value changes
@@ -123,6 +125,7 @@ class BulkValues:
                     clears.append(row.org)
                 else:
                     sets.append({"org": row.org, "value": stored, "sealed": True if keeps_seal else None})
+                left.append((row.org, Sealed(stored) if keeps_seal else stored))
                 changes.append(Change(action="flag.clear" if stored is None else "flag.set", org=row.org,
                                       flag=flag.name, old=previous, new=row.value,
                                       path=[link.org for link in chain],
@@ -141,7 +144,7 @@ class BulkValues:
             raise Rehearsed(roots=roots, sealed_roots=sealed_roots, stops=[change.org for change in changes])
         await values_store.bulk_write(tx, flag.name, sets, clears, principal.subject, self.batch_size)
         first = await audit_store.append(tx, principal.subject, changes)
-        return BulkWritten(len(changes), unchanged), first, [change.org for change in changes]
+        return BulkWritten(len(changes), unchanged), first, left
 
 
 def _new(link: Link, new_stored: dict[str, Any]) -> Any:

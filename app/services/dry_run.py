@@ -94,8 +94,10 @@ FEW_SETTERS = 200_000
 
 
 async def _region(tx: AsyncManagedTransaction, flag: str, root: str, limit: int) -> Affected:
-    small, sample = await dry_run_store.subtrees(tx, [root], SMALL_SUBTREE + 1, 0)
-    if small > SMALL_SUBTREE and await dry_run_store.flag_setters(tx, flag) <= FEW_SETTERS:
+    # The setters first: a degree, read in one step, where sizing the subtree walks up to
+    # SMALL_SUBTREE orgs, which a popular flag (the pruned walk whatever the size) never needs.
+    if (await dry_run_store.flag_setters(tx, flag) <= FEW_SETTERS
+            and (await dry_run_store.subtrees(tx, [root], SMALL_SUBTREE + 1, 0))[0] > SMALL_SUBTREE):
         total, shielded = await dry_run_store.shielded(tx, flag, root, limit + 1)
         if total <= limit:
             _, sample = await dry_run_store.regions(tx, flag, [root], 1, SAMPLE)

@@ -29,7 +29,6 @@ import orjson
 from loguru import logger
 from neo4j import AsyncManagedTransaction
 
-from app.cache.values import ValueCache
 from app.domain.access import Principal, Role
 from app.domain.catalog import Catalog
 from app.domain.ids import check_flag_name, check_org_id
@@ -130,10 +129,11 @@ async def _cancel(tx: AsyncManagedTransaction, principal: Principal, schedule: s
 class Scheduler:
     """Applies due schedules; one per instance (see the module's docstring)."""
 
-    def __init__(self, db: Database, catalog: Callable[[], Catalog], cache: ValueCache, interval: float) -> None:
+    def __init__(self, db: Database, catalog: Callable[[], Catalog], values: values_service.ValueService,
+                 interval: float) -> None:
         self.db = db
         self._catalog = catalog
-        self.cache = cache
+        self.values = values  # told of each applied change, as immediate writes are
         self.interval = interval
         self._counted_at = float("-inf")
 
@@ -156,15 +156,16 @@ class Scheduler:
         # A read first: most rounds find nothing due, and need not take the writers' lock.
         due = await self.db.read_unqueued(store.any_due)
         settled = await self.db.write(self._apply_due) if due else []
-        for org, flag, seq in settled:
+        for org, flag, stored, seq in settled:
             if seq is not None:
-                self.cache.value_changed(org, flag, seq)
+                self.values.committed(org, flag, stored, seq)
         if time.monotonic() - self._counted_at > 5 or settled:
             schedule_metrics.pending(await self.db.read(store.pending_count))
             self._counted_at = time.monotonic()
         return len(settled)
 
-    async def _apply_due(self, tx: AsyncManagedTransaction) -> list[tuple[str, str, int | None]]:
+    async def _apply_due(self, tx: AsyncManagedTransaction) -> list[tuple[str, str, Any, int | None]]:
+        """Each due schedule settled: (org, flag, what is stored there now, seq; None if it failed)."""
         await audit_store.claim_sequence(tx)
         settled = []
         catalog = self._catalog()
@@ -184,10 +185,12 @@ class Scheduler:
                 await store.finish(tx, schedule["id"], "failed", principal.subject,
                                    reason=f"{problem.slug}: {problem.detail}")
                 after_commit(partial(_failed, schedule["id"], problem))
-                settled.append((schedule["org"], schedule["flag"], None))
+                settled.append((schedule["org"], schedule["flag"], None, None))
                 continue
             await store.finish(tx, schedule["id"], "applied", principal.subject, seq=written.seq)
-            settled.append((schedule["org"], schedule["flag"], written.seq))
+            # seq None: it changed nothing (the value was already what it sets).
+            settled.append((schedule["org"], schedule["flag"], values_service.stored_after(flag, written),
+                            written.seq))
         return settled
 
 

@@ -227,14 +227,22 @@ class ValueService:
             return error
 
     def _committed(self, request: _WriteRequest, written: Written) -> None:
-        """The one place told of each committed change of this instance, in seq order, right
-        after its commit and before any caller is answered: this instance sees it at once
-        (write-through: the new value is its cache entry, and its last-known value should the
-        database go away), others through the change feed."""
-        stored = None if written.value is None or request.flag is None else request.flag.to_graph(written.value)
-        if written.sealed:
-            stored = Sealed(stored)  # the seal travels with the value into the cache
-        self.cache.value_written(request.org, request.flag_name, stored, written.seq)
+        self.committed(request.org, request.flag_name, stored_after(request.flag, written), written.seq)
+
+    def committed(self, org: str, flag_name: str, stored: Any, seq: int) -> None:
+        """The one place told of each committed change of this instance (immediate writes, bulk
+        writes, applied schedules), in seq order, right after its commit and before any caller
+        is answered: this instance sees it at once (write-through: the new value is its cache
+        entry, and its last-known value should the database go away), others through the change
+        feed. `stored`: the org's own value as the graph now holds it (None: cleared; `Sealed`
+        when sealed). Logging and counting each change is the audit store's, after the commit."""
+        self.cache.value_written(org, flag_name, stored, seq)
+
+
+def stored_after(flag: FlagDefinition | None, written: Written) -> Any:
+    """What a committed `written` left stored on the org, as `ValueService.committed` takes it."""
+    stored = None if written.value is None or flag is None else flag.to_graph(written.value)
+    return Sealed(stored) if written.sealed else stored  # the seal travels with the value into the cache
 
 
 @dataclass(frozen=True, slots=True)
