@@ -17,7 +17,7 @@ import orjson
 from app.domain.hierarchy import RowError
 from app.domain.ids import is_org_id
 from app.domain.org_rows import _csv_record, _Unreadable
-from app.errors import Problem
+from app.errors import Problem, ProblemType
 
 FORMATS = ("application/json", "application/x-ndjson", "text/csv")
 
@@ -40,7 +40,7 @@ class ValueRowParser:
         elif media_type == "text/csv":
             self._format = "csv"
         else:
-            raise Problem("unsupported-media-type", f"send one of {', '.join(FORMATS)}, not {media_type!r}")
+            raise Problem(ProblemType.unsupported_media_type, f"send one of {', '.join(FORMATS)}, not {media_type!r}")
         self.rows: list[ValueRow] = []
         self.errors: list[RowError] = []
         self._pending = b""
@@ -90,7 +90,7 @@ class ValueRowParser:
         try:
             text = [line.decode("utf-8") for line in lines]
         except UnicodeDecodeError:
-            raise Problem("invalid-body", "the CSV is not UTF-8") from None
+            raise Problem(ProblemType.invalid_body, "the CSV is not UTF-8") from None
         if self._header is None:
             self._header = _check_header(_csv_record(text.pop(0).removeprefix("\ufeff")) or [])
         org_first = self._header[0] == "org"
@@ -110,29 +110,30 @@ class ValueRowParser:
             try:
                 value = orjson.loads(text_value) if text_value.strip() else None
             except orjson.JSONDecodeError:
-                self.errors.append(RowError(self._line, org if is_org_id(org) else None, "invalid-value",
+                self.errors.append(RowError(self._line, org if is_org_id(org) else None, ProblemType.invalid_value,
                                             f"the value {text_value!r} is not JSON text (a string needs quotes)"))
                 continue
             self._pair(self._line, org, value)
 
     def _add(self, number: int, item: Any) -> None:
         if isinstance(item, _Unreadable):
-            self.errors.append(RowError(number, None, "invalid-body", item.why))
+            self.errors.append(RowError(number, None, ProblemType.invalid_body, item.why))
             return
         if not isinstance(item, dict):
-            self.errors.append(RowError(number, None, "invalid-body", 'each row must be an object {"org", "value"}'))
+            self.errors.append(RowError(number, None, ProblemType.invalid_body,
+                                        'each row must be an object {"org", "value"}'))
             return
         org = item.get("org")
         unknown = set(item) - {"org", "value"}
         if unknown or "value" not in item:
             why = f"unknown field(s) {sorted(unknown)}" if unknown else 'missing field "value" (null clears)'
-            self.errors.append(RowError(number, org if isinstance(org, str) else None, "invalid-body", why))
+            self.errors.append(RowError(number, org if isinstance(org, str) else None, ProblemType.invalid_body, why))
             return
         self._pair(number, org, item["value"])
 
     def _pair(self, number: int, org: Any, value: Any) -> None:
         if not is_org_id(org):
-            self.errors.append(RowError(number, org if isinstance(org, str) else None, "invalid-id",
+            self.errors.append(RowError(number, org if isinstance(org, str) else None, ProblemType.invalid_id,
                                         f"org {org!r} is not a valid org id"))
             return
         self.rows.append(ValueRow(number, org, value))
@@ -141,7 +142,8 @@ class ValueRowParser:
 def _check_header(columns: list[str]) -> list[str]:
     header = [column.strip().lower() for column in columns]
     if sorted(header) != ["org", "value"]:
-        raise Problem("invalid-body", f"the CSV header must be the columns org,value; it is {','.join(header)!r}")
+        raise Problem(ProblemType.invalid_body,
+                      f"the CSV header must be the columns org,value; it is {','.join(header)!r}")
     return header
 
 
@@ -151,7 +153,7 @@ def _json_array(raw: bytes) -> list[Any]:
     try:
         document = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
-        raise Problem("invalid-body", f"the body is not valid JSON: {error}") from None
+        raise Problem(ProblemType.invalid_body, f"the body is not valid JSON: {error}") from None
     if not isinstance(document, list):
-        raise Problem("invalid-body", 'the body must be a JSON array of {"org", "value"} objects')
+        raise Problem(ProblemType.invalid_body, 'the body must be a JSON array of {"org", "value"} objects')
     return document

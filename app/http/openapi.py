@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.errors import PROBLEMS
+from app.errors import ProblemType
 from app.http import openapi_safe
 from app.http.responses import JSON
 
@@ -39,7 +39,7 @@ _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying ag
 
 
 def _status_text(status: int) -> str:
-    return ", ".join(sorted(slug for slug, (code, _) in PROBLEMS.items() if code == status)) or str(status)
+    return ", ".join(sorted(type_ for type_ in ProblemType if type_.status == status)) or str(status)
 
 
 # docs/api.md "Limits": what a request body may weigh (app/http/bodies.py).

@@ -15,7 +15,7 @@ import orjson
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.errors import Problem
+from app.errors import Problem, ProblemType
 
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Endpoints that are POSTs but write nothing to the graph.
@@ -54,7 +54,7 @@ class RegionGate:
         return False  # no such route: the router answers 404/405 as anywhere
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
-        problem = Problem("read-only-region",
+        problem = Problem(ProblemType.read_only_region,
                           f"this region serves reads only; send writes to the upstream at {self.upstream}",
                           upstream=self.upstream)
         body = orjson.dumps(problem.document())
