@@ -6,13 +6,22 @@ import re
 
 from app.errors import Problem, ProblemType
 
-_ORG_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-_FLAG_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}")
+# The one statement of each rule: the checks below and the OpenAPI schemas of the routes'
+# parameters (app/http/openapi.py) are both made from these.
+_ORG_ID_CHARS = "A-Za-z0-9._:-"
+ORG_ID_PATTERN = f"[{_ORG_ID_CHARS}]{{1,128}}"
+# What may start an org id: a search prefix (GET /v1/orgs?prefix=), empty included.
+ORG_ID_PREFIX_PATTERN = f"[{_ORG_ID_CHARS}]{{0,128}}"
+FLAG_NAME_PATTERN = "[a-z0-9][a-z0-9._-]{0,127}"
+# "." and ".." alone cannot travel in a URL path, so they are not ids.
+NOT_ORG_IDS = (".", "..")
+
+_ORG_ID = re.compile(ORG_ID_PATTERN)
+_FLAG_NAME = re.compile(FLAG_NAME_PATTERN)
 
 
 def is_org_id(value: object) -> bool:
-    # "." and ".." alone cannot travel in a URL path, so they are not ids.
-    return isinstance(value, str) and value not in (".", "..") and _ORG_ID.fullmatch(value) is not None
+    return isinstance(value, str) and value not in NOT_ORG_IDS and _ORG_ID.fullmatch(value) is not None
 
 
 def is_flag_name(value: object) -> bool:

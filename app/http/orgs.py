@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from app.domain.access import Principal, Role
 from app.domain.hierarchy import invalid_rows
+from app.domain import ids
 from app.domain.ids import is_org_id
 from app.domain.org_rows import RowParser
 from app.errors import Problem, ProblemType
@@ -74,7 +75,7 @@ async def move_org(request: Request, principal: Principal) -> Response:
 
 CHILDREN_LIMIT, CHILDREN_MAX = 100, 1000
 FIND_LIMIT, FIND_MAX = 20, 100
-_PREFIX = re.compile(r"[A-Za-z0-9._:-]{0,128}")
+_PREFIX = re.compile(ids.ORG_ID_PREFIX_PATTERN)
 
 
 def _query(request: Request, allowed: set[str]) -> dict[str, str]:
