@@ -28,7 +28,7 @@ from joserfc.jwk import KeySet, OctKey
 from loguru import logger
 
 from app.domain.access import Principal, principal_from_claims
-from app.errors import Problem
+from app.errors import Problem, ProblemType
 from app.settings import Settings
 
 ASYMMETRIC_ALGORITHMS = ["RS256", "ES256"]
@@ -181,7 +181,7 @@ class TokenVerifier:
 
 def unauthorized(detail: str, *, invalid: bool = False) -> Problem:
     challenge = 'Bearer realm="graphflags"' + (', error="invalid_token"' if invalid else "")
-    return Problem("unauthorized", detail, headers={"WWW-Authenticate": challenge})
+    return Problem(ProblemType.unauthorized, detail, headers={"WWW-Authenticate": challenge})
 
 
 def mint_dev_token(settings: Settings, *, subject: str, roles: list[str], orgs: list[str], ttl: int = 3600,

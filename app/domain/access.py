@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 
-from app.errors import Problem
+from app.errors import Problem, ProblemType
 
 
 class Role(IntEnum):
@@ -37,7 +37,7 @@ class Principal:
 
     def require(self, role: Role) -> None:
         if self.role is None or self.role < role:
-            raise Problem("forbidden", f"this needs the {role.name} role")
+            raise Problem(ProblemType.forbidden, f"this needs the {role.name} role")
 
     def may_act_on(self, chain: Iterable[str]) -> bool:
         """`chain` is an existing org's own id and its ancestors' ids."""
@@ -52,7 +52,7 @@ class Principal:
         if self.unscoped:
             return
         if chain is None or self.orgs.isdisjoint(chain):
-            raise Problem("forbidden", "the organization is outside this token's subtrees")
+            raise Problem(ProblemType.forbidden, "the organization is outside this token's subtrees")
 
 
 def principal_from_claims(claims: dict) -> Principal:

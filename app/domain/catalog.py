@@ -16,7 +16,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from app.domain.ids import is_flag_name
-from app.errors import Problem
+from app.errors import Problem, ProblemType
 
 FlagType = Literal["boolean", "integer", "number", "string", "object"]
 
@@ -103,7 +103,7 @@ class FlagDefinition(BaseModel):
         """`value` as this flag stores it, or `422 invalid-value`."""
         problem = self.problem_with(value)
         if problem:
-            raise Problem("invalid-value", f"flag {self.name!r} ({self.type}): {problem}")
+            raise Problem(ProblemType.invalid_value, f"flag {self.name!r} ({self.type}): {problem}")
         return float(value) if self.type == "number" else value
 
     def parse_path_value(self, text: str) -> Any:
@@ -117,7 +117,7 @@ class FlagDefinition(BaseModel):
                 if _INTEGER.fullmatch(text):
                     # int() of more than 4,300 digits raises ValueError: judge the length first.
                     if len(text.lstrip("-").lstrip("0")) > len(str(INT64_MAX)):
-                        raise Problem("invalid-value", f"flag {self.name!r} (integer): {_OUTSIDE_INT64}")
+                        raise Problem(ProblemType.invalid_value, f"flag {self.name!r} (integer): {_OUTSIDE_INT64}")
                     value = int(text)
             case "number":
                 value = float(text) if _JSON_NUMBER.fullmatch(text) else text
@@ -125,7 +125,8 @@ class FlagDefinition(BaseModel):
                 try:
                     value = orjson.loads(text)
                 except orjson.JSONDecodeError:
-                    raise Problem("invalid-value", f"flag {self.name!r} (object): the value is not JSON") from None
+                    raise Problem(ProblemType.invalid_value,
+                                  f"flag {self.name!r} (object): the value is not JSON") from None
         return self.check(value)
 
     # Neo4j properties hold scalars and lists, not maps: objects are stored as JSON text.
@@ -174,7 +175,7 @@ class Catalog:
     def require(self, name: str) -> FlagDefinition:
         flag = self._flags.get(name)
         if flag is None:
-            raise Problem("flag-not-found", f"no flag named {name!r} in the catalog")
+            raise Problem(ProblemType.flag_not_found, f"no flag named {name!r} in the catalog")
         return flag
 
     def in_sets(self, sets: frozenset[str] | None) -> list[FlagDefinition]:
@@ -190,19 +191,19 @@ class Catalog:
         try:
             document = orjson.loads(raw)
         except orjson.JSONDecodeError as error:
-            raise Problem("invalid-catalog", f"not JSON: {error}") from None
+            raise Problem(ProblemType.invalid_catalog, f"not JSON: {error}") from None
         try:
             catalog_file = CatalogFile.model_validate(document)
         except ValidationError as error:
-            raise Problem("invalid-catalog", _first_error(error)) from None
+            raise Problem(ProblemType.invalid_catalog, _first_error(error)) from None
         flags = []
         for name, definition in catalog_file.flags.items():
             if not isinstance(definition, Mapping):
-                raise Problem("invalid-catalog", f"flag {name!r}: definition must be an object")
+                raise Problem(ProblemType.invalid_catalog, f"flag {name!r}: definition must be an object")
             try:
                 flags.append(FlagDefinition.model_validate({**definition, "name": name}))
             except ValidationError as error:
-                raise Problem("invalid-catalog", f"flag {name!r}: {_first_error(error)}") from None
+                raise Problem(ProblemType.invalid_catalog, f"flag {name!r}: {_first_error(error)}") from None
         return cls(flags)
 
     @classmethod
@@ -210,7 +211,7 @@ class Catalog:
         try:
             return cls.parse(path.read_bytes())
         except OSError as error:
-            raise Problem("invalid-catalog", f"cannot read {path}: {error.strerror}") from None
+            raise Problem(ProblemType.invalid_catalog, f"cannot read {path}: {error.strerror}") from None
 
 
 def _first_error(error: ValidationError) -> str:

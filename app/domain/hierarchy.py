@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from app.domain.access import Principal
-from app.errors import Problem
+from app.errors import Problem, ProblemType
 
 # How many row errors a 422 answer lists at most.
 MAX_ROW_ERRORS = 100
@@ -34,7 +34,7 @@ class OrgRow:
 class RowError:
     row: int
     id: str | None
-    type: str
+    type: ProblemType
     detail: str
 
     def document(self) -> dict:
@@ -51,7 +51,8 @@ class CreationPlan:
 def invalid_rows(errors: Sequence[RowError]) -> Problem:
     shown = [error.document() for error in errors[:MAX_ROW_ERRORS]]
     more = f" (first {MAX_ROW_ERRORS} listed)" if len(errors) > MAX_ROW_ERRORS else ""
-    return Problem("invalid-rows", f"{len(errors)} row(s) are invalid{more}; nothing was written", errors=shown)
+    return Problem(ProblemType.invalid_rows,
+                   f"{len(errors)} row(s) are invalid{more}; nothing was written", errors=shown)
 
 
 def referenced_ids(rows: Sequence[OrgRow]) -> list[str]:
@@ -87,7 +88,7 @@ def plan_creation(
             if earlier.parent == row.parent:
                 plan.unchanged += 1
             else:
-                plan.errors.append(RowError(row.row, row.id, "org-conflict",
+                plan.errors.append(RowError(row.row, row.id, ProblemType.org_conflict,
                                             f"row {earlier.row} already places {row.id!r} under {earlier.parent!r}"))
             continue
         first[row.id] = row
@@ -103,13 +104,16 @@ def plan_creation(
             if existing_parent[row.id] == row.parent:
                 plan.unchanged += 1
             else:
-                plan.errors.append(RowError(row.row, row.id, "org-conflict", f"organization {row.id!r} already exists"))
+                plan.errors.append(RowError(row.row, row.id, ProblemType.org_conflict,
+                                            f"organization {row.id!r} already exists"))
         elif row.parent is not None and row.parent not in existing_parent and row.parent not in new_rows:
-            plan.errors.append(RowError(row.row, row.id, "parent-not-found", f"no organization {row.parent!r}"))
+            plan.errors.append(RowError(row.row, row.id, ProblemType.parent_not_found,
+                                        f"no organization {row.parent!r}"))
         elif row.id in cyclic:
-            plan.errors.append(RowError(row.row, row.id, "cycle", f"{row.id!r} would be its own ancestor"))
+            plan.errors.append(RowError(row.row, row.id, ProblemType.cycle, f"{row.id!r} would be its own ancestor"))
         elif depths.get(row.id, 0) > max_depth:
-            plan.errors.append(RowError(row.row, row.id, "too-deep", too_deep(row.id, depths[row.id], max_depth)))
+            plan.errors.append(RowError(row.row, row.id, ProblemType.too_deep,
+                                        too_deep(row.id, depths[row.id], max_depth)))
         else:
             plan.create.append((row.id, row.parent))
     plan.errors.sort(key=lambda error: error.row)
@@ -192,7 +196,7 @@ def _require_scope(rows, new_rows, existing_parent, chain_of, principal: Princip
 
     for row in rows:
         if not parent_in_scope(row.parent):
-            raise Problem("forbidden", f"row {row.row} places {row.id!r} outside this token's subtrees")
+            raise Problem(ProblemType.forbidden, f"row {row.row} places {row.id!r} outside this token's subtrees")
 
 
 def parents_first(created: Sequence[tuple[str, str | None]]) -> list[tuple[str, str | None]]:

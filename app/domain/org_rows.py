@@ -16,7 +16,7 @@ import orjson
 
 from app.domain.hierarchy import OrgRow, RowError
 from app.domain.ids import is_org_id
-from app.errors import Problem
+from app.errors import Problem, ProblemType
 
 FORMATS = ("application/json", "application/x-ndjson", "text/csv")
 
@@ -51,7 +51,7 @@ class BulkReader:
         elif media_type == "text/csv":
             self._format = "csv"
         else:
-            raise Problem("unsupported-media-type", f"send one of {', '.join(FORMATS)}, not {media_type!r}")
+            raise Problem(ProblemType.unsupported_media_type, f"send one of {', '.join(FORMATS)}, not {media_type!r}")
         self.rows: list[Any] = []
         self.errors: list[RowError] = []
         self._pending: list[bytes] = []  # the unfinished last line, in the pieces it came in
@@ -114,7 +114,7 @@ class BulkReader:
         try:
             text = [line.decode("utf-8") for line in lines]
         except UnicodeDecodeError:
-            raise Problem("invalid-body", "the CSV is not UTF-8") from None
+            raise Problem(ProblemType.invalid_body, "the CSV is not UTF-8") from None
         if self._header is None:
             first = text.pop(0).removeprefix("\ufeff")
             self._header = self._check_header(_csv_record(first) or [])
@@ -156,7 +156,7 @@ class BulkReader:
     def _check_header(self, columns: list[str]) -> list[str]:
         header = [column.strip().lower() for column in columns]
         if sorted(header) != sorted(self.COLUMNS):
-            raise Problem("invalid-body", f"the CSV header must be the columns {','.join(self.COLUMNS)}; "
+            raise Problem(ProblemType.invalid_body, f"the CSV header must be the columns {','.join(self.COLUMNS)}; "
                                           f"it is {','.join(header)!r}")
         return header
 
@@ -187,7 +187,7 @@ def _json_element(raw: bytes) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as error:
-        raise Problem("invalid-body", f"the body is not valid JSON: {error}") from None
+        raise Problem(ProblemType.invalid_body, f"the body is not valid JSON: {error}") from None
 
 
 _WHITESPACE = b" \t\r\n"
@@ -248,10 +248,10 @@ class _ArraySplitter:
                 byte = chunk[pos]
                 if self._state == "start":
                     if byte != ord("["):
-                        raise Problem("invalid-body", self._not_array)
+                        raise Problem(ProblemType.invalid_body, self._not_array)
                     self._state, pos = "between", pos + 1
                 elif self._state == "end":
-                    raise Problem("invalid-body", "the body is not valid JSON: data after the array")
+                    raise Problem(ProblemType.invalid_body, "the body is not valid JSON: data after the array")
                 elif byte == ord("]") and not self._need_element:
                     self._state, pos = "end", pos + 1
                 elif byte in _VALUE_START:
@@ -263,7 +263,7 @@ class _ArraySplitter:
                             pos = flat.end()
                             continue
                 else:
-                    raise Problem("invalid-body", f"the body is not valid JSON: unexpected {chr(byte)!r} "
+                    raise Problem(ProblemType.invalid_body, f"the body is not valid JSON: unexpected {chr(byte)!r} "
                                                   f"in the array, before row {self._elements + 1}")
                 continue
             if self._in_string:
@@ -312,9 +312,9 @@ class _ArraySplitter:
 
     def close(self) -> None:
         if self._state == "start":
-            raise Problem("invalid-body", "the body is empty; " + self._not_array)
+            raise Problem(ProblemType.invalid_body, "the body is empty; " + self._not_array)
         if self._state != "end":
-            raise Problem("invalid-body", "the body is not valid JSON: the array does not end")
+            raise Problem(ProblemType.invalid_body, "the body is not valid JSON: the array does not end")
 
 
 class _Unreadable:
@@ -324,21 +324,21 @@ class _Unreadable:
 
 def _row(number: int, item: Any) -> OrgRow | RowError:
     if isinstance(item, _Unreadable):
-        return RowError(number, None, "invalid-body", item.why)
+        return RowError(number, None, ProblemType.invalid_body, item.why)
     if not isinstance(item, dict):
-        return RowError(number, None, "invalid-body", 'each row must be an object {"id", "parent"}')
+        return RowError(number, None, ProblemType.invalid_body, 'each row must be an object {"id", "parent"}')
     org, parent = item.get("id"), item.get("parent")
     unknown = set(item) - {"id", "parent"}
     if unknown:
-        return RowError(number, org if isinstance(org, str) else None, "invalid-body",
+        return RowError(number, org if isinstance(org, str) else None, ProblemType.invalid_body,
                         f"unknown field(s) {sorted(unknown)}")
     return _pair(number, org, parent)
 
 
 def _pair(number: int, org: Any, parent: Any) -> OrgRow | RowError:
     if not is_org_id(org):
-        return RowError(number, org if isinstance(org, str) else None, "invalid-id", f"id {org!r} is not a valid org id")
+        return RowError(number, org if isinstance(org, str) else None, ProblemType.invalid_id, f"id {org!r} is not a valid org id")
     if parent is not None and not is_org_id(parent):
-        return RowError(number, org, "invalid-id", f"parent {parent!r} is not a valid org id")
+        return RowError(number, org, ProblemType.invalid_id, f"parent {parent!r} is not a valid org id")
     return OrgRow(number, org, parent)
 

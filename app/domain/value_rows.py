@@ -17,6 +17,7 @@ import orjson
 from app.domain.hierarchy import RowError
 from app.domain.ids import is_org_id
 from app.domain.org_rows import FORMATS, BulkReader, _Unreadable
+from app.errors import ProblemType
 
 __all__ = ["FORMATS", "ValueRow", "ValueRowParser"]
 
@@ -37,14 +38,14 @@ class ValueRowParser(BulkReader):
 
     def row(self, number: int, item: Any) -> ValueRow | RowError:
         if isinstance(item, _Unreadable):
-            return RowError(number, None, "invalid-body", item.why)
+            return RowError(number, None, ProblemType.invalid_body, item.why)
         if not isinstance(item, dict):
-            return RowError(number, None, "invalid-body", 'each row must be an object {"org", "value"}')
+            return RowError(number, None, ProblemType.invalid_body, 'each row must be an object {"org", "value"}')
         org = item.get("org")
         unknown = set(item) - {"org", "value"}
         if unknown or "value" not in item:
             why = f"unknown field(s) {sorted(unknown)}" if unknown else 'missing field "value" (null clears)'
-            return RowError(number, org if isinstance(org, str) else None, "invalid-body", why)
+            return RowError(number, org if isinstance(org, str) else None, ProblemType.invalid_body, why)
         return _pair(number, org, item["value"])
 
     def fields(self, number: int, first: str, second: str) -> ValueRow | RowError:
@@ -52,13 +53,13 @@ class ValueRowParser(BulkReader):
         try:
             value = orjson.loads(text) if text.strip() else None
         except orjson.JSONDecodeError:
-            return RowError(number, org if is_org_id(org) else None, "invalid-value",
+            return RowError(number, org if is_org_id(org) else None, ProblemType.invalid_value,
                             f"the value {text!r} is not JSON text (a string needs quotes)")
         return _pair(number, org, value)
 
 
 def _pair(number: int, org: Any, value: Any) -> ValueRow | RowError:
     if not is_org_id(org):
-        return RowError(number, org if isinstance(org, str) else None, "invalid-id",
+        return RowError(number, org if isinstance(org, str) else None, ProblemType.invalid_id,
                         f"org {org!r} is not a valid org id")
     return ValueRow(number, org, value)

@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from app.auth.tokens import KeysMayHaveRotated
 from app.domain.access import Principal, Role
-from app.errors import Problem
+from app.errors import Problem, ProblemType
 
 Handler = Callable[[Request, Principal], Awaitable[Response]]
 
@@ -44,7 +44,7 @@ def authorized(role: Role) -> Callable[[Handler], Callable[[Request], Awaitable[
                 principal.require(role)
                 return await handler(request, principal)
             except Problem as problem:
-                if problem.slug == "forbidden":
+                if problem.type is ProblemType.forbidden:
                     logger.bind(actor=principal.subject, path=request.url.path, method=request.method).warning(
                         "forbidden: {}", problem.detail)
                 raise

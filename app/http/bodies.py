@@ -10,7 +10,7 @@ import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive, Scope
 
-from app.errors import Problem
+from app.errors import Problem, ProblemType
 
 
 def media_type(request: Request) -> str:
@@ -34,7 +34,7 @@ def check_declared(content_length: str | None, limit: int) -> None:
         return
     text = content_length.strip()
     if not (text.isascii() and text.isdigit()):  # "²".isdigit() is true, and int("²") raises
-        raise Problem("invalid-body", "Content-Length is not a number")
+        raise Problem(ProblemType.invalid_body, "Content-Length is not a number")
     if len(text) > _MAX_LENGTH_DIGITS or int(text) > limit:
         raise too_large(limit)
 
@@ -109,7 +109,7 @@ async def slices(chunks: AsyncIterator[bytes], size: int = SLICE_BYTES) -> Async
 
 
 def too_large(limit: int) -> Problem:
-    return Problem("payload-too-large", f"request bodies here are limited to {limit} bytes")
+    return Problem(ProblemType.payload_too_large, f"request bodies here are limited to {limit} bytes")
 
 
 async def json_object(request: Request) -> dict[str, Any]:
@@ -122,16 +122,16 @@ async def json_object(request: Request) -> dict[str, Any]:
     try:
         document = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
-        raise Problem("invalid-body", f"the body is not valid JSON: {error}") from None
+        raise Problem(ProblemType.invalid_body, f"the body is not valid JSON: {error}") from None
     if not isinstance(document, dict):
-        raise Problem("invalid-body", "the body must be a JSON object")
+        raise Problem(ProblemType.invalid_body, "the body must be a JSON object")
     return document
 
 
 def require_keys(document: dict[str, Any], required: set[str], optional: set[str] = frozenset()) -> None:
     missing = required - document.keys()
     if missing:
-        raise Problem("invalid-body", f"missing field(s): {sorted(missing)}")
+        raise Problem(ProblemType.invalid_body, f"missing field(s): {sorted(missing)}")
     unknown = document.keys() - required - optional
     if unknown:
-        raise Problem("invalid-body", f"unknown field(s): {sorted(unknown)}")
+        raise Problem(ProblemType.invalid_body, f"unknown field(s): {sorted(unknown)}")

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.domain.access import Principal, Role
-from app.errors import Problem
+from app.errors import Problem, ProblemType
 from app.http.auth import authorized
 from app.http.responses import JSON
 from app.http.streams import open_stream
@@ -31,7 +31,7 @@ _MAX_SEQ_DIGITS = 18  # seqs are Neo4j integers (64-bit)
 
 def _seq(text: str, name: str) -> int:
     if not (text.isascii() and text.isdigit()) or len(text) > _MAX_SEQ_DIGITS:  # "²".isdigit() is true
-        raise Problem("invalid-query", f"{name} must be a non-negative integer seq")
+        raise Problem(ProblemType.invalid_query, f"{name} must be a non-negative integer seq")
     return int(text)
 
 
@@ -39,7 +39,7 @@ def _position(request: Request) -> tuple[int, int]:
     params = request.query_params
     unknown = set(params) - {"after", "limit"}
     if unknown:
-        raise Problem("invalid-query", f"unknown query parameter(s): {sorted(unknown)}")
+        raise Problem(ProblemType.invalid_query, f"unknown query parameter(s): {sorted(unknown)}")
     # A reconnecting EventSource repeats the original URL; Last-Event-ID is the newer position.
     # `after` is checked even then: a malformed query is refused whatever else the request says.
     after = _seq(params.get("after", "0"), "after")
@@ -50,7 +50,7 @@ def _position(request: Request) -> tuple[int, int]:
     text = params.get("limit")
     limit = DEFAULT_LIMIT if text is None else _seq(text, "limit")
     if not 1 <= limit <= MAX_LIMIT:
-        raise Problem("invalid-query", f"limit must be 1 to {MAX_LIMIT}")
+        raise Problem(ProblemType.invalid_query, f"limit must be 1 to {MAX_LIMIT}")
     return after, limit
 
 

@@ -16,7 +16,7 @@ from starlette.responses import FileResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from app.errors import Problem
+from app.errors import Problem, ProblemType
 
 UI_DIR = Path(__file__).resolve().parent.parent / "ui"
 _SWAGGER_DIR = Path(swagger_ui.__file__).resolve().parent / "static"
@@ -49,7 +49,7 @@ async def docs_asset(request: Request) -> Response:
     elif name in _SWAGGER_FILES:
         path = _SWAGGER_DIR / name
     else:
-        raise Problem("not-found", f"no route {request.url.path}")
+        raise Problem(ProblemType.not_found, f"no route {request.url.path}")
     response = FileResponse(path)
     # The bundle only changes with the installed package version; an hour spares reloading 1.5 MB.
     response.headers["Cache-Control"] = "public, max-age=3600"
@@ -71,9 +71,9 @@ class ConsoleFiles(StaticFiles):
         except Exception as error:
             status = getattr(error, "status_code", None)
             if status == 404:
-                raise Problem("not-found", f"no file {scope['path']}") from None
+                raise Problem(ProblemType.not_found, f"no file {scope['path']}") from None
             if status == 405:
-                raise Problem("method-not-allowed", f"{scope['method']} is not allowed on {scope['path']}",
+                raise Problem(ProblemType.method_not_allowed, f"{scope['method']} is not allowed on {scope['path']}",
                               headers={"Allow": "GET, HEAD"}) from None
             raise
 

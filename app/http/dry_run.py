@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.errors import Problem
+from app.errors import Problem, ProblemType
 from app.http.responses import JSON
 from app.services.dry_run import Affected, DryRun
 
@@ -18,7 +18,7 @@ def requested(request: Request) -> DryRun | None:
     if text.lower() == "true":
         settings = request.app.state.settings
         return DryRun(settings.dry_run_max, settings.dry_run_timeout)
-    raise Problem("invalid-query", "dry_run must be true or false")
+    raise Problem(ProblemType.invalid_query, "dry_run must be true or false")
 
 
 def answer(affected: Affected) -> Response:

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 
-from app.errors import Problem
+from app.errors import Problem, ProblemType
 from app.store.database import DatabaseUnavailable, is_outage
 from app.http.responses import problem_response
 
@@ -33,30 +33,31 @@ def _allowed_methods(request: Request) -> str:
 async def on_http_exception(request: Request, error: HTTPException) -> Response:
     # Starlette raises these for unknown routes and wrong methods.
     if error.status_code == 405:
-        problem = Problem("method-not-allowed", f"{request.method} is not allowed on {request.url.path}",
+        problem = Problem(ProblemType.method_not_allowed, f"{request.method} is not allowed on {request.url.path}",
                           headers={**(error.headers or {}), "Allow": _allowed_methods(request)})
     elif error.status_code == 404:
-        problem = Problem("not-found", f"no route {request.url.path}")
+        problem = Problem(ProblemType.not_found, f"no route {request.url.path}")
     else:
-        problem = Problem("internal", str(error.detail), status=error.status_code)
+        problem = Problem(ProblemType.internal, str(error.detail), status=error.status_code)
     return problem_response(problem)
 
 
 async def on_database_error(request: Request, error: Exception) -> Response:
     if isinstance(error, DatabaseUnavailable):
-        return problem_response(Problem("unavailable", str(error),
+        return problem_response(Problem(ProblemType.unavailable, str(error),
                                         headers={"Retry-After": str(max(1, math.ceil(error.retry_after)))}))
     if is_outage(error):
         logger.bind(error=type(error).__name__).warning("database unavailable on {} {}: {}", request.method,
                                                         request.url.path, error)
-        return problem_response(Problem("unavailable", "the database is unavailable or overloaded; retry shortly",
+        return problem_response(Problem(ProblemType.unavailable,
+                                        "the database is unavailable or overloaded; retry shortly",
                                         headers={"Retry-After": "5"}))
     return await on_unexpected(request, error)
 
 
 async def on_unexpected(request: Request, error: Exception) -> Response:
     logger.opt(exception=error).error("unhandled error on {} {}", request.method, request.url.path)
-    return problem_response(Problem("internal", "an unexpected error occurred; it has been logged"))
+    return problem_response(Problem(ProblemType.internal, "an unexpected error occurred; it has been logged"))
 
 
 HANDLERS = {

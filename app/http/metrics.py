@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.domain.access import Principal, Role
-from app.errors import Problem
+from app.errors import Problem, ProblemType
 from app.http.auth import authorized
 from app.observability import metrics
 
@@ -20,8 +20,8 @@ from app.observability import metrics
 @authorized(Role.admin)
 async def metrics_text(request: Request, principal: Principal) -> Response:
     if not principal.unscoped:
-        raise Problem("forbidden", "metrics cover every tenant: they need an admin token for '*'")
+        raise Problem(ProblemType.forbidden, "metrics cover every tenant: they need an admin token for '*'")
     if not metrics.enabled():
-        raise Problem("not-found", "metrics are switched off (GRAPHFLAGS_METRICS=false)")
+        raise Problem(ProblemType.not_found, "metrics are switched off (GRAPHFLAGS_METRICS=false)")
     body, content_type = metrics.exposition()
     return Response(body, media_type=content_type)

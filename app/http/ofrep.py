@@ -20,7 +20,7 @@ from starlette.responses import Response
 from app.domain.access import Principal, Role
 from app.domain.ids import is_flag_name, is_org_id
 from app.domain.resolution import Resolution
-from app.errors import Problem
+from app.errors import Problem, ProblemType
 from app.http.auth import authorized
 from app.http.bodies import read_body
 from app.http.responses import EncodedJSON
@@ -85,10 +85,10 @@ async def targeting_key(request: Request) -> str:
 
 def _failure_for(problem: Problem, org: str) -> Failure | None:
     """The OFREP failure a service problem stands for; None: answer the problem itself."""
-    if problem.slug == "org-not-found":
+    if problem.type is ProblemType.org_not_found:
         # Only reachable inside the caller's scope (outside it, scope answers 403 first).
         return Failure(400, "INVALID_CONTEXT", f"no organization {org!r} (context.targetingKey)")
-    if problem.slug == "flag-not-found":
+    if problem.type is ProblemType.flag_not_found:
         return Failure(404, "FLAG_NOT_FOUND", problem.detail)
     return None
 

@@ -1,19 +1,32 @@
-"""`GET /openapi.json` and `GET /docs`: the contract of docs/api.md, machine-readable."""
+"""`GET /openapi.json` and `GET /docs`: the contract of docs/api.md, machine-readable.
+
+This module says what each operation is (its summary, parameters, bodies and answers:
+the constants below); the route table, app/http/routes.py, says where each one is
+answered, and `spec` makes the document's paths from that table, as Starlette's own
+SchemaGenerator does from a Router's routes. Id patterns come from app/domain/ids.py.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute
 
-from app.errors import PROBLEMS
+from app.domain import ids
+from app.errors import ProblemType
 from app.http import openapi_safe
+from app.http.api_route import ApiRoute
 from app.http.responses import JSON
 
-_ORG_ID = {"type": "string", "pattern": r"^[A-Za-z0-9._:-]{1,128}$", "not": {"enum": [".", ".."]}}
-_FLAG_NAME = {"type": "string", "pattern": r"^[a-z0-9][a-z0-9._-]{0,127}$"}
+_ORG_ID = {"type": "string", "pattern": f"^{ids.ORG_ID_PATTERN}$", "not": {"enum": list(ids.NOT_ORG_IDS)}}
+_FLAG_NAME = {"type": "string", "pattern": f"^{ids.FLAG_NAME_PATTERN}$"}
+# A path parameter's converter, as in `{val:path}`: not part of an OpenAPI path template.
+_CONVERTER = re.compile(r":[^}]+}")
 # A flag value: boolean, integer (signed 64-bit), number, string or object, by the flag's type.
 _ANY = {}
 
@@ -39,7 +52,7 @@ _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying ag
 
 
 def _status_text(status: int) -> str:
-    return ", ".join(sorted(slug for slug, (code, _) in PROBLEMS.items() if code == status)) or str(status)
+    return ", ".join(sorted(type_ for type_ in ProblemType if type_.status == status)) or str(status)
 
 
 # docs/api.md "Limits": what a request body may weigh (app/http/bodies.py).
@@ -113,7 +126,7 @@ _OFREP_BODY = {"application/json": {"schema": _ref("OfrepRequest")}}
 _ETAG = {"ETag": {"description": "Hash of exactly this body (flag sets included)", "schema": {"type": "string"}}}
 
 
-def _ofrep_paths() -> dict[str, Any]:
+def _ofrep_operations() -> tuple[dict[str, Any], dict[str, Any]]:
     single = _op("OFREP: evaluate one flag for the org in context.targetingKey", "reader",
                  {"200": _json(_ref("OfrepEvaluation")),
                   "400": _json(_ref("OfrepFailure"), "PARSE_ERROR, TARGETING_KEY_MISSING, INVALID_CONTEXT "
@@ -132,14 +145,17 @@ def _ofrep_paths() -> dict[str, Any]:
                        _query("flagConfigLastModified", {"type": "string"}, "OFREP event-stream metadata; ignored")])
     for operation in (single, bulk):
         operation["security"] = _OFREP_SECURITY
-    return {"/ofrep/v1/evaluate/flags/{key}": {"post": single}, "/ofrep/v1/evaluate/flags": {"post": bulk}}
+    return single, bulk
+
+
+OFREP_EVALUATE_FLAG, OFREP_EVALUATE_FLAGS = _ofrep_operations()
 
 
 # An audit seq as the feed reads one: at most 18 digits (app/http/changes.py).
 _SEQ = {"type": "integer", "minimum": 0, "maximum": 10**18 - 1}
 
 
-def _changes_path() -> dict[str, Any]:
+def _changes() -> dict[str, Any]:
     page = {"type": "object", "required": ["events", "last"], "properties": {
         "events": {"type": "array", "items": _ref("AuditEvent")},
         "last": {"type": "integer", "description": (
@@ -149,7 +165,7 @@ def _changes_path() -> dict[str, Any]:
                                                "per event, `: heartbeat` comments, `event: expired` if pruned past; "
                                                "at the token's exp a last `event: token-expired` (a 401 problem) "
                                                "and the stream ends: reconnect with a fresh token and Last-Event-ID"}
-    return {"/v1/changes": {"get": _op(
+    return _op(
         "Audit events after a seq, oldest first (the change feed); a stream with Accept: text/event-stream "
         "(429 when the token already holds GRAPHFLAGS_MAX_STREAMS_PER_TOKEN open streams, default 4)",
         "admin",
@@ -158,10 +174,13 @@ def _changes_path() -> dict[str, Any]:
         params=[_query("after", _SEQ | {"default": 0}),
                 _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 1000}),
                 _header("Last-Event-ID", _SEQ, "Resume a stream (overrides after)")],
-        errors=(410, 422))}}
+        errors=(410, 422))
 
 
-def _snapshot_path() -> dict[str, Any]:
+LIST_CHANGES = _changes()
+
+
+def _snapshot() -> dict[str, Any]:
     # docs/regions.md: what a region bootstraps from, then follows /v1/changes after `seq`.
     lines = {"type": "string", "description": (
         "NDJSON: a header `{\"snapshot\": {\"format\": 1, \"seq\": S}}`, one line per org in id order "
@@ -175,10 +194,13 @@ def _snapshot_path() -> dict[str, Any]:
                     errors=(422,))
     operation["description"] += (" A region (`serve --upstream`) answers writes with 421 read-only-region, "
                                  "naming its upstream, and adds X-Graphflags-Staleness to every answer.")
-    return {"/v1/snapshot": {"get": operation}}
+    return operation
 
 
-def _children_path() -> dict[str, Any]:
+GET_SNAPSHOT = _snapshot()
+
+
+def _children() -> dict[str, Any]:
     page = {"type": "object", "required": ["children", "next"], "properties": {
         "children": {"type": "array", "items": {"type": "object", "required": ["id", "children"], "properties": {
             "id": _ORG_ID,
@@ -189,7 +211,10 @@ def _children_path() -> dict[str, Any]:
                             _query("cursor", {"type": "string"}, "The `next` of the previous page")],
                     errors=(404, 422))
     operation["description"] += " Reads only that org's own child relationships, whatever the size of the tree."
-    return {"/v1/orgs/{org}/children": {"get": operation}}
+    return operation
+
+
+LIST_CHILDREN = _children()
 
 
 def _find_orgs() -> dict[str, Any]:
@@ -199,25 +224,114 @@ def _find_orgs() -> dict[str, Any]:
                                                         "or the scan bound (type a longer prefix)"}}}
     operation = _op("Org ids starting with a prefix, inside the caller's subtrees, sorted by id", "reader",
                     {"200": _json(found)},
-                    params=[_query("prefix", {"type": "string", "pattern": r"^[A-Za-z0-9._:-]{0,128}$", "default": ""}),
+                    params=[_query("prefix", {"type": "string", "pattern": f"^{ids.ORG_ID_PREFIX_PATTERN}$",
+                                              "default": ""}),
                             _query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20})],
                     errors=(422,))
     operation["description"] += (" Candidates come from the org id index in id order; for a scoped token each is "
                                  "kept if inside its subtrees, and at most 2,000 candidates are examined per request.")
-    return {"get": operation}
+    return operation
+
+
+FIND_ORGS = _find_orgs()
+
+
+# Every operation of the route table (app/http/routes.py), which names each one; the
+# paths of /openapi.json are that table's (`spec` below), so a path is written down once.
+_VALUE_READ = _json(_ref("EffectiveValue"))
+_ORG_BODY = {"application/json": {"schema": _ref("OrgCreate")}}
+_BULK_ORGS_BODY = {
+    "application/json": {"schema": {"type": "array", "items": _ref("OrgCreate")}},
+    "application/x-ndjson": {"schema": {"type": "string"}},
+    "text/csv": {"schema": {"type": "string", "description": "header id,parent"}},
+}
+
+
+def _value_written() -> dict[str, Any]:
+    # A fresh object for each write, since each gets its own dry-run answer (openapi_safe.dry_run).
+    return _json(_ref("WrittenValue"))
+
+
+HEALTHZ = _op("Process is alive", None, {"200": _json({"type": "object"})})
+OPENAPI = _op("This document", None, {"200": _json({"type": "object"})})
+DOCS = _op("This document, browsable", None, {
+    "200": {"description": "OK", "content": {"text/html": {"schema": {"type": "string"}}}}})
+CONSOLE = _op("The web console (files under /ui/; the API calls it makes need a token)", None, {
+    "200": {"description": "OK", "content": {"text/html": {"schema": {"type": "string"}}}}})
+READYZ = _op("Database reachable and catalog loaded", None, {"200": _json({"type": "object"})}, errors=(503,))
+METRICS = _op(
+    "Prometheus metrics of every worker; needs an admin token for '*' (a scoped admin gets 403: "
+    "the text names every tenant's actors). Prometheus itself scrapes GRAPHFLAGS_METRICS_PORT, no token",
+    "admin", {"200": {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}},
+    errors=(404,))
+LIST_VALUES = _op(
+    "Every catalog flag's effective value for an org", "reader",
+    {"200": _json({"type": "object", "properties": {"org": _ORG_ID, "flags": {"type": "object"}}})},
+    params=[ORG, SETS], errors=(404, 422))
+GET_VALUE = _op("Effective value of a flag for an org", "reader", {"200": _VALUE_READ},
+                params=[ORG, FLAG], errors=(404, 422))
+PUT_VALUE = openapi_safe.dry_run(openapi_safe.schedulable_put(openapi_safe.sealable(openapi_safe.sealed_body(_op(
+    "Set the org's own value", "writer", {"200": _value_written()}, params=[ORG, FLAG],
+    body={"application/json": {"schema": {"type": "object", "required": ["value"], "additionalProperties": False,
+                                          "properties": {"value": _ANY}}}},
+    errors=(400, 404, 413, 422))))))
+DELETE_VALUE = openapi_safe.dry_run(openapi_safe.schedulable_delete(openapi_safe.sealable(_op(
+    "Clear the org's own value (it inherits again)", "writer", {"204": {"description": "Cleared"}},
+    params=[ORG, FLAG], errors=(404, 422)))))
+EXPLAIN_VALUE = _op("Why an org gets its value: the chain from the org to the root", "reader",
+                    {"200": _json(_ref("Explanation"))}, params=[ORG, FLAG], errors=(404, 422))
+CREATE_ORG = _op("Create an org (422 too-deep below GRAPHFLAGS_MAX_DEPTH levels)", "admin",
+                 {"201": _json(_ref("Org"), "Created"), "200": _json(_ref("Org"), "Exists")},
+                 body=_ORG_BODY, errors=(400, 409, 413, 422))
+CREATE_ORGS_BULK = _op("Create many orgs, all or none (a row below GRAPHFLAGS_MAX_DEPTH levels: a too-deep row error)",
+                       "admin", {"200": _json({"type": "object", "properties": {
+                           "created": {"type": "integer"}, "unchanged": {"type": "integer"}}})},
+                       body=_BULK_ORGS_BODY, errors=(400, 413, 415, 422), body_limit=_BULK_BODY)
+GET_ORG = _op("An org, its ancestors and its number of children", "reader", {"200": _json(_ref("Org"))},
+              params=[ORG], errors=(404, 422))
+MOVE_ORG = openapi_safe.dry_run(_op(
+    "Move an org and its subtree under another parent (422 too-deep when the subtree's "
+    "lowest org would sit below GRAPHFLAGS_MAX_DEPTH levels)", "admin", {"200": _json(_ref("Org"))},
+    params=[ORG], errors=(400, 404, 409, 413, 422),
+    body={"application/json": {"schema": {
+        "type": "object", "required": ["parent"], "additionalProperties": False,
+        "properties": {"parent": {"oneOf": [_ORG_ID, {"type": "null"}]}}}}}))
+LIST_FLAGS = _op("The flag catalog", "reader", {"200": _json({"type": "object", "properties": {
+    "flags": {"type": "array", "items": _ref("Flag")}}})})
+GET_FLAG = _op("One flag's definition", "reader", {"200": _json(_ref("Flag"))}, params=[FLAG], errors=(404, 422))
+PUT_FLAG_VALUES = openapi_safe.dry_run(openapi_safe.bulk_values(FLAG))
+RELOAD_CATALOG = _op("Reload flags.json now", "admin",
+                     {"200": _json({"type": "object", "properties": {"flags": {"type": "integer"}}})}, errors=(422,))
+LIST_AUDIT = _op(
+    "Audit events, newest first", "admin",
+    {"200": _json({"type": "object", "properties": {
+        "events": {"type": "array", "items": _ref("AuditEvent")},
+        "next": {"type": ["string", "null"], "description": (
+            "Cursor for the next page; null: nothing older matches. Filters no index serves "
+            "(subtree, since, two equality filters, a scoped admin) scan at most 10,000 events "
+            "a request, so a page may hold fewer than limit events, even none, and a cursor")}}})},
+    params=[_query("org", _ORG_ID), _query("subtree", {"type": "boolean"}), _query("flag", _FLAG_NAME),
+            _query("actor", {"type": "string"}), _query("since", {"type": "string", "format": "date-time"}),
+            _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
+            _query("cursor", {"type": "string"})],
+    errors=(422,))
+LIST_SCHEDULES = openapi_safe.LIST_SCHEDULES
+CANCEL_SCHEDULE = openapi_safe.CANCEL_SCHEDULE
+SEED_GET_VALUE = _op("Seed alias of GET /v1/orgs/{org}/flags/{flag}", "reader",
+                     {"200": _VALUE_READ}, params=[ORG, FLAG], errors=(404, 422))
+SEED_POST_VALUE = openapi_safe.dry_run(openapi_safe.sealable(_op(
+    "Seed alias of PUT: the value as a path segment, parsed by the flag's type (integers: signed "
+    "64-bit, 422 invalid-value outside)", "writer",
+    {"200": _value_written()}, params=[ORG, FLAG, _path_param("val", {"type": "string"})],
+    errors=(404, 422))))
 
 
 @cache
 def spec() -> dict[str, Any]:
-    value_read = _json(_ref("EffectiveValue"))
-    value_written = _json(_ref("WrittenValue"))
-    org_body = {"application/json": {"schema": _ref("OrgCreate")}}
-    bulk_body = {
-        "application/json": {"schema": {"type": "array", "items": _ref("OrgCreate")}},
-        "application/x-ndjson": {"schema": {"type": "string"}},
-        "text/csv": {"schema": {"type": "string", "description": "header id,parent"}},
-    }
-    return openapi_safe.extend({
+    # routes.py names this module's operations (and `document`), so it is imported only when asked.
+    from app.http.routes import ROUTES
+
+    return {
         "openapi": "3.1.0",
         "info": {"title": "graphflags", "version": "1",
                  "description": "Feature flags for organisations arranged in hierarchies."},
@@ -228,7 +342,7 @@ def spec() -> dict[str, Any]:
                                                           "rate-limited); exp enforced with no leeway"},
                                 # The same JWT, for clients (OFREP providers) that send an API key header.
                                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
-            "schemas": {
+            "schemas": openapi_safe.with_safe_change_schemas({
                 "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
                     "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
                     "detail": {"type": "string"},
@@ -266,94 +380,23 @@ def spec() -> dict[str, Any]:
                                                    "type": "object", "required": ["org", "value"],
                                                    "properties": {"org": _ORG_ID, "value": _ANY}}}}},
                 **_OFREP_SCHEMAS,
-            },
+            }),
         },
         "security": [{"bearer": []}, {"apiKey": []}],
-        "paths": {
-            "/healthz": {"get": _op("Process is alive", None, {"200": _json({"type": "object"})})},
-            "/openapi.json": {"get": _op("This document", None, {"200": _json({"type": "object"})})},
-            "/docs": {"get": _op("This document, browsable", None, {
-                "200": {"description": "OK", "content": {"text/html": {"schema": {"type": "string"}}}}})},
-            "/ui": {"get": _op("The web console (files under /ui/; the API calls it makes need a token)", None, {
-                "200": {"description": "OK", "content": {"text/html": {"schema": {"type": "string"}}}}})},
-            "/readyz": {"get": _op("Database reachable and catalog loaded", None,
-                                   {"200": _json({"type": "object"})}, errors=(503,))},
-            "/metrics": {"get": _op(
-                "Prometheus metrics of every worker; needs an admin token for '*' (a scoped admin gets 403: "
-                "the text names every tenant's actors). Prometheus itself scrapes GRAPHFLAGS_METRICS_PORT, no token",
-                "admin", {"200": {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}},
-                errors=(404,))},
-            "/v1/orgs/{org}/flags": {"get": _op(
-                "Every catalog flag's effective value for an org", "reader",
-                {"200": _json({"type": "object", "properties": {"org": _ORG_ID, "flags": {"type": "object"}}})},
-                params=[ORG, SETS], errors=(404, 422))},
-            "/v1/orgs/{org}/flags/{flag}": {
-                "get": _op("Effective value of a flag for an org", "reader", {"200": value_read},
-                           params=[ORG, FLAG], errors=(404, 422)),
-                "put": _op("Set the org's own value", "writer", {"200": value_written}, params=[ORG, FLAG],
-                           body={"application/json": {"schema": {"type": "object", "required": ["value"],
-                                                                 "additionalProperties": False,
-                                                                 "properties": {"value": _ANY}}}},
-                           errors=(400, 404, 413, 422)),
-                "delete": _op("Clear the org's own value (it inherits again)", "writer",
-                              {"204": {"description": "Cleared"}}, params=[ORG, FLAG], errors=(404, 422)),
-            },
-            "/v1/orgs/{org}/flags/{flag}/explain": {"get": _op(
-                "Why an org gets its value: the chain from the org to the root", "reader",
-                {"200": _json(_ref("Explanation"))}, params=[ORG, FLAG], errors=(404, 422))},
-            "/v1/orgs": {"post": _op("Create an org (422 too-deep below GRAPHFLAGS_MAX_DEPTH levels)", "admin",
-                                     {"201": _json(_ref("Org"), "Created"), "200": _json(_ref("Org"), "Exists")},
-                                     body=org_body, errors=(400, 409, 413, 422)),
-                         **_find_orgs()},
-            "/v1/orgs/bulk": {"post": _op("Create many orgs, all or none (a row below GRAPHFLAGS_MAX_DEPTH levels: "
-                                          "a too-deep row error)", "admin",
-                                          {"200": _json({"type": "object", "properties": {
-                                              "created": {"type": "integer"}, "unchanged": {"type": "integer"}}})},
-                                          body=bulk_body, errors=(400, 413, 415, 422), body_limit=_BULK_BODY)},
-            "/v1/orgs/{org}": {
-                "get": _op("An org, its ancestors and its number of children", "reader", {"200": _json(_ref("Org"))},
-                           params=[ORG], errors=(404, 422)),
-                "patch": _op("Move an org and its subtree under another parent (422 too-deep when the subtree's "
-                             "lowest org would sit below GRAPHFLAGS_MAX_DEPTH levels)", "admin", {"200": _json(_ref("Org"))},
-                             params=[ORG], errors=(400, 404, 409, 413, 422),
-                             body={"application/json": {"schema": {
-                                 "type": "object", "required": ["parent"], "additionalProperties": False,
-                                 "properties": {"parent": {"oneOf": [_ORG_ID, {"type": "null"}]}}}}}),
-            },
-            **_children_path(),
-            "/v1/flags": {"get": _op("The flag catalog", "reader",
-                                     {"200": _json({"type": "object", "properties": {
-                                         "flags": {"type": "array", "items": _ref("Flag")}}})})},
-            "/v1/flags/{flag}": {"get": _op("One flag's definition", "reader", {"200": _json(_ref("Flag"))},
-                                            params=[FLAG], errors=(404, 422))},
-            "/v1/catalog/reload": {"post": _op("Reload flags.json now", "admin",
-                                               {"200": _json({"type": "object", "properties": {
-                                                   "flags": {"type": "integer"}}})}, errors=(422,))},
-            "/v1/audit": {"get": _op(
-                "Audit events, newest first", "admin",
-                {"200": _json({"type": "object", "properties": {
-                    "events": {"type": "array", "items": _ref("AuditEvent")},
-                    "next": {"type": ["string", "null"], "description": (
-                        "Cursor for the next page; null: nothing older matches. Filters no index serves "
-                        "(subtree, since, two equality filters, a scoped admin) scan at most 10,000 events "
-                        "a request, so a page may hold fewer than limit events, even none, and a cursor")}}})},
-                params=[_query("org", _ORG_ID), _query("subtree", {"type": "boolean"}), _query("flag", _FLAG_NAME),
-                        _query("actor", {"type": "string"}), _query("since", {"type": "string", "format": "date-time"}),
-                        _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
-                        _query("cursor", {"type": "string"})],
-                errors=(422,))},
-            **_changes_path(),
-            **_snapshot_path(),
-            **_ofrep_paths(),
-            "/{org}/{flag}": {"get": _op("Seed alias of GET /v1/orgs/{org}/flags/{flag}", "reader",
-                                         {"200": value_read}, params=[ORG, FLAG], errors=(404, 422))},
-            "/{org}/{flag}/{val}": {"post": _op(
-                "Seed alias of PUT: the value as a path segment, parsed by the flag's type (integers: signed "
-                "64-bit, 422 invalid-value outside)", "writer",
-                {"200": value_written}, params=[ORG, FLAG, _path_param("val", {"type": "string"})],
-                errors=(404, 422))},
-        },
-    })
+        "paths": paths_of(ROUTES),
+    }
+
+
+def paths_of(routes: Iterable[BaseRoute]) -> dict[str, Any]:
+    """The OpenAPI paths of a route table: each ApiRoute's operation under its path and method.
+
+    As Starlette's own SchemaGenerator does, a path converter (`{val:path}`) is left out of
+    the template, and routes with include_in_schema=False are skipped."""
+    paths: dict[str, Any] = {}
+    for route in routes:
+        if isinstance(route, ApiRoute) and route.include_in_schema:
+            paths.setdefault(_CONVERTER.sub("}", route.path), {})[route.method.lower()] = route.operation
+    return paths
 
 
 async def document(request: Request) -> Response:

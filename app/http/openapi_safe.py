@@ -1,9 +1,15 @@
-"""The OpenAPI side of docs/api.md's "Safe changes", added to the operations app/http/openapi.py describes."""
+"""The OpenAPI side of docs/api.md's "Safe changes": dry runs, seals and schedules.
+
+app/http/openapi.py applies these to the operations that take them, where it defines
+each operation, so the route table (app/http/routes.py) remains the one list of paths.
+"""
 
 from __future__ import annotations
 
 import copy
 from typing import Any
+
+_PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
 DRY_RUN = {"name": "dry_run", "in": "query", "required": False, "schema": {"type": "boolean", "default": False},
            "description": "Run every check of the request, write nothing, and answer what it would reach"}
@@ -17,34 +23,11 @@ AFFECTED = {"type": "object", "required": ["dry_run", "affected"], "properties":
         "exact": {"type": "boolean", "description": "false: counting stopped at GRAPHFLAGS_DRY_RUN_MAX"},
         "sample": {"type": "array", "maxItems": 20, "items": {"type": "string"}}}}}}
 
-# (path, method) of every operation that takes ?dry_run=true.
-DRY_RUNS = [("/v1/orgs/{org}/flags/{flag}", "put"), ("/v1/orgs/{org}/flags/{flag}", "delete"),
-            ("/{org}/{flag}/{val}", "post"), ("/v1/orgs/{org}", "patch"), ("/v1/flags/{flag}/values", "put")]
 
-
-def extend(spec: dict[str, Any]) -> dict[str, Any]:
-    spec = copy.deepcopy(spec)
-    schemas = spec["components"]["schemas"]
+def with_safe_change_schemas(schemas: dict[str, Any]) -> dict[str, Any]:
+    """The components' schemas with what dry runs, seals and schedules add to them."""
+    schemas = copy.deepcopy(schemas)
     schemas["DryRun"] = AFFECTED
-    _seals(spec, schemas)
-    spec["paths"]["/v1/flags/{flag}/values"] = {"put": _bulk_values(spec)}
-    _schedules(spec, schemas)
-    for path, method in DRY_RUNS:
-        operation = spec["paths"].get(path, {}).get(method)
-        if operation is None:
-            continue
-        operation.setdefault("parameters", []).append(DRY_RUN)
-        ok = operation["responses"].setdefault("200", {"description": "OK", "content": {
-            "application/json": {"schema": {}}}})
-        schema = ok["content"]["application/json"]["schema"]
-        ok["description"] = "OK (with dry_run=true: what the change would reach)"
-        ok["content"]["application/json"]["schema"] = (
-            {"$ref": "#/components/schemas/DryRun"} if not schema else {"oneOf": [schema, {"$ref": "#/components/schemas/DryRun"}]})
-    return spec
-
-
-def _seals(spec: dict[str, Any], schemas: dict[str, Any]) -> None:
-    """Sealed values: the reason `sealed`, explain's `active`/`sealed`, OFREP's metadata.sealed, the PUT body."""
     for name in ("EffectiveValue", "Explanation"):
         schemas[name]["properties"]["reason"] = {
             "enum": ["own", "inherited", "default", "sealed"],
@@ -57,22 +40,46 @@ def _seals(spec: dict[str, Any], schemas: dict[str, Any]) -> None:
     evaluation = schemas["OfrepEvaluation"]["properties"]
     evaluation["variant"] = {"enum": ["own", "inherited", "default", "sealed"]}
     evaluation["metadata"]["properties"]["sealed"] = {"const": True, "description": "Present when a seal decided"}
-    put = spec["paths"]["/v1/orgs/{org}/flags/{flag}"]["put"]
-    body = put["requestBody"]["content"]["application/json"]["schema"]
+    schemas["Schedule"] = _SCHEDULE
+    return schemas
+
+
+def dry_run(operation: dict[str, Any]) -> dict[str, Any]:
+    """An operation that takes ?dry_run=true, and then answers what it would reach."""
+    operation = copy.deepcopy(operation)
+    operation.setdefault("parameters", []).append(DRY_RUN)
+    ok = operation["responses"].setdefault("200", {"description": "OK", "content": {
+        "application/json": {"schema": {}}}})
+    schema = ok["content"]["application/json"]["schema"]
+    ok["description"] = "OK (with dry_run=true: what the change would reach)"
+    answer = {"$ref": "#/components/schemas/DryRun"}
+    ok["content"]["application/json"]["schema"] = answer if not schema else {"oneOf": [schema, answer]}
+    return operation
+
+
+def sealed_body(operation: dict[str, Any]) -> dict[str, Any]:
+    """A PUT of a value, whose body may seal or unseal it."""
+    operation = copy.deepcopy(operation)
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
     body["properties"]["sealed"] = {"type": "boolean", "description": (
         "admin only: true seals the value (below this org it wins, and writes of the flag answer 409 sealed); "
         "false unseals; absent keeps the org's seal as it is")}
-    for operation in (put, spec["paths"]["/v1/orgs/{org}/flags/{flag}"]["delete"], spec["paths"]["/{org}/{flag}/{val}"]["post"]):
-        operation["responses"]["409"] = {"description": "sealed (the detail and sealing_org name the sealing org)",
-                                         "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    return operation
+
+
+def sealable(operation: dict[str, Any]) -> dict[str, Any]:
+    """A write of a value that a seal above may refuse."""
+    operation = copy.deepcopy(operation)
+    operation["responses"]["409"] = _problem("sealed (the detail and sealing_org name the sealing org)")
+    return operation
 
 
 def _problem(description: str) -> dict[str, Any]:
-    return {"description": description,
-            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    return {"description": description, "content": copy.deepcopy(_PROBLEM)}
 
 
-def _bulk_values(spec: dict[str, Any]) -> dict[str, Any]:
+def bulk_values(flag: dict[str, Any]) -> dict[str, Any]:
+    """PUT /v1/flags/{flag}/values; `flag` is the path parameter every flag route shares."""
     row = {"type": "object", "required": ["org", "value"], "additionalProperties": False,
            "properties": {"org": {"type": "string"}, "value": {"description": "typed as the flag; null clears"}}}
     limited = {status: _problem(text) for status, text in (
@@ -88,8 +95,7 @@ def _bulk_values(spec: dict[str, Any]) -> dict[str, Any]:
                        "first line, CSV's first line after the header). Values that equal the org's own are "
                        "unchanged. A sealed value may be changed only by an admin (it stays sealed; null "
                        "clears it); rows below a seal are row errors `sealed`.",
-        "parameters": [{"name": "flag", "in": "path", "required": True,
-                        "schema": {"type": "string", "pattern": r"^[a-z0-9][a-z0-9._-]{0,127}$"}}],
+        "parameters": [flag],
         "requestBody": {"required": True, "content": {
             "application/json": {"schema": {"type": "array", "items": row}},
             "application/x-ndjson": {"schema": {"type": "string", "description": "one row object per line"}},
@@ -107,33 +113,42 @@ _SCHEDULE = {"type": "object", "required": ["schedule", "org", "flag", "value", 
 _AT = {"type": "string", "format": "date-time",
        "description": "RFC 3339 time with its offset, in the future (else 422 invalid-value): schedule the change "
                       "instead of making it now (202); it is checked now as an immediate change and again then"}
+_SCHEDULE_REF = {"$ref": "#/components/schemas/Schedule"}
+_ACCEPTED = {"description": "Scheduled", "content": {"application/json": {"schema": _SCHEDULE_REF}}}
 
 
-def _schedules(spec: dict[str, Any], schemas: dict[str, Any]) -> None:
-    schemas["Schedule"] = _SCHEDULE
-    ref = {"$ref": "#/components/schemas/Schedule"}
-    accepted = {"description": "Scheduled", "content": {"application/json": {"schema": ref}}}
-    value = spec["paths"]["/v1/orgs/{org}/flags/{flag}"]
-    value["put"]["requestBody"]["content"]["application/json"]["schema"]["properties"]["at"] = _AT
-    value["put"]["responses"]["202"] = accepted
-    value["delete"].setdefault("parameters", []).append({"name": "at", "in": "query", "required": False,
-                                                         "schema": _AT})
-    value["delete"]["responses"]["202"] = accepted
-    common = {status: _problem(text) for status, text in (
-        ("401", "unauthorized"), ("403", "forbidden"), ("422", "invalid-id, invalid-query"),
-        ("429", "rate-limited"), ("503", "unavailable"))}
-    spec["paths"]["/v1/schedules"] = {"get": {
-        "summary": "Pending scheduled changes in the caller's subtrees, soonest first (at most 1000)",
-        "description": "Requires the `writer` role.",
-        "parameters": [
-            {"name": "org", "in": "query", "required": False, "schema": {"type": "string"}},
-            {"name": "subtree", "in": "query", "required": False, "schema": {"type": "boolean", "default": False}},
-            {"name": "flag", "in": "query", "required": False, "schema": {"type": "string"}}],
-        "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {
-            "type": "object", "required": ["schedules"],
-            "properties": {"schedules": {"type": "array", "items": ref}}}}}}, **common}}}
-    spec["paths"]["/v1/schedules/{schedule}"] = {"delete": {
-        "summary": "Cancel a pending scheduled change", "description": "Requires the `writer` role.",
-        "parameters": [{"name": "schedule", "in": "path", "required": True, "schema": {"type": "string"}}],
-        "responses": {"204": {"description": "Cancelled"},
-                      "404": _problem("not-found: no pending schedule with that id"), **common}}}
+def schedulable_put(operation: dict[str, Any]) -> dict[str, Any]:
+    """A PUT of a value whose body may carry `at`: scheduled instead of made now (202)."""
+    operation = copy.deepcopy(operation)
+    operation["requestBody"]["content"]["application/json"]["schema"]["properties"]["at"] = _AT
+    operation["responses"]["202"] = _ACCEPTED
+    return operation
+
+
+def schedulable_delete(operation: dict[str, Any]) -> dict[str, Any]:
+    """A DELETE of a value that may take ?at=: scheduled instead of made now (202)."""
+    operation = copy.deepcopy(operation)
+    operation.setdefault("parameters", []).append({"name": "at", "in": "query", "required": False, "schema": _AT})
+    operation["responses"]["202"] = _ACCEPTED
+    return operation
+
+
+_SCHEDULE_PROBLEMS = {status: _problem(text) for status, text in (
+    ("401", "unauthorized"), ("403", "forbidden"), ("422", "invalid-id, invalid-query"),
+    ("429", "rate-limited"), ("503", "unavailable"))}
+
+LIST_SCHEDULES = {
+    "summary": "Pending scheduled changes in the caller's subtrees, soonest first (at most 1000)",
+    "description": "Requires the `writer` role.",
+    "parameters": [
+        {"name": "org", "in": "query", "required": False, "schema": {"type": "string"}},
+        {"name": "subtree", "in": "query", "required": False, "schema": {"type": "boolean", "default": False}},
+        {"name": "flag", "in": "query", "required": False, "schema": {"type": "string"}}],
+    "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {
+        "type": "object", "required": ["schedules"],
+        "properties": {"schedules": {"type": "array", "items": _SCHEDULE_REF}}}}}}, **_SCHEDULE_PROBLEMS}}
+CANCEL_SCHEDULE = {
+    "summary": "Cancel a pending scheduled change", "description": "Requires the `writer` role.",
+    "parameters": [{"name": "schedule", "in": "path", "required": True, "schema": {"type": "string"}}],
+    "responses": {"204": {"description": "Cancelled"},
+                  "404": _problem("not-found: no pending schedule with that id"), **_SCHEDULE_PROBLEMS}}

@@ -10,9 +10,10 @@ from starlette.responses import Response
 
 from app.domain.access import Principal, Role
 from app.domain.hierarchy import invalid_rows
+from app.domain import ids
 from app.domain.ids import is_org_id
 from app.domain.org_rows import RowParser
-from app.errors import Problem
+from app.errors import Problem, ProblemType
 from app.http import dry_run
 from app.http.auth import authorized
 from app.http.bodies import json_object, media_type, require_keys, slices, stream_body
@@ -22,7 +23,7 @@ from app.http.responses import JSON
 def _optional_id(body: dict, key: str) -> str | None:
     value = body.get(key)
     if value is not None and not isinstance(value, str):
-        raise Problem("invalid-id", f"{key} must be a string or null")
+        raise Problem(ProblemType.invalid_id, f"{key} must be a string or null")
     return value
 
 
@@ -31,7 +32,7 @@ async def create_org(request: Request, principal: Principal) -> Response:
     body = await json_object(request)
     require_keys(body, {"id"}, {"parent"})
     if not isinstance(body["id"], str):
-        raise Problem("invalid-id", "id must be a string")
+        raise Problem(ProblemType.invalid_id, "id must be a string")
     org, parent = body["id"], _optional_id(body, "parent")
     created = await request.app.state.services.orgs.create(principal, org, parent)
     return JSON({"id": org, "parent": parent}, status_code=201 if created else 200)
@@ -74,17 +75,17 @@ async def move_org(request: Request, principal: Principal) -> Response:
 
 CHILDREN_LIMIT, CHILDREN_MAX = 100, 1000
 FIND_LIMIT, FIND_MAX = 20, 100
-_PREFIX = re.compile(r"[A-Za-z0-9._:-]{0,128}")
+_PREFIX = re.compile(ids.ORG_ID_PREFIX_PATTERN)
 
 
 def _query(request: Request, allowed: set[str]) -> dict[str, str]:
     params = request.query_params
     unknown = set(params) - allowed
     if unknown:
-        raise Problem("invalid-query", f"unknown query parameter(s): {sorted(unknown)}")
+        raise Problem(ProblemType.invalid_query, f"unknown query parameter(s): {sorted(unknown)}")
     repeated = [name for name in allowed if len(params.getlist(name)) > 1]
     if repeated:
-        raise Problem("invalid-query", f"{repeated[0]} given more than once")
+        raise Problem(ProblemType.invalid_query, f"{repeated[0]} given more than once")
     return dict(params)
 
 
@@ -93,7 +94,7 @@ def _limit(params: dict[str, str], default: int, most: int) -> int:
     if text is None:
         return default
     if not text.isdigit() or not 1 <= int(text) <= most:
-        raise Problem("invalid-query", f"limit must be an integer from 1 to {most}")
+        raise Problem(ProblemType.invalid_query, f"limit must be an integer from 1 to {most}")
     return int(text)
 
 
@@ -110,7 +111,7 @@ def _after(cursor: str | None) -> str:
     except (ValueError, UnicodeDecodeError):
         last = None
     if not is_org_id(last):
-        raise Problem("invalid-query", "cursor is not one this service gave out")
+        raise Problem(ProblemType.invalid_query, "cursor is not one this service gave out")
     return last
 
 
@@ -130,7 +131,7 @@ async def find_orgs(request: Request, principal: Principal) -> Response:
     params = _query(request, {"prefix", "limit"})
     prefix = params.get("prefix", "")
     if _PREFIX.fullmatch(prefix) is None:
-        raise Problem("invalid-query", "prefix must be at most 128 characters of A-Z a-z 0-9 . _ : -")
+        raise Problem(ProblemType.invalid_query, "prefix must be at most 128 characters of A-Z a-z 0-9 . _ : -")
     limit = _limit(params, FIND_LIMIT, FIND_MAX)
     ids, truncated = await request.app.state.services.orgs.find(principal, prefix, limit)
     return JSON({"orgs": ids, "truncated": truncated})

@@ -27,7 +27,7 @@ from limits.strategies import FixedWindowRateLimiter
 from loguru import logger
 
 from app.domain.access import Principal
-from app.errors import Problem
+from app.errors import Problem, ProblemType
 
 
 def parse_limits(text: str | None) -> tuple[RateLimitItem, ...]:
@@ -111,7 +111,7 @@ class RateLimits:
     def _refuse(self, item: RateLimitItem, key: tuple[str, str], whose: str) -> None:
         reset = self._limiter.get_window_stats(item, *key).reset_time
         retry_after = max(1, math.ceil(reset - time.time()))
-        raise Problem("rate-limited", f"{whose} is over its limit of {item}; retry after {retry_after} s",
+        raise Problem(ProblemType.rate_limited, f"{whose} is over its limit of {item}; retry after {retry_after} s",
                       headers={"Retry-After": str(retry_after)})
 
     def _look(self, now: float) -> None:

@@ -1,56 +1,64 @@
 """The routing table: every path the service answers, in one list.
 
+Each route carries its OpenAPI operation (app/http/openapi.py generates /openapi.json
+from this list) and whether it writes (a region's gate refuses writes, app/region/gate.py).
+
 Order matters: the versioned API comes before the unversioned seed aliases, whose
 `/{org}/{flag}` shape would otherwise also match paths such as `/v1/flags`.
 """
 
 from __future__ import annotations
 
-from starlette.routing import Mount, Route
+from starlette.routing import Mount
 
 from app.http import bulk_values, changes, console, schedules, snapshot
 from app.http import audit, catalog, health, metrics, ofrep, openapi, orgs, values
+from app.http.api_route import ApiRoute as Api
 
 ROUTES = [
-    Route("/healthz", health.healthz, methods=["GET"]),
-    Route("/readyz", health.readyz, methods=["GET"]),
-    Route("/metrics", metrics.metrics_text, methods=["GET"]),
-    Route("/openapi.json", openapi.document, methods=["GET"]),
-    Route("/docs", console.docs, methods=["GET"]),
-    Route("/docs/{name}", console.docs_asset, methods=["GET"]),
+    Api("/healthz", health.healthz, "GET", operation=openapi.HEALTHZ),
+    Api("/readyz", health.readyz, "GET", operation=openapi.READYZ),
+    Api("/metrics", metrics.metrics_text, "GET", operation=openapi.METRICS),
+    Api("/openapi.json", openapi.document, "GET", operation=openapi.OPENAPI),
+    Api("/docs", console.docs, "GET", operation=openapi.DOCS),
+    Api("/docs/{name}", console.docs_asset, "GET", operation=None),
     # The console (app/ui/): static files, public like /docs; every API call it makes needs a token.
-    Route("/ui", console.console_root, methods=["GET"]),
+    Api("/ui", console.console_root, "GET", operation=openapi.CONSOLE),
     Mount("/ui", app=console.console_files),
     # Flag values
-    Route("/v1/orgs/{org}/flags", values.list_values, methods=["GET"]),
-    Route("/v1/orgs/{org}/flags/{flag}", values.get_value, methods=["GET"]),
-    Route("/v1/orgs/{org}/flags/{flag}", values.put_value, methods=["PUT"]),
-    Route("/v1/orgs/{org}/flags/{flag}", values.delete_value, methods=["DELETE"]),
-    Route("/v1/orgs/{org}/flags/{flag}/explain", values.explain_value, methods=["GET"]),
+    Api("/v1/orgs/{org}/flags", values.list_values, "GET", operation=openapi.LIST_VALUES),
+    Api("/v1/orgs/{org}/flags/{flag}", values.get_value, "GET", operation=openapi.GET_VALUE),
+    Api("/v1/orgs/{org}/flags/{flag}", values.put_value, "PUT", operation=openapi.PUT_VALUE),
+    Api("/v1/orgs/{org}/flags/{flag}", values.delete_value, "DELETE", operation=openapi.DELETE_VALUE),
+    Api("/v1/orgs/{org}/flags/{flag}/explain", values.explain_value, "GET", operation=openapi.EXPLAIN_VALUE),
     # Organizations
-    Route("/v1/orgs", orgs.create_org, methods=["POST"]),
-    Route("/v1/orgs", orgs.find_orgs, methods=["GET"]),
-    Route("/v1/orgs/bulk", orgs.create_orgs_bulk, methods=["POST"]),
-    Route("/v1/orgs/{org}", orgs.get_org, methods=["GET"]),
-    Route("/v1/orgs/{org}", orgs.move_org, methods=["PATCH"]),
-    Route("/v1/orgs/{org}/children", orgs.list_children, methods=["GET"]),
+    Api("/v1/orgs", orgs.create_org, "POST", operation=openapi.CREATE_ORG),
+    Api("/v1/orgs", orgs.find_orgs, "GET", operation=openapi.FIND_ORGS),
+    Api("/v1/orgs/bulk", orgs.create_orgs_bulk, "POST", operation=openapi.CREATE_ORGS_BULK),
+    Api("/v1/orgs/{org}", orgs.get_org, "GET", operation=openapi.GET_ORG),
+    Api("/v1/orgs/{org}", orgs.move_org, "PATCH", operation=openapi.MOVE_ORG),
+    Api("/v1/orgs/{org}/children", orgs.list_children, "GET", operation=openapi.LIST_CHILDREN),
     # Catalog
-    Route("/v1/flags", catalog.list_flags, methods=["GET"]),
-    Route("/v1/flags/{flag}", catalog.get_flag, methods=["GET"]),
-    Route("/v1/flags/{flag}/values", bulk_values.put_values, methods=["PUT"]),
-    Route("/v1/catalog/reload", catalog.reload_catalog, methods=["POST"]),
+    Api("/v1/flags", catalog.list_flags, "GET", operation=openapi.LIST_FLAGS),
+    Api("/v1/flags/{flag}", catalog.get_flag, "GET", operation=openapi.GET_FLAG),
+    Api("/v1/flags/{flag}/values", bulk_values.put_values, "PUT", operation=openapi.PUT_FLAG_VALUES),
+    # Loads flags.json into this process: local configuration, which a region may do too.
+    Api("/v1/catalog/reload", catalog.reload_catalog, "POST", operation=openapi.RELOAD_CATALOG, writes=False),
     # Audit
-    Route("/v1/audit", audit.list_audit, methods=["GET"]),
-    Route("/v1/changes", changes.list_changes, methods=["GET"]),
+    Api("/v1/audit", audit.list_audit, "GET", operation=openapi.LIST_AUDIT),
+    Api("/v1/changes", changes.list_changes, "GET", operation=openapi.LIST_CHANGES),
     # Scheduled changes (taken by PUT/DELETE /v1/orgs/{org}/flags/{flag} with "at")
-    Route("/v1/schedules", schedules.list_schedules, methods=["GET"]),
-    Route("/v1/schedules/{schedule}", schedules.cancel_schedule, methods=["DELETE"]),
+    Api("/v1/schedules", schedules.list_schedules, "GET", operation=openapi.LIST_SCHEDULES),
+    Api("/v1/schedules/{schedule}", schedules.cancel_schedule, "DELETE", operation=openapi.CANCEL_SCHEDULE),
     # What a region bootstraps from (docs/regions.md)
-    Route("/v1/snapshot", snapshot.get_snapshot, methods=["GET"]),
-    # OpenFeature Remote Evaluation Protocol (the seed's POST alias would match these too)
-    Route("/ofrep/v1/evaluate/flags", ofrep.evaluate_flags, methods=["POST"]),
-    Route("/ofrep/v1/evaluate/flags/{key}", ofrep.evaluate_flag, methods=["POST"]),
+    Api("/v1/snapshot", snapshot.get_snapshot, "GET", operation=openapi.GET_SNAPSHOT),
+    # OpenFeature Remote Evaluation Protocol (the seed's POST alias would match these too).
+    # Evaluations are POSTs that write nothing.
+    Api("/ofrep/v1/evaluate/flags", ofrep.evaluate_flags, "POST", operation=openapi.OFREP_EVALUATE_FLAGS,
+        writes=False),
+    Api("/ofrep/v1/evaluate/flags/{key}", ofrep.evaluate_flag, "POST", operation=openapi.OFREP_EVALUATE_FLAG,
+        writes=False),
     # The seed's two endpoints, kept as users wrote them down.
-    Route("/{org}/{flag}", values.get_value, methods=["GET"]),
-    Route("/{org}/{flag}/{val:path}", values.post_seed_value, methods=["POST"]),
+    Api("/{org}/{flag}", values.get_value, "GET", operation=openapi.SEED_GET_VALUE),
+    Api("/{org}/{flag}/{val:path}", values.post_seed_value, "POST", operation=openapi.SEED_POST_VALUE),
 ]

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.domain.access import Principal, Role
-from app.errors import Problem
+from app.errors import Problem, ProblemType
 from app.http.auth import authorized
 from app.http.responses import JSON
 from app.services.schedules import Schedules
@@ -28,7 +28,7 @@ async def list_schedules(request: Request, principal: Principal) -> Response:
     query = request.query_params
     subtree = query.get("subtree", "false").lower()
     if subtree not in ("true", "false"):
-        raise Problem("invalid-query", "subtree must be true or false")
+        raise Problem(ProblemType.invalid_query, "subtree must be true or false")
     found = await service(request).pending(principal, query.get("org"), subtree == "true", query.get("flag"))
     return JSON({"schedules": found})
 

@@ -27,7 +27,7 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from app.domain.access import Principal
-from app.errors import Problem
+from app.errors import Problem, ProblemType
 
 # A refused stream may try again after this many seconds (another of the token's streams
 # may have ended by then; at the latest they all end at the token's expiry).
@@ -45,7 +45,7 @@ class StreamSlots:
         """Take a place for `token` (or raise 429); the returned callable gives it back, once."""
         count = self._open.get(token, 0)
         if count >= self.per_token:
-            raise Problem("rate-limited", f"this token already holds {count} open streams, the most it may "
+            raise Problem(ProblemType.rate_limited, f"this token already holds {count} open streams, the most it may "
                                           f"(GRAPHFLAGS_MAX_STREAMS_PER_TOKEN); close one first",
                           headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         self._open[token] = count + 1
@@ -138,7 +138,7 @@ async def _until(body: AsyncIterator[bytes], expires: float | None) -> AsyncIter
             yield chunk
             if loop.time() >= deadline:
                 break
-        problem = Problem("unauthorized", "the token this stream was opened with has expired; "
+        problem = Problem(ProblemType.unauthorized, "the token this stream was opened with has expired; "
                                           "reconnect with a fresh token and Last-Event-ID")
         yield b"event: token-expired\ndata: %s\n\n" % orjson.dumps(problem.document())
     finally:

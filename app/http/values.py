@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from app.domain.access import Principal, Role
 from app.domain.resolution import Resolution
-from app.errors import Problem
+from app.errors import Problem, ProblemType
 from app.http import dry_run, schedules
 from app.http.auth import authorized
 from app.http.bodies import json_object, require_keys
@@ -66,7 +66,7 @@ async def put_value(request: Request, principal: Principal) -> Response:
     require_keys(body, {"value"}, {"sealed", "at"})
     sealed = body.get("sealed")
     if sealed is not None and not isinstance(sealed, bool):
-        raise Problem("invalid-body", "sealed must be true or false")
+        raise Problem(ProblemType.invalid_body, "sealed must be true or false")
     if sealed:
         principal.require(Role.admin)  # only an admin seals
     if "at" in body:

@@ -81,7 +81,7 @@ _enabled = True
 # prometheus_client every FLUSH_INTERVAL seconds and before this process answers a scrape.
 FLUSH_INTERVAL = 1.0
 _BOUNDS = (*LATENCY_BUCKETS, float("inf"))
-# label values -> [count in each bucket (not cumulative, as prometheus_client keeps them)..., sum]
+# label values -> [count in each bucket (not cumulative)..., sum of the seconds in each bucket...]
 _requests: dict[tuple[str, str, int], list[float]] = {}
 _queries: dict[str, list[float]] = {}
 _query_errors: dict[str, int] = {}
@@ -102,9 +102,10 @@ def enabled() -> bool:
 def _observe(pending: dict, key, seconds: float) -> None:
     slots = pending.get(key)
     if slots is None:
-        slots = pending[key] = [0.0] * (len(_BOUNDS) + 1)
-    slots[bisect_left(_BOUNDS, seconds)] += 1  # the first bucket whose bound is >= seconds
-    slots[-1] += seconds
+        slots = pending[key] = [0.0] * (2 * len(_BOUNDS))
+    bucket = bisect_left(_BOUNDS, seconds)  # the first bucket whose bound is >= seconds
+    slots[bucket] += 1
+    slots[len(_BOUNDS) + bucket] += seconds
 
 
 def request_observed(method: str, route: str, status: int, seconds: float) -> None:
@@ -163,13 +164,20 @@ def flush() -> None:
         BULK_EVALUATIONS.inc(bulk)
 
 
-def _add_observations(child, slots: list[float]) -> None:
-    # Histogram children have no public "add n observations"; their per-bucket values
-    # (`_buckets`, not cumulative) and `_sum` are what observe() itself increments.
-    for bucket, count in zip(child._buckets, slots, strict=False):
+def _add_observations(child: Histogram, slots: list[float]) -> None:
+    """Replay what one bucket counted through the public `observe`, at the mean of its seconds.
+
+    prometheus_client has no public "add n observations", so each counted one is observed
+    once more here, off the request path. The mean of values in a bucket lies in that
+    bucket, so bucket counts and the sum come out as if each had been observed itself.
+    """
+    for bucket, bound in enumerate(_BOUNDS):
+        count = int(slots[bucket])
         if count:
-            bucket.inc(count)
-    child._sum.inc(slots[-1])
+            # min(): a rounding error must not carry the mean past the bucket's upper bound.
+            mean = min(slots[len(_BOUNDS) + bucket] / count, bound)
+            for _ in range(count):
+                child.observe(mean)
 
 
 async def flush_every(interval: float = FLUSH_INTERVAL) -> None:

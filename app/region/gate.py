@@ -2,8 +2,9 @@
 
 Refused, not forwarded (docs/regions.md): a forwarded write would succeed upstream and
 still be invisible here until the feed brings it back, and the region would carry the
-upstream's write path (and its failures) on its own. Reads, OFREP evaluations (POSTs
-that write nothing) and a catalog reload (local configuration) pass.
+upstream's write path (and its failures) on its own. What counts as a write is what the
+route table says (`ApiRoute.writes`, app/http/routes.py): reads pass, and so do OFREP
+evaluations (POSTs that write nothing) and a catalog reload (local configuration).
 
 Refusing happens at routing, before authentication, like a `405`: it says where to go,
 not whether the caller may.
@@ -15,11 +16,10 @@ import orjson
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.errors import Problem
+from app.errors import Problem, ProblemType
+from app.http.api_route import ApiRoute
 
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
-# Endpoints that are POSTs but write nothing to the graph.
-_ALLOWED_POSTS = frozenset({"evaluate_flag", "evaluate_flags", "reload_catalog"})
 
 
 class RegionGate:
@@ -48,13 +48,14 @@ class RegionGate:
 
     def _writes(self, scope: Scope) -> bool:
         for route in scope["app"].routes:
-            match, child = route.matches(scope)
+            match, _ = route.matches(scope)
             if match is Match.FULL:
-                return getattr(child.get("endpoint"), "__name__", "") not in _ALLOWED_POSTS
+                # A route that does not say (the console's static files) is refused, as a write would be.
+                return not isinstance(route, ApiRoute) or route.writes
         return False  # no such route: the router answers 404/405 as anywhere
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
-        problem = Problem("read-only-region",
+        problem = Problem(ProblemType.read_only_region,
                           f"this region serves reads only; send writes to the upstream at {self.upstream}",
                           upstream=self.upstream)
         body = orjson.dumps(problem.document())

@@ -8,7 +8,7 @@ from typing import Any
 
 from app.domain.access import Principal
 from app.domain.ids import check_flag_name, check_org_id
-from app.errors import Problem
+from app.errors import Problem, ProblemType
 from app.store import audit as audit_store
 from app.store.audit import AuditQuery
 from app.store.database import Database
@@ -34,7 +34,7 @@ class AuditFilter:
         """Validate the query string of `GET /v1/audit` (422 on anything malformed)."""
         unknown = set(params) - {"org", "subtree", "flag", "actor", "since", "limit", "cursor"}
         if unknown:
-            raise Problem("invalid-query", f"unknown query parameter(s): {sorted(unknown)}")
+            raise Problem(ProblemType.invalid_query, f"unknown query parameter(s): {sorted(unknown)}")
         org = params.get("org")
         if org is not None:
             check_org_id(org)
@@ -43,15 +43,15 @@ class AuditFilter:
             check_flag_name(flag)
         subtree = params.get("subtree", "false").lower()
         if subtree not in ("true", "false"):
-            raise Problem("invalid-query", "subtree must be true or false")
+            raise Problem(ProblemType.invalid_query, "subtree must be true or false")
         since = params.get("since")
         if since is not None:
             try:
                 moment = datetime.fromisoformat(since)
             except ValueError:
-                raise Problem("invalid-query", f"since {since!r} is not an RFC 3339 time") from None
+                raise Problem(ProblemType.invalid_query, f"since {since!r} is not an RFC 3339 time") from None
             if moment.tzinfo is None:
-                raise Problem("invalid-query", "since needs a time zone offset, e.g. 2026-01-01T00:00:00Z")
+                raise Problem(ProblemType.invalid_query, "since needs a time zone offset, e.g. 2026-01-01T00:00:00Z")
             # In UTC: Neo4j takes offsets up to 18 hours, Python (and a fuzzer) up to 24.
             try:
                 moment = moment.astimezone(UTC)
@@ -60,10 +60,10 @@ class AuditFilter:
             since = moment.isoformat()
         limit = _int_param(params, "limit", DEFAULT_LIMIT)
         if not 1 <= limit <= MAX_LIMIT:
-            raise Problem("invalid-query", f"limit must be 1 to {MAX_LIMIT}")
+            raise Problem(ProblemType.invalid_query, f"limit must be 1 to {MAX_LIMIT}")
         cursor = params.get("cursor")
         if cursor is not None and (not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18):
-            raise Problem("invalid-query", "cursor is not one this service gave out")
+            raise Problem(ProblemType.invalid_query, "cursor is not one this service gave out")
         return cls(org, subtree == "true", flag, params.get("actor"), since, limit, cursor)
 
 
@@ -73,7 +73,7 @@ def _int_param(params: dict[str, str], name: str, default: int) -> int:
         return default
     # ASCII digits only: int() also takes "١٢", " 12" and "1_2", and thousands of digits raise.
     if not (text.isascii() and text.isdigit()) or len(text) > 18:
-        raise Problem("invalid-query", f"{name} must be an integer")
+        raise Problem(ProblemType.invalid_query, f"{name} must be an integer")
     return int(text)
 
 

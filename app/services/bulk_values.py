@@ -31,7 +31,7 @@ from app.domain.hierarchy import RowError, invalid_rows
 from app.domain.ids import check_flag_name
 from app.domain.resolution import Link, Sealed, resolve, same_value, sealing_org, unsealed
 from app.domain.value_rows import ValueRow
-from app.errors import Problem
+from app.errors import Problem, ProblemType
 from app.services import dry_run as dry_runs
 from app.services.dry_run import Affected, DryRun, Rehearsed
 from app.services.values import ValueService
@@ -99,21 +99,22 @@ class BulkValues:
                 for row, _ in batch:
                     chain = chains.get(row.org)
                     if chain is None or not principal.may_act_on([link.org for link in chain]):
-                        raise Problem("forbidden", f"row {row.row}: the organization is outside this token's "
+                        raise Problem(ProblemType.forbidden, f"row {row.row}: the organization is outside this token's "
                                                    "subtrees; nothing was written")
             for row, stored in batch:
                 chain = chains.get(row.org)
                 if chain is None:
-                    errors.append(RowError(row.row, row.org, "org-not-found", f"no organization {row.org!r}"))
+                    errors.append(RowError(row.row, row.org, ProblemType.org_not_found, f"no organization {row.org!r}"))
                     continue
                 above = sealing_org(chain)
                 if above is not None:
-                    errors.append(RowError(row.row, row.org, "sealed",
+                    errors.append(RowError(row.row, row.org, ProblemType.sealed,
                                            f"{flag.name!r} is sealed on {above!r}, above {row.org!r}"))
                     continue
                 own, was_sealed = unsealed(chain[0].stored)
                 if was_sealed and not admin:
-                    errors.append(RowError(row.row, row.org, "sealed", f"{flag.name!r} is sealed on {row.org!r} "
+                    errors.append(RowError(row.row, row.org, ProblemType.sealed,
+                                           f"{flag.name!r} is sealed on {row.org!r} "
                                                                        "itself: only an admin may change it"))
                     continue
                 previous = None if own is None else flag.from_graph(own)
@@ -161,7 +162,8 @@ def _values(flag: FlagDefinition, rows: Sequence[ValueRow]) -> tuple[list[tuple[
     seen: dict[str, int] = {}
     for row in rows:
         if row.org in seen:
-            errors.append(RowError(row.row, row.org, "invalid-body", f"{row.org!r} is already in row {seen[row.org]}"))
+            errors.append(RowError(row.row, row.org, ProblemType.invalid_body,
+                                   f"{row.org!r} is already in row {seen[row.org]}"))
             continue
         seen[row.org] = row.row
         if row.value is None:
@@ -170,7 +172,7 @@ def _values(flag: FlagDefinition, rows: Sequence[ValueRow]) -> tuple[list[tuple[
         try:
             value = flag.check(row.value)
         except Problem as problem:
-            errors.append(RowError(row.row, row.org, problem.slug, problem.detail))
+            errors.append(RowError(row.row, row.org, problem.type, problem.detail))
             continue
         parsed.append((ValueRow(row.row, row.org, value), flag.to_graph(value)))
     return parsed, errors

@@ -10,7 +10,7 @@ from loguru import logger
 from watchfiles import awatch
 
 from app.domain.catalog import Catalog
-from app.errors import Problem
+from app.errors import Problem, ProblemType
 from app.observability import metrics
 from app.store import audit as audit_store
 from app.store import catalog as catalog_store
@@ -78,6 +78,7 @@ async def _check_and_sync(tx, candidate: Catalog) -> tuple[int, int]:
             except ValueError:
                 problem = "it is not valid JSON"
             if problem:
-                raise Problem("invalid-catalog", f"flag {flag.name!r}: stored value {stored_value!r} would be invalid ({problem})")
+                raise Problem(ProblemType.invalid_catalog,
+                              f"flag {flag.name!r}: stored value {stored_value!r} would be invalid ({problem})")
     await catalog_store.sync(tx, changed, retired)
     return len(changed), len(retired)

@@ -16,7 +16,7 @@ from loguru import logger
 from neo4j import AsyncManagedTransaction
 
 from app.domain.access import Principal
-from app.errors import Problem
+from app.errors import Problem, ProblemType
 from app.store import audit as audit_store
 from app.store import retention as retention_store
 from app.store.database import Database
@@ -60,7 +60,7 @@ async def _page(tx: AsyncManagedTransaction, after: int, limit: int, scopes: lis
     found = await audit_store.events_after(tx, after, limit, scopes, ceiling)
     pruned = await retention_store.pruned_through(tx)
     if after < pruned:
-        raise Problem("changes-expired",
+        raise Problem(ProblemType.changes_expired,
                       f"events up to seq {pruned} are no longer kept; reload, then follow from 'last'",
                       # A scoped reader is not told the newest seq: that is every tenant's activity.
                       last=newest if scopes is None else pruned, oldest=pruned + 1)

@@ -26,7 +26,7 @@ from app.domain.hierarchy import (
     too_deep,
 )
 from app.domain.ids import check_org_id
-from app.errors import Problem
+from app.errors import Problem, ProblemType
 from app.services import dry_run as dry_runs
 from app.services.dry_run import Affected, DryRun, Rehearsed
 from app.services.values import org_not_found
@@ -136,7 +136,7 @@ class OrgService:
         existing = await orgs_store.parents(tx, [org for org, _ in batch])
         conflicts = [org for org, parent in batch if org in existing and existing[org] != parent]
         if conflicts:
-            raise Problem("org-conflict", f"{conflicts[0]!r} was created under another parent meanwhile; "
+            raise Problem(ProblemType.org_conflict, f"{conflicts[0]!r} was created under another parent meanwhile; "
                                           "the orgs before it were written, re-send to see what remains")
         # Already there with the same parent: a re-sent request, or a concurrent twin.
         await self._write(tx, actor, [row for row in batch if row[0] not in existing], parent_of, chains)
@@ -245,15 +245,15 @@ async def _move(tx: AsyncManagedTransaction, principal: Principal, org: str, par
     org_chain, parent_chain = chains.get(org), chains.get(parent) if parent is not None else []
     principal.require_scope(org_chain)
     if parent is None and not principal.unscoped:
-        raise Problem("forbidden", "only a token for all orgs ('*') may make an org a root")
+        raise Problem(ProblemType.forbidden, "only a token for all orgs ('*') may make an org a root")
     if parent is not None:
         principal.require_scope(parent_chain)
     if org_chain is None:
         raise org_not_found(org)
     if parent_chain is None:
-        raise Problem("parent-not-found", f"no organization {parent!r}")
+        raise Problem(ProblemType.parent_not_found, f"no organization {parent!r}")
     if org in parent_chain:
-        raise Problem("cycle", f"{parent!r} is {org!r} or one of its descendants")
+        raise Problem(ProblemType.cycle, f"{parent!r} is {org!r} or one of its descendants")
     old_parent = org_chain[1] if len(org_chain) > 1 else None
     if old_parent == parent:
         return False
@@ -263,9 +263,10 @@ async def _move(tx: AsyncManagedTransaction, principal: Principal, org: str, par
     if depth > len(org_chain) - 1:
         levels = max_depth - depth + 1  # a descendant this far below would be too deep
         if levels <= 0:
-            raise Problem("too-deep", too_deep(org, depth, max_depth))
+            raise Problem(ProblemType.too_deep, too_deep(org, depth, max_depth))
         if await orgs_store.subtree_reaches(tx, org, levels):
-            raise Problem("too-deep", f"moving {org!r} under {parent!r} would put its subtree's lowest orgs at "
+            raise Problem(ProblemType.too_deep,
+                          f"moving {org!r} under {parent!r} would put its subtree's lowest orgs at "
                                       f"least {depth + levels} levels below their root; at most {max_depth} "
                                       "are allowed")
     if rehearse:

@@ -32,7 +32,7 @@ from neo4j import AsyncManagedTransaction
 from app.domain.access import Principal, Role
 from app.domain.catalog import Catalog
 from app.domain.ids import check_flag_name, check_org_id
-from app.errors import Problem
+from app.errors import Problem, ProblemType
 from app.observability import schedules as schedule_metrics
 from app.services import values as values_service
 from app.services.dry_run import Rehearsed
@@ -47,15 +47,16 @@ LIST_LIMIT = 1000
 def parse_at(text: Any) -> datetime:
     """An RFC 3339 time with its offset, in the future; else `422 invalid-value`."""
     if not isinstance(text, str):
-        raise Problem("invalid-value", "at must be an RFC 3339 time, e.g. 2030-01-01T09:00:00Z")
+        raise Problem(ProblemType.invalid_value, "at must be an RFC 3339 time, e.g. 2030-01-01T09:00:00Z")
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise Problem("invalid-value", f"at {text!r} is not an RFC 3339 time, e.g. 2030-01-01T09:00:00Z") from None
+        raise Problem(ProblemType.invalid_value,
+                      f"at {text!r} is not an RFC 3339 time, e.g. 2030-01-01T09:00:00Z") from None
     if moment.tzinfo is None:
-        raise Problem("invalid-value", f"at {text!r} needs its UTC offset (e.g. Z or +02:00)")
+        raise Problem(ProblemType.invalid_value, f"at {text!r} needs its UTC offset (e.g. Z or +02:00)")
     if moment <= datetime.now(UTC):
-        raise Problem("invalid-value", f"at {text!r} is not in the future")
+        raise Problem(ProblemType.invalid_value, f"at {text!r} is not in the future")
     return moment
 
 
@@ -118,7 +119,7 @@ async def _cancel(tx: AsyncManagedTransaction, principal: Principal, schedule: s
     await audit_store.claim_sequence(tx)  # not while a scheduler is applying it
     found = await store.get(tx, schedule)
     if found is None or found["status"] != "pending":
-        raise Problem("not-found", f"no pending schedule {schedule!r}")
+        raise Problem(ProblemType.not_found, f"no pending schedule {schedule!r}")
     if not principal.unscoped:
         from app.store import orgs as orgs_store
 
@@ -183,7 +184,7 @@ class Scheduler:
             except Problem as problem:
                 # Nothing was written by the failed check: record why, and go on with the others.
                 await store.finish(tx, schedule["id"], "failed", principal.subject,
-                                   reason=f"{problem.slug}: {problem.detail}")
+                                   reason=f"{problem.type}: {problem.detail}")
                 after_commit(partial(_failed, schedule["id"], problem))
                 settled.append((schedule["org"], schedule["flag"], None, None))
                 continue
@@ -196,4 +197,4 @@ class Scheduler:
 
 def _failed(schedule: str, problem: Problem) -> None:
     schedule_metrics.failed()
-    logger.warning("schedule {} failed when applied: {} ({})", schedule, problem.slug, problem.detail)
+    logger.warning("schedule {} failed when applied: {} ({})", schedule, problem.type, problem.detail)

@@ -22,7 +22,7 @@ from app.domain.access import Principal, Role
 from app.domain.catalog import Catalog, FlagDefinition
 from app.domain.ids import check_flag_name, check_org_id
 from app.domain.resolution import Link, Resolution, Sealed, active, resolve, same_value, sealing_org, unsealed
-from app.errors import Problem
+from app.errors import Problem, ProblemType
 from app.services import dry_run as dry_runs
 from app.services.dry_run import Affected, DryRun, Rehearsed
 from app.services.group_commit import GroupCommit
@@ -62,7 +62,7 @@ class Lookup:
 
 
 def org_not_found(org: str) -> Problem:
-    return Problem("org-not-found", f"no organization {org!r}")
+    return Problem(ProblemType.org_not_found, f"no organization {org!r}")
 
 
 class ValueService:
@@ -309,7 +309,7 @@ def _decide(request: _WriteRequest, chain: list[Link] | None, own: dict[tuple[st
         raise org_not_found(request.org)
     flag, value = request.flag, request.value
     if flag is None:
-        raise Problem("flag-not-found", f"no flag named {request.flag_name!r} in the catalog")
+        raise Problem(ProblemType.flag_not_found, f"no flag named {request.flag_name!r} in the catalog")
     if own:
         # Seals and values this batch set earlier on the chain count as if committed.
         chain = [Link(link.org, own[(link.org, request.flag_name)].stored)
@@ -340,11 +340,11 @@ def check_seals(principal: Principal, chain: list[Link], flag_name: str, was_sea
     a clear (the caller passes sealed=False) lifts it."""
     above = sealing_org(chain)
     if above is not None:
-        raise Problem("sealed", f"{flag_name!r} is sealed on {above!r}, above {chain[0].org!r}; "
+        raise Problem(ProblemType.sealed, f"{flag_name!r} is sealed on {above!r}, above {chain[0].org!r}; "
                                 "an admin may unseal it there", sealing_org=above)
     seal = was_sealed if sealed is None else sealed
     if (seal or was_sealed) and (principal.role is None or principal.role < Role.admin):
-        raise Problem("forbidden", f"{flag_name!r} is sealed on {chain[0].org!r}: only an admin may seal, "
+        raise Problem(ProblemType.forbidden, f"{flag_name!r} is sealed on {chain[0].org!r}: only an admin may seal, "
                                    "unseal or change a sealed value")
     return seal
 
