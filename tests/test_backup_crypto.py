@@ -199,8 +199,19 @@ FORMAT1_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="  # test only: the b
 
 
 class Untouchable(Neo4jHome):
-    def _ctl(self, command: str, *arguments, **options):
-        raise AssertionError(f"restore ran neo4jctl {command} on the database before refusing the backup")
+    """A home whose every state-changing command fails the test."""
+
+    def _touched(self, command: str):
+        raise AssertionError(f"restore ran {command} on the database before refusing the backup")
+
+    def stop(self, *arguments, **options):
+        self._touched("stop")
+
+    def start(self, *arguments, **options):
+        self._touched("start")
+
+    def admin(self, *arguments, **options):
+        self._touched(f"neo4j-admin {' '.join(arguments)}")
 
 
 @pytest.fixture

@@ -173,7 +173,8 @@ class Neo4jHome:
     def _ensure_initial_password(self) -> None:
         # set-initial-password writes data/dbms/auth.ini, which Neo4j reads only when it creates the
         # system database on first start; once either of them exists there is nothing to do.
-        if (self.path / "data" / "databases" / "system").is_dir() or (self.path / "data" / "dbms" / "auth.ini").is_file():
+        data = self.path / "data"
+        if (data / "databases" / "system").is_dir() or (data / "dbms" / "auth.ini").is_file():
             return
         done = self._launcher("Neo4jAdminCommand", "dbms", "set-initial-password", self.password,
                               capture_output=True, text=True)
