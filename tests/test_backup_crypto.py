@@ -334,9 +334,9 @@ def test_a_backup_that_fails_while_encrypting_leaves_no_plaintext(migrated, keye
 
 
 def test_an_export_that_cannot_reach_the_database_is_a_backup_error_and_leaves_nothing(migrated, tmp_path):
-    from tests.conftest import _free_port
+    from tests.support.ports import free_port
 
-    nowhere = migrated.model_copy(update={"neo4j_uri": f"bolt://127.0.0.1:{_free_port()}", "retry_time": 0.0})
+    nowhere = migrated.model_copy(update={"neo4j_uri": f"bolt://127.0.0.1:{free_port()}", "retry_time": 0.0})
     root = tmp_path / "backups"
     with pytest.raises(BackupError, match="the export failed; no backup was written"):
         backup_online(nowhere, root)

@@ -12,12 +12,14 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from asgi_lifespan import LifespanManager
 
 from app.cache.follower import ChangeFollower
 from app.cache.values import ValueCache
 from app.http.app import create_app
 from app.store.database import Database
+from tests.support.clock import ManualClock
 from tests.support.serve import Served, service_env
 
 REPO = Path(__file__).resolve().parent.parent
@@ -64,12 +66,15 @@ def test_a_move_drops_chains_but_keeps_own_values():
 
 
 def test_silence_from_the_feed_stops_the_cache_answering():
-    cache = ValueCache(max_lag=0.05)
+    clock = ManualClock()
+    cache = ValueCache(max_lag=0.05, clock=clock)
     cache.fill_flag_chain(cache.epochs(), "f", [("a", 1)])
     assert cache.flag_chain("a", "f") is None  # never heard from the feed yet
     cache.heard_from_feed()
     assert cache.flag_chain("a", "f") == [("a", 1)]
-    time.sleep(0.1)
+    clock.advance(0.05)  # silent for exactly the bound: still trusted
+    assert cache.flag_chain("a", "f") == [("a", 1)]
+    clock.advance(0.001)
     assert cache.flag_chain("a", "f") is None
 
 
@@ -191,18 +196,19 @@ async def test_the_staleness_clock_starts_when_the_feed_is_asked(migrated, monke
     """A feed read that takes long: the data is as old as the moment the read began."""
     db = Database(migrated)
     try:
-        follower = ChangeFollower(db, ValueCache(max_lag=2.0), interval=1.0)
+        clock = ManualClock()
+        follower = ChangeFollower(db, ValueCache(max_lag=2.0, clock=clock), interval=1.0)
         await follower.poll()
         real = db.read_unqueued
 
         async def slow_answer(work, *args, **kwargs):  # read, then a slow network hands it back
             result = await real(work, *args, **kwargs)
-            await asyncio.sleep(0.3)
+            clock.advance(0.3)
             return result
 
         monkeypatch.setattr(db, "read_unqueued", slow_answer)
         await follower.poll()
-        assert follower.cache.lag >= 0.3
+        assert follower.cache.lag == pytest.approx(0.3)
     finally:
         await db.close()
 

@@ -12,16 +12,14 @@ import os
 import statistics
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from app.services.changes import AuditPruner
 from app.store.database import Database
-from tests.conftest import TEST_CATALOG
 from tests.support.neo4j import Neo4jServer, running_home
-from tests.support.serve import Served
+from tests.support.serve import Served, crashable, crashable_env
 
 # The stated bound, asserted generously (docs/regions.md: measured well under a second).
 STALENESS_BOUND = 5.0
@@ -35,22 +33,6 @@ def region_neo4j(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jServ
         yield Neo4jServer.of(home)
 
 
-def _serve(name: str, env: dict[str, str], logs: Path, upstream: str | None = None) -> Served:
-    """One `graphflags serve` process; `kill()` is a crash (SIGKILL), `start()` starts it again.
-    Ready once /healthz answers: a region is not ready (/readyz) before it has followed its upstream."""
-    return Served(env, logs / f"{name}.log", *(("--upstream", upstream) if upstream else ()), name=name,
-                  ready_path="/healthz")
-
-
-def _env(server: Neo4jServer, migrated) -> dict[str, str]:
-    return {**os.environ, "NEO4J_URI": server.uri, "NEO4J_USER": server.user, "NEO4J_PASSWORD": server.password,
-            "GRAPHFLAGS_JWT_DEV_KEY_FILE": str(migrated.jwt_dev_key_file), "GRAPHFLAGS_FLAGS_FILE": str(TEST_CATALOG),
-            "GRAPHFLAGS_WATCH_CATALOG": "false", "GRAPHFLAGS_LOG_JSON": "false", "GRAPHFLAGS_METRICS": "false",
-            "GRAPHFLAGS_UPSTREAM_BACKOFF_MAX": "1",
-            # One process, so that SIGKILL is a whole crash: uvicorn's workers outlive a killed supervisor.
-            "GRAPHFLAGS_WORKERS": "1"}
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> dict[str, str]:
     prefix = f"r{os.getpid()}{int(time.time() * 1000) % 100000}"
@@ -60,7 +42,7 @@ def world(tmp_path_factory) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def upstream(neo4j_server, migrated, tokens, tmp_path_factory) -> Iterator[Served]:
     tokens.mint("admin")  # makes sure the development key exists before either process reads it
-    serve = _serve("upstream", _env(neo4j_server, migrated), tmp_path_factory.mktemp("logs"))
+    serve = crashable("upstream", crashable_env(migrated, neo4j_server), tmp_path_factory.mktemp("logs"))
     serve.start()
     yield serve
     serve.kill()
@@ -81,9 +63,9 @@ def seeded(upstream, tokens, world) -> None:
 
 @pytest.fixture(scope="module")
 def region(region_neo4j, migrated, tokens, upstream, seeded, tmp_path_factory) -> Iterator[Served]:
-    env = _env(region_neo4j, migrated)
+    env = crashable_env(migrated, region_neo4j)
     env["GRAPHFLAGS_UPSTREAM_TOKEN"] = tokens.mint("admin", sub="region-test", ttl=3600)
-    serve = _serve("region", env, tmp_path_factory.mktemp("logs"), upstream=upstream.url)
+    serve = crashable("region", env, tmp_path_factory.mktemp("logs"), "--upstream", upstream.url)
     serve.start()
     yield serve
     serve.kill()

@@ -11,8 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from pydantic import SecretStr
 
 from app.settings import Settings
+from tests.support.neo4j import Neo4jServer
 from tests.support.ports import free_port
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -105,3 +107,18 @@ class Served:
 
     def __exit__(self, *_) -> None:
         self.stop()
+
+
+def crashable_env(settings: Settings, server: Neo4jServer) -> dict[str, str]:
+    """The environment of a process a test kills as a crash, over `server`: one process, because
+    uvicorn's workers outlive a killed supervisor; upstream retries capped at 1 s."""
+    over_server = settings.model_copy(update={"neo4j_uri": server.uri, "neo4j_user": server.user,
+                                              "neo4j_password": SecretStr(server.password)})
+    return service_env(over_server, GRAPHFLAGS_LOG_JSON="false", GRAPHFLAGS_METRICS="false",
+                       GRAPHFLAGS_UPSTREAM_BACKOFF_MAX="1", GRAPHFLAGS_WORKERS="1")
+
+
+def crashable(name: str, env: dict[str, str], logs: Path, *arguments: str) -> Served:
+    """A named `graphflags serve` (log `logs/<name>.log`), ready once /healthz answers: a region
+    is not ready (/readyz) before it has followed its upstream."""
+    return Served(env, logs / f"{name}.log", *arguments, name=name, ready_path="/healthz")
