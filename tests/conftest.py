@@ -24,6 +24,7 @@ from asgi_lifespan import LifespanManager
 
 from app.auth.tokens import mint_dev_token
 from app.http.app import create_app
+from app.neo4j_server import Neo4jHome
 from app.settings import Settings
 from app.store.database import Database
 from app.store.migrations import apply_migrations
@@ -59,6 +60,15 @@ def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jServ
         return
     with running_home(tmp_path_factory.mktemp("neo4j-home"), heap="768m", pagecache="256m") as home:
         yield Neo4jServer.of(home)
+
+
+@pytest.fixture(scope="session")
+def spare_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jHome]:
+    """A second local Neo4j, shared in turn by the modules that take a server down or replace its
+    whole database (test_bulk_import imports over it, test_outage kills it): one JVM for both
+    instead of one each. Handed over stopped; each user starts it when it needs it running."""
+    with running_home(tmp_path_factory.mktemp("spare-neo4j"), start=False) as home:
+        yield home
 
 
 @pytest.fixture(scope="session")

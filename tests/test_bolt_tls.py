@@ -24,7 +24,7 @@ from loaders.backup import BackupError, backup_offline, backup_online, restore
 from loaders.neo4j_home import Neo4jCtlError, Neo4jHome
 from tests.conftest import TEST_CATALOG
 from tests.support.app import AdminApp
-from tests.support.neo4j import running_home
+from tests.support.neo4j import START_TIMEOUT, running_home
 
 pytestmark = pytest.mark.slow
 
@@ -164,6 +164,6 @@ def test_a_failed_offline_backup_leaves_no_plaintext(home, settings, tmp_path):
             backup_offline(home, root, keyed)
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-        home.start()
+        home.start(START_TIMEOUT)
     left = [path for path in root.rglob("*") if path.is_file()] if root.exists() else []
     assert left == [], f"a failed backup left {left}"

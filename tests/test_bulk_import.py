@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import io
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -25,7 +24,6 @@ from loaders.neo4j_home import Neo4jHome
 from loaders.synthetic import Shape, generate, write_csv
 from loaders.user_csv import check_and_write
 from tests.support.app import AdminApp
-from tests.support.neo4j import running_home
 
 REPO = Path(__file__).resolve().parent.parent
 FLAGS = REPO / "flags.json"
@@ -35,10 +33,10 @@ SHAPE = Shape(orgs=3000, fanout=(5, 4), max_depth=20, huge=2, density=0.05, seed
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jHome]:
-    # Not started: the import itself starts the server it has filled.
-    with running_home(tmp_path_factory.mktemp("import-home"), start=False) as home:
-        yield home
+def home(spare_home: Neo4jHome) -> Neo4jHome:
+    # The session's spare server (tests/conftest.py): the import replaces its whole database and
+    # starts it, so whatever another module left in it does not matter.
+    return spare_home
 
 
 @pytest.fixture(scope="module")

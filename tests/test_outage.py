@@ -3,14 +3,13 @@
 Writes go in batches (group commit), and the kill lands while a batch of several is in flight.
 
 This test owns a Neo4j server of its own (it is killed with SIGKILL mid-test), on free ports
-(tests/support/neo4j.py), and an app instance over it.
+(the session's spare server, shared in turn with test_bulk_import), and an app instance over it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -21,15 +20,18 @@ from app.http.app import create_app
 from app.store.database import Database
 from app.store.migrations import apply_migrations
 from loaders.neo4j_home import Neo4jHome
-from tests.support.neo4j import running_home
+from tests.support.neo4j import START_TIMEOUT
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def own_server(tmp_path_factory) -> Iterator[Neo4jHome]:
-    with running_home(tmp_path_factory.mktemp("neo4j-outage")) as home:
-        yield home
+def own_server(spare_home: Neo4jHome) -> Neo4jHome:
+    # The session's spare server (tests/conftest.py), never the shared one: this test kills it.
+    # What another module left in it does not matter: this test works under ids of its own.
+    if not spare_home.running():
+        spare_home.start(START_TIMEOUT)
+    return spare_home
 
 
 async def test_neo4j_killed_mid_stream_of_writes(own_server, settings_for, tokens, uid):
@@ -136,7 +138,7 @@ async def test_neo4j_killed_mid_stream_of_writes(own_server, settings_for, token
             assert ready.status_code == 503
             assert ready.json()["problems"]
 
-            await asyncio.to_thread(home.start)
+            await asyncio.to_thread(home.start, START_TIMEOUT)
 
             # Recovery by itself: writes succeed again.
             deadline = time.monotonic() + 30

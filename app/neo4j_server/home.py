@@ -39,7 +39,7 @@ POM = REPO / "neo4j" / "pom.xml"
 # The stamp lives inside the lib dir so that it moves with it when a new lib dir is swapped in.
 STAMP_NAME = ".pom.sha256"
 DEV_HOME = Path(".local/neo4j/home")
-DEFAULT_START_TIMEOUT = 120
+DEFAULT_START_TIMEOUT = 120  # the command line's; callers in Python (loaders) wait 300 s by default
 JAVA_HINT = "Java 17+ is required to run the local Neo4j (apt-get install openjdk-17-jre-headless)"
 
 
@@ -243,7 +243,7 @@ class Neo4jHome:
 
     # --- start, stop, kill, admin ----------------------------------------------------------
 
-    def start(self, timeout: float = DEFAULT_START_TIMEOUT) -> None:
+    def start(self, timeout: float = 300) -> None:
         """Start in the background and return once Bolt answers `RETURN 1` with the password."""
         assemble()
         began = time.monotonic()

@@ -28,13 +28,18 @@ def new_home(path: Path, *, heap: str = "512m", pagecache: str = "128m", bolt_tl
                                            pagecache=pagecache, bolt_tls=bolt_tls))
 
 
+# A JVM start takes ~20 s on a quiet machine and has taken over 120 s (the CLI's default) on this
+# shared one under load: a test harness waits longer rather than fail a whole session for it.
+START_TIMEOUT = 600
+
+
 @contextlib.contextmanager
 def running_home(path: Path, *, start: bool = True, **conf) -> Iterator[Neo4jHome]:
     """A home on free ports, started (unless `start=False`), and always stopped at the end."""
     home = new_home(path, **conf)
     try:
         if start:
-            home.start()
+            home.start(START_TIMEOUT)
         yield home
     finally:
         home.stop()
