@@ -90,7 +90,9 @@ def base_settings(neo4j_server: Neo4jServer, tmp_path_factory: pytest.TempPathFa
 
 @pytest.fixture(scope="session")
 async def migrated(base_settings: Settings) -> Settings:
-    db = Database(base_settings)
+    # Migrations build indexes: on a loaded machine that has outlasted a request's query_timeout
+    # (10 s) and failed the whole session; the tests themselves keep the real timeout.
+    db = Database(base_settings.model_copy(update={"query_timeout": 300.0}))
     try:
         await apply_migrations(db)
     finally:
