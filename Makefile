@@ -5,6 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# A thin wrapper over app/neo4j_server (`graphflags neo4j ...`); it runs before the virtualenv exists too.
 NEO4JCTL := neo4j/neo4jctl
 # The development server's home: jars, data, logs and generated password, all git-ignored.
 NEO4J_DEV_HOME := .local/neo4j/home
@@ -24,6 +25,7 @@ help:
 	@echo "make run TLS=1   the same over HTTPS, with a development certificate in $(TLS_DIR)"
 	@echo "make stop   stop the local Neo4j"
 	@echo "make test   run the whole test suite against a disposable Neo4j"
+	@echo "make unit   run the tests that need no Neo4j (seconds)"
 	@echo "make token  print a development admin token"
 	@echo "make screenshots  the console's pictures for the README (docs/img/), taken by the browser tests"
 	@echo "make clean  remove the virtualenv and everything under .local/ (the dev database too)"
@@ -77,6 +79,10 @@ test: $(BIN)/.installed $(AXE_JS)
 	@command -v chromium >/dev/null || { echo "graphflags: the browser tests need Debian's chromium (apt-get install chromium)"; exit 3; }
 	@$(NEO4JCTL) assemble
 	$(BIN)/pytest
+
+# Tests that ask for no database fixture and start nothing (marked in tests/conftest.py).
+unit: $(BIN)/.installed
+	$(BIN)/pytest -q -m unit
 
 # axe-core (accessibility checks in tests/test_console_browser.py), pinned, from the npm registry:
 # a test asset, not shipped; too big to commit (650 KB). AXE_VERSION and AXE_JS are set at the top.

@@ -104,6 +104,16 @@ def dev_cert(out: Path, days: int) -> None:
     click.echo(f"GRAPHFLAGS_TLS_KEY_FILE={key}")
 
 
+@main.command("neo4j", context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                                       "help_option_names": []})
+@click.pass_context
+def neo4j(ctx: click.Context) -> None:
+    """A local Neo4j without Docker: assemble|init|start|stop|status|admin|password (neo4j/neo4jctl)."""
+    from app.neo4j_server.cli import main as neo4j_main
+
+    ctx.exit(neo4j_main(ctx.args))
+
+
 @main.command("backup-key")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="New file (mode 600) for GRAPHFLAGS_BACKUP_KEY_FILE; an existing one is never overwritten.")

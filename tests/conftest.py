@@ -2,19 +2,20 @@
 
 The server is, in order of preference: the one `NEO4J_URI` names (with
 `NEO4J_USER`/`NEO4J_PASSWORD`); a Testcontainers Neo4j when a Docker engine answers;
-else a disposable local server assembled by `neo4j/neo4jctl` on free ports, stopped
-at the end. Tests share the database, so each builds its own orgs under unique ids.
+else a disposable local server (app/neo4j_server) on free ports, stopped at the end.
+Tests share the database, so each builds its own orgs under unique ids. The pieces other
+modules reuse (ports, Neo4j homes, served processes) live in tests/support/.
+
+Markers: `unit` (no Neo4j, no process: `make unit`) is given to every test that asks for no
+database fixture; `slow` marks the modules that start a JVM or a browser of their own.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -23,26 +24,16 @@ from asgi_lifespan import LifespanManager
 
 from app.auth.tokens import mint_dev_token
 from app.http.app import create_app
+from app.neo4j_server import Neo4jHome
 from app.settings import Settings
 from app.store.database import Database
 from app.store.migrations import apply_migrations
 
+from tests.support.neo4j import Neo4jServer, running_home
+from tests.support.ports import free_port
+
 REPO = Path(__file__).resolve().parent.parent
-NEO4JCTL = REPO / "neo4j" / "neo4jctl"
 TEST_CATALOG = Path(__file__).parent / "data" / "catalog.json"
-
-
-@dataclass(frozen=True)
-class Neo4jServer:
-    uri: str
-    user: str
-    password: str
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _docker_engine_answers() -> bool:
@@ -67,20 +58,17 @@ def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jServ
         with Neo4jContainer("neo4j:5.26-community") as container:
             yield Neo4jServer(container.get_connection_url(), "neo4j", container.password)
         return
-    home = tmp_path_factory.mktemp("neo4j-home")
-    subprocess.run([NEO4JCTL, "assemble"], check=True)
-    subprocess.run([NEO4JCTL, "init", home, "--bolt-port", str(_free_port()), "--http-port", str(_free_port()),
-                    "--heap", "768m", "--pagecache", "256m"], check=True)
-    subprocess.run([NEO4JCTL, "start", home], check=True)
-    try:
-        conf = (home / "conf" / "neo4j.conf").read_text()
-        bolt = next(line.split(":")[-1] for line in conf.splitlines()
-                    if line.startswith("server.bolt.listen_address"))
-        password = subprocess.run([NEO4JCTL, "password", home], check=True, capture_output=True,
-                                  text=True).stdout.strip()
-        yield Neo4jServer(f"bolt://127.0.0.1:{bolt.strip()}", "neo4j", password)
-    finally:
-        subprocess.run([NEO4JCTL, "stop", home], check=False)
+    with running_home(tmp_path_factory.mktemp("neo4j-home"), heap="768m", pagecache="256m") as home:
+        yield Neo4jServer.of(home)
+
+
+@pytest.fixture(scope="session")
+def spare_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jHome]:
+    """A second local Neo4j, shared in turn by the modules that take a server down or replace its
+    whole database (test_bulk_import imports over it, test_outage kills it): one JVM for both
+    instead of one each. Handed over stopped; each user starts it when it needs it running."""
+    with running_home(tmp_path_factory.mktemp("spare-neo4j"), start=False) as home:
+        yield home
 
 
 @pytest.fixture(scope="session")
@@ -102,7 +90,9 @@ def base_settings(neo4j_server: Neo4jServer, tmp_path_factory: pytest.TempPathFa
 
 @pytest.fixture(scope="session")
 async def migrated(base_settings: Settings) -> Settings:
-    db = Database(base_settings)
+    # Migrations build indexes: on a loaded machine that has outlasted a request's query_timeout
+    # (10 s) and failed the whole session; the tests themselves keep the real timeout.
+    db = Database(base_settings.model_copy(update={"query_timeout": 300.0}))
     try:
         await apply_migrations(db)
     finally:
@@ -146,7 +136,7 @@ def live_server(migrated: Settings) -> Iterator[str]:
 
     import uvicorn
 
-    port = _free_port()
+    port = free_port()
     # The grace period bounds shutdown while an SSE stream is still open.
     server = uvicorn.Server(uvicorn.Config(create_app(migrated), host="127.0.0.1", port=port, log_level="warning",
                                            timeout_graceful_shutdown=2))
@@ -217,3 +207,15 @@ async def chain6(uid, make_orgs) -> list[str]:
     ids = [uid(f"l{depth}") for depth in range(7)]
     await make_orgs([(org, ids[depth - 1] if depth else None) for depth, org in enumerate(ids)])
     return ids
+
+
+# Fixtures that reach the shared Neo4j (directly or through the app): a test that asks for none
+# of them is a unit test. Modules that start servers of their own are marked `slow` themselves.
+_DATABASE_FIXTURES = {"neo4j_server", "base_settings", "migrated", "settings_for", "app", "client", "live_server",
+                      "tokens", "make_orgs", "chain6"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("slow") is None and not _DATABASE_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.unit)

@@ -199,8 +199,19 @@ FORMAT1_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="  # test only: the b
 
 
 class Untouchable(Neo4jHome):
-    def _ctl(self, command: str, *arguments, **options):
-        raise AssertionError(f"restore ran neo4jctl {command} on the database before refusing the backup")
+    """A home whose every state-changing command fails the test."""
+
+    def _touched(self, command: str):
+        raise AssertionError(f"restore ran {command} on the database before refusing the backup")
+
+    def stop(self, *arguments, **options):
+        self._touched("stop")
+
+    def start(self, *arguments, **options):
+        self._touched("start")
+
+    def admin(self, *arguments, **options):
+        self._touched(f"neo4j-admin {' '.join(arguments)}")
 
 
 @pytest.fixture
@@ -323,9 +334,9 @@ def test_a_backup_that_fails_while_encrypting_leaves_no_plaintext(migrated, keye
 
 
 def test_an_export_that_cannot_reach_the_database_is_a_backup_error_and_leaves_nothing(migrated, tmp_path):
-    from tests.conftest import _free_port
+    from tests.support.ports import free_port
 
-    nowhere = migrated.model_copy(update={"neo4j_uri": f"bolt://127.0.0.1:{_free_port()}", "retry_time": 0.0})
+    nowhere = migrated.model_copy(update={"neo4j_uri": f"bolt://127.0.0.1:{free_port()}", "retry_time": 0.0})
     root = tmp_path / "backups"
     with pytest.raises(BackupError, match="the export failed; no backup was written"):
         backup_online(nowhere, root)

@@ -1,6 +1,6 @@
 """Bolt over TLS, and encrypted backups restored into a real Neo4j.
 
-This module starts its own Neo4j home with `neo4jctl init --bolt-tls` on free ports: the
+This module starts its own Neo4j home with Bolt TLS (`neo4jctl init --bolt-tls`) on free ports: the
 service reaches it only over TLS, checking the server's certificate against the CA file
 (GRAPHFLAGS_NEO4J_TRUSTED_CA); a plain Bolt connection is refused. The same server then
 takes an encrypted backup and restores it: with another key nothing is touched, with
@@ -11,37 +11,28 @@ from __future__ import annotations
 
 import asyncio
 import resource
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
-import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from neo4j.exceptions import ServiceUnavailable
 from pydantic import SecretStr
 
-from app.auth.tokens import mint_dev_token
-from app.http.app import create_app
 from app.settings import Settings
 from app.store.database import Database
 from loaders import crypto
 from loaders.backup import BackupError, backup_offline, backup_online, restore
-from loaders.neo4j_home import NEO4JCTL, Neo4jCtlError, Neo4jHome
-from tests.conftest import TEST_CATALOG, _free_port
+from loaders.neo4j_home import Neo4jCtlError, Neo4jHome
+from tests.conftest import TEST_CATALOG
+from tests.support.app import AdminApp
+from tests.support.neo4j import START_TIMEOUT, running_home
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jHome]:
-    path = tmp_path_factory.mktemp("tls-home")
-    subprocess.run([NEO4JCTL, "assemble"], check=True)
-    subprocess.run([NEO4JCTL, "init", path, "--bolt-port", str(_free_port()), "--http-port", str(_free_port()),
-                    "--heap", "512m", "--pagecache", "128m", "--bolt-tls"], check=True, capture_output=True)
-    subprocess.run([NEO4JCTL, "start", path], check=True, capture_output=True)
-    try:
-        yield Neo4jHome(path)
-    finally:
-        subprocess.run([NEO4JCTL, "stop", path], check=False)
+    with running_home(tmp_path_factory.mktemp("tls-home"), bolt_tls=True) as home:
+        yield home
 
 
 @pytest.fixture(scope="module")
@@ -49,24 +40,11 @@ def settings(home: Neo4jHome, tmp_path_factory: pytest.TempPathFactory) -> Setti
     keys = tmp_path_factory.mktemp("tls-keys")
     return home.settings(Settings(
         flags_file=TEST_CATALOG, jwt_dev_key_file=keys / "dev-jwt.key", watch_catalog=False, log_json=False,
-        log_level="WARNING", neo4j_trusted_ca=home.path / "certificates" / "bolt" / "public.crt"))
+        log_level="WARNING", neo4j_trusted_ca=home.bolt_certificate))
 
 
-class App:
-    def __init__(self, settings: Settings) -> None:
-        token = mint_dev_token(settings, subject="tls", roles=["admin"], orgs=["*"], ttl=600)
-        self.settings, self.headers = settings, {"Authorization": f"Bearer {token}"}
-
-    async def __aenter__(self) -> httpx.AsyncClient:
-        self.manager = LifespanManager(create_app(self.settings), startup_timeout=60)
-        app = (await self.manager.__aenter__()).app
-        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t",
-                                        headers=self.headers)
-        return self.client
-
-    async def __aexit__(self, *exc) -> None:
-        await self.client.aclose()
-        await self.manager.__aexit__(*exc)
+def App(settings: Settings) -> AdminApp:
+    return AdminApp(settings, subject="tls")
 
 
 def test_the_home_requires_tls_with_its_own_certificate(home):
@@ -118,10 +96,6 @@ def test_trust_settings_with_a_self_choosing_uri_are_refused(home):
         Settings(neo4j_uri="bolt+s://127.0.0.1:7687", neo4j_trusted_ca=home.path / "certificates/bolt/public.crt")
 
 
-def _pid(home: Neo4jHome) -> str:
-    return (home.path / "run" / "neo4j.pid").read_text().strip()
-
-
 async def test_encrypted_backup_restores_with_its_key_only(home, settings, tmp_path):
     right, wrong = crypto.new_key(), crypto.new_key()
     keyed = settings.model_copy(update={"backup_key": SecretStr(right)})
@@ -138,13 +112,13 @@ async def test_encrypted_backup_restores_with_its_key_only(home, settings, tmp_p
     async with App(settings) as client:  # a change after the backup, which a restore undoes
         assert (await client.post("/v1/orgs", json={"id": "bk-after"})).status_code == 201
 
-    pid = _pid(home)
+    pid = home.pid()
     for bad, cause in ((settings.model_copy(update={"backup_key": SecretStr(wrong)}), "another backup key"),
                        (settings, "is encrypted: set GRAPHFLAGS_BACKUP_KEY")):
         with pytest.raises(BackupError, match=cause) as raised:
             await asyncio.to_thread(restore, home, folder, bad, heap="256m", off_heap="256m")
         assert "nothing was restored" in str(raised.value) and right not in str(raised.value)
-        assert _pid(home) == pid  # the server was never stopped
+        assert home.pid() == pid  # the server was never stopped
         assert sorted(path.name for path in root.iterdir()) == [folder.name]  # no decrypted leftovers
     async with App(settings) as client:
         assert (await client.get("/v1/orgs/bk-after")).status_code == 200
@@ -166,11 +140,11 @@ async def test_a_key_refuses_an_unencrypted_backup_and_leaves_the_database(home,
     async with App(settings) as client:
         assert (await client.post("/v1/orgs", json={"id": "plain-after"})).status_code == 201
 
-    pid = _pid(home)
+    pid = home.pid()
     with pytest.raises(BackupError, match="unencrypted backup, but a backup key is configured") as raised:
         await asyncio.to_thread(restore, home, plain, keyed, heap="256m", off_heap="256m")
     assert "nothing was restored" in str(raised.value)
-    assert _pid(home) == pid  # the server was never stopped
+    assert home.pid() == pid  # the server was never stopped
     assert sorted(path.name for path in root.iterdir()) == [plain.name]
     async with App(settings) as client:
         assert (await client.get("/v1/orgs/plain-after")).status_code == 200
@@ -190,6 +164,6 @@ def test_a_failed_offline_backup_leaves_no_plaintext(home, settings, tmp_path):
             backup_offline(home, root, keyed)
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-        home.start()
+        home.start(START_TIMEOUT)
     left = [path for path in root.rglob("*") if path.is_file()] if root.exists() else []
     assert left == [], f"a failed backup left {left}"

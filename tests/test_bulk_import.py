@@ -11,41 +11,32 @@ from __future__ import annotations
 import asyncio
 import io
 import random
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
-from app.auth.tokens import mint_dev_token
 from app.domain.catalog import Catalog
-from app.http.app import create_app
 from app.settings import Settings
 from loaders.admin_import import import_directory
 from loaders.backup import backup_online, restore
-from loaders.neo4j_home import NEO4JCTL, Neo4jHome
+from loaders.neo4j_home import Neo4jHome
 from loaders.synthetic import Shape, generate, write_csv
 from loaders.user_csv import check_and_write
-from tests.conftest import _free_port
+from tests.support.app import AdminApp
 
 REPO = Path(__file__).resolve().parent.parent
 FLAGS = REPO / "flags.json"
 CATALOG = Catalog.load(FLAGS)
+pytestmark = pytest.mark.slow
 SHAPE = Shape(orgs=3000, fanout=(5, 4), max_depth=20, huge=2, density=0.05, seed=11, prefix="imp")
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jHome]:
-    path = tmp_path_factory.mktemp("import-home")
-    subprocess.run([NEO4JCTL, "assemble"], check=True)
-    subprocess.run([NEO4JCTL, "init", path, "--bolt-port", str(_free_port()), "--http-port", str(_free_port()),
-                    "--heap", "512m", "--pagecache", "128m"], check=True, capture_output=True)
-    try:
-        yield Neo4jHome(path)
-    finally:
-        subprocess.run([NEO4JCTL, "stop", path], check=False)
+def home(spare_home: Neo4jHome) -> Neo4jHome:
+    # The session's spare server (tests/conftest.py): the import replaces its whole database and
+    # starts it, so whatever another module left in it does not matter.
+    return spare_home
 
 
 @pytest.fixture(scope="module")
@@ -55,22 +46,8 @@ def settings(home: Neo4jHome, tmp_path_factory: pytest.TempPathFactory) -> Setti
                                   log_json=False, log_level="WARNING"))
 
 
-class App:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        token = mint_dev_token(settings, subject="importer", roles=["admin"], orgs=["*"], ttl=600)
-        self.headers = {"Authorization": f"Bearer {token}"}
-
-    async def __aenter__(self) -> httpx.AsyncClient:
-        self.manager = LifespanManager(create_app(self.settings), startup_timeout=60)
-        app = (await self.manager.__aenter__()).app
-        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t",
-                                        headers=self.headers)
-        return self.client
-
-    async def __aexit__(self, *exc) -> None:
-        await self.client.aclose()
-        await self.manager.__aexit__(*exc)
+def App(settings: Settings) -> AdminApp:
+    return AdminApp(settings, subject="importer")
 
 
 def expected(parent_of: dict, own: dict, org: str, flag: str):

@@ -8,20 +8,19 @@ that cannot read the change feed for `cache_max_lag` (2 s) stops answering from 
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
+import pytest
 from asgi_lifespan import LifespanManager
 
 from app.cache.follower import ChangeFollower
 from app.cache.values import ValueCache
 from app.http.app import create_app
 from app.store.database import Database
+from tests.support.clock import ManualClock
+from tests.support.serve import Served, service_env
 
 REPO = Path(__file__).resolve().parent.parent
 # The documented bound across instances is cache_max_lag + cache_follow_interval (2.25 s): past
@@ -67,12 +66,15 @@ def test_a_move_drops_chains_but_keeps_own_values():
 
 
 def test_silence_from_the_feed_stops_the_cache_answering():
-    cache = ValueCache(max_lag=0.05)
+    clock = ManualClock()
+    cache = ValueCache(max_lag=0.05, clock=clock)
     cache.fill_flag_chain(cache.epochs(), "f", [("a", 1)])
     assert cache.flag_chain("a", "f") is None  # never heard from the feed yet
     cache.heard_from_feed()
     assert cache.flag_chain("a", "f") == [("a", 1)]
-    time.sleep(0.1)
+    clock.advance(0.05)  # silent for exactly the bound: still trusted
+    assert cache.flag_chain("a", "f") == [("a", 1)]
+    clock.advance(0.001)
     assert cache.flag_chain("a", "f") is None
 
 
@@ -194,18 +196,19 @@ async def test_the_staleness_clock_starts_when_the_feed_is_asked(migrated, monke
     """A feed read that takes long: the data is as old as the moment the read began."""
     db = Database(migrated)
     try:
-        follower = ChangeFollower(db, ValueCache(max_lag=2.0), interval=1.0)
+        clock = ManualClock()
+        follower = ChangeFollower(db, ValueCache(max_lag=2.0, clock=clock), interval=1.0)
         await follower.poll()
         real = db.read_unqueued
 
         async def slow_answer(work, *args, **kwargs):  # read, then a slow network hands it back
             result = await real(work, *args, **kwargs)
-            await asyncio.sleep(0.3)
+            clock.advance(0.3)
             return result
 
         monkeypatch.setattr(db, "read_unqueued", slow_answer)
         await follower.poll()
-        assert follower.cache.lag >= 0.3
+        assert follower.cache.lag == pytest.approx(0.3)
     finally:
         await db.close()
 
@@ -314,51 +317,18 @@ async def test_another_instance_sees_toggles_and_moves_within_the_bound(client, 
         print(f"move seen after {await _eventually(leaf_value, 365):.3f} s")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _serve(migrated, tmp_path: Path, name: str) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "NEO4J_URI": migrated.neo4j_uri,
-        "NEO4J_USER": migrated.neo4j_user,
-        "NEO4J_PASSWORD": migrated.neo4j_password.get_secret_value(),
-        "GRAPHFLAGS_PORT": str(port),
-        "GRAPHFLAGS_JWT_DEV_KEY_FILE": str(migrated.jwt_dev_key_file),
-        "GRAPHFLAGS_FLAGS_FILE": str(migrated.flags_file),
-        "GRAPHFLAGS_WATCH_CATALOG": "false",
-    }
-    process = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], env=env, cwd=REPO,
-                               stdout=open(tmp_path / f"{name}.log", "w"), stderr=subprocess.STDOUT)
-    return process, f"http://127.0.0.1:{port}"
-
-
-async def _ready(base: str, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
-    async with httpx.AsyncClient() as http:
-        while True:
-            try:
-                if (await http.get(f"{base}/readyz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, "the service exited"
-            assert time.monotonic() < deadline, "the service did not become ready"
-            await asyncio.sleep(0.2)
+def _serve(migrated, tmp_path: Path, name: str) -> Served:
+    return Served(service_env(migrated), tmp_path / f"{name}.log", name=name)
 
 
 async def test_two_processes_stay_consistent(migrated, tokens, uid, make_orgs, tmp_path):
     """Two real `graphflags serve` processes on one Neo4j: a toggle through one reaches the other."""
     root, leaf = uid("root"), uid("leaf")
     await make_orgs([(root, None), (leaf, root)])
-    first, first_url = _serve(migrated, tmp_path, "first")
-    second, second_url = _serve(migrated, tmp_path, "second")
+    first, second = _serve(migrated, tmp_path, "first"), _serve(migrated, tmp_path, "second")
+    first_url, second_url = first.url, second.url
     try:
-        await asyncio.gather(_ready(first_url, first), _ready(second_url, second))
+        await asyncio.gather(asyncio.to_thread(first.start), asyncio.to_thread(second.start))
         async with httpx.AsyncClient(headers=tokens.writer()) as http:
             async def on_second():
                 return (await http.get(f"{second_url}/{leaf}/dark-mode")).json()["value"]
@@ -368,5 +338,4 @@ async def test_two_processes_stay_consistent(migrated, tokens, uid, make_orgs, t
                 print(f"{value} seen by the second process after {await _eventually(on_second, value):.3f} s")
     finally:
         for process in (first, second):
-            process.terminate()
-            process.wait(timeout=30)
+            process.stop()

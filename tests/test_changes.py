@@ -250,46 +250,22 @@ async def _find(lines, org: str, action: str) -> dict:
             return event
 
 
-
 def test_serve_stops_while_a_stream_is_open(migrated, tokens, tmp_path):
     """`graphflags serve` must stop on SIGTERM even with a subscriber connected: streams never end."""
-    import os
     import signal
-    import socket
-    import subprocess
-    import sys
-    from pathlib import Path
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    repo = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "NEO4J_URI": migrated.neo4j_uri, "NEO4J_USER": migrated.neo4j_user,
-           "NEO4J_PASSWORD": migrated.neo4j_password.get_secret_value(), "GRAPHFLAGS_PORT": str(port),
-           "GRAPHFLAGS_JWT_DEV_KEY_FILE": str(migrated.jwt_dev_key_file),
-           "GRAPHFLAGS_FLAGS_FILE": str(migrated.flags_file), "GRAPHFLAGS_WATCH_CATALOG": "false"}
-    server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], env=env, cwd=repo,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    from tests.support.serve import Served, service_env
+
+    server = Served(service_env(migrated), tmp_path / "serve.log").start()
+    base = server.url
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, "the service did not become ready"
-            time.sleep(0.2)
         headers = {**tokens.admin(), "Accept": "text/event-stream"}
         with httpx.stream("GET", f"{base}/v1/changes", params={"after": 10**15}, headers=headers,
                           timeout=30) as stream:
             assert stream.status_code == 200
             assert next(stream.iter_lines()).startswith("retry:")
-            server.send_signal(signal.SIGTERM)
+            server.signal(signal.SIGTERM)
             # uvicorn re-raises the signal it handled once it has stopped cleanly.
-            assert server.wait(timeout=60) in (0, -signal.SIGTERM)
+            assert server.process.wait(timeout=60) in (0, -signal.SIGTERM)
     finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
+        server.kill()

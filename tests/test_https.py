@@ -6,12 +6,7 @@ plain-HTTP request to the same port gets no answer at all.
 
 from __future__ import annotations
 
-import os
-import signal
 import ssl
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -19,7 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from app.settings import Settings
-from tests.conftest import TEST_CATALOG, _free_port
+from tests.conftest import TEST_CATALOG
+from tests.support.serve import Served, service_env
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -53,29 +49,23 @@ def test_half_a_tls_configuration_is_refused(dev_cert):
 
 def test_serve_answers_https_only(dev_cert, migrated: Settings, tmp_path):
     cert_path, key_path = dev_cert
-    port = _free_port()
-    user, password = migrated.neo4j_auth()
-    env = {**os.environ,
-           "GRAPHFLAGS_TLS_CERT_FILE": str(cert_path), "GRAPHFLAGS_TLS_KEY_FILE": str(key_path),
-           "NEO4J_URI": migrated.neo4j_uri, "NEO4J_USER": user, "NEO4J_PASSWORD": password,
-           "GRAPHFLAGS_FLAGS_FILE": str(TEST_CATALOG), "GRAPHFLAGS_WATCH_CATALOG": "false",
-           "GRAPHFLAGS_JWT_DEV_KEY_FILE": str(tmp_path / "dev-jwt.key")}
+    env = service_env(migrated, GRAPHFLAGS_TLS_CERT_FILE=str(cert_path), GRAPHFLAGS_TLS_KEY_FILE=str(key_path),
+                      GRAPHFLAGS_FLAGS_FILE=str(TEST_CATALOG), GRAPHFLAGS_JWT_DEV_KEY_FILE=str(tmp_path / "dev-jwt.key"))
     env.pop("GRAPHFLAGS_METRICS_PORT", None)  # no second listener to collide with
-    server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], cwd=REPO, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     trust = ssl.create_default_context(cafile=str(cert_path))
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert server.poll() is None, server.stdout.read().decode()[-3000:]
-            try:
-                response = httpx.get(f"https://127.0.0.1:{port}/healthz", verify=trust, timeout=5)
-                break
-            except httpx.ConnectError as error:
-                if "CERTIFICATE_VERIFY_FAILED" in str(error):
-                    raise
-                assert time.monotonic() < deadline, f"no HTTPS answer on port {port}: {error}"
-                time.sleep(0.2)
+    server = Served(env, tmp_path / "serve.log", name="graphflags serve (HTTPS)")
+    port = server.port
+
+    def answers_https() -> bool:
+        try:
+            return httpx.get(f"https://127.0.0.1:{port}/healthz", verify=trust, timeout=5) is not None
+        except httpx.ConnectError as error:
+            if "CERTIFICATE_VERIFY_FAILED" in str(error):
+                raise AssertionError(f"the served certificate is not the one made: {error}") from None
+            return False
+
+    with server.start(ready=answers_https):
+        response = httpx.get(f"https://127.0.0.1:{port}/healthz", verify=trust, timeout=5)
         assert response.status_code == 200 and response.json() == {"status": "ok"}
         assert httpx.get(f"https://localhost:{port}/healthz", verify=trust, timeout=5).status_code == 200
         # Plain HTTP to the TLS port: the server drops it, nothing is answered.
@@ -84,11 +74,3 @@ def test_serve_answers_https_only(dev_cert, migrated: Settings, tmp_path):
         # A client that does not trust this certificate refuses the connection.
         with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
             httpx.get(f"https://127.0.0.1:{port}/healthz", verify=ssl.create_default_context(), timeout=5)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        server.stdout.close()

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +22,8 @@ from app.errors import Problem
 from app.http.app import create_app
 from app.observability import tracing
 from app.store.database import Database, after_commit
+from tests.support.ports import free_port
+from tests.support.serve import Served, service_env
 
 LOOKUP_ROUTE = "/v1/orgs/{org}/flags/{flag}"
 REPO = Path(__file__).resolve().parent.parent
@@ -280,35 +278,23 @@ async def test_client_errors_keep_their_documented_shape(client, tokens):
     assert set(response.json()) == {"type", "title", "status", "detail"}
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_a_scrape_adds_up_every_worker_process(migrated, tmp_path):
     """`graphflags serve` with two workers: /metrics shows both, not whichever answered."""
-    port, metrics_port = _free_port(), _free_port()
-    env = {**os.environ, "NEO4J_URI": migrated.neo4j_uri, "NEO4J_USER": migrated.neo4j_user,
-           "NEO4J_PASSWORD": migrated.neo4j_password.get_secret_value(), "GRAPHFLAGS_PORT": str(port),
-           "GRAPHFLAGS_WORKERS": "2", "GRAPHFLAGS_METRICS_PORT": str(metrics_port),
-           "GRAPHFLAGS_JWT_DEV_KEY_FILE": str(tmp_path / "dev-jwt.key"), "GRAPHFLAGS_FLAGS_FILE": str(TEST_CATALOG)}
+    metrics_port = free_port()
+    env = service_env(migrated, GRAPHFLAGS_WORKERS="2", GRAPHFLAGS_METRICS_PORT=str(metrics_port),
+                      GRAPHFLAGS_JWT_DEV_KEY_FILE=str(tmp_path / "dev-jwt.key"),
+                      GRAPHFLAGS_FLAGS_FILE=str(TEST_CATALOG))
+    env.pop("GRAPHFLAGS_WATCH_CATALOG")
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], env=env, cwd=REPO,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base, listener = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}/metrics"
+    server = Served(env, tmp_path / "serve.log")
+    base, listener = server.url, f"http://127.0.0.1:{metrics_port}/metrics"
+
+    def both_workers_ready() -> bool:
+        scraped = samples(httpx.get(listener).text)
+        return value(scraped, "graphflags_worker_processes") == 2 and httpx.get(f"{base}/readyz").status_code == 200
+
+    server.start(ready=both_workers_ready)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                scraped = samples(httpx.get(listener).text)
-                if value(scraped, "graphflags_worker_processes") == 2 and httpx.get(f"{base}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None, server.stdout.read()
-            assert time.monotonic() < deadline, "the service did not become ready"
-            time.sleep(0.2)
         for _ in range(40):
             with httpx.Client() as fresh:  # a new connection each time, so both workers answer some
                 assert fresh.get(f"{base}/healthz").status_code == 200
@@ -331,13 +317,11 @@ def test_a_scrape_adds_up_every_worker_process(migrated, tmp_path):
         assert httpx.get(f"{base}/metrics").status_code == 401
     except BaseException as failure:
         # What the server printed is the first thing to read when this fails.
-        server.terminate()
-        printed, _ = server.communicate(timeout=30)
-        failure.add_note(f"graphflags serve printed:\n{printed}")
+        server.stop()
+        failure.add_note(f"graphflags serve printed:\n{server.tail()}")
         raise
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop()
 
 
 async def test_catalog_reloads_are_counted_by_outcome(client, tokens, settings_for, tmp_path):

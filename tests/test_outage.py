@@ -2,19 +2,14 @@
 
 Writes go in batches (group commit), and the kill lands while a batch of several is in flight.
 
-This test owns a Neo4j server of its own (it is killed with SIGKILL mid-test), started
-with neo4j/neo4jctl on free ports, and an app instance over it.
+This test owns a Neo4j server of its own (it is killed with SIGKILL mid-test), on free ports
+(the session's spare server, shared in turn with test_bulk_import), and an app instance over it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
-import subprocess
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -24,48 +19,25 @@ from pydantic import SecretStr
 from app.http.app import create_app
 from app.store.database import Database
 from app.store.migrations import apply_migrations
+from loaders.neo4j_home import Neo4jHome
+from tests.support.neo4j import START_TIMEOUT
 
-REPO = Path(__file__).resolve().parent.parent
-NEO4JCTL = str(REPO / "neo4j" / "neo4jctl")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def own_server(tmp_path_factory):
-    home = tmp_path_factory.mktemp("neo4j-outage")
-    bolt = _free_port()
-    subprocess.run([NEO4JCTL, "init", home, "--bolt-port", str(bolt), "--http-port", str(_free_port()),
-                    "--heap", "512m", "--pagecache", "128m"], check=True, stdout=subprocess.DEVNULL)
-    subprocess.run([NEO4JCTL, "start", home], check=True, stdout=subprocess.DEVNULL)
-    password = (home / "password").read_text().strip()
-    try:
-        yield home, f"bolt://127.0.0.1:{bolt}", password
-    finally:
-        subprocess.run([NEO4JCTL, "stop", home], check=False, stdout=subprocess.DEVNULL)
-
-
-def _kill(home: Path) -> None:
-    pid = int((home / "run" / "neo4j.pid").read_text().strip())
-    os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
-    raise AssertionError("Neo4j did not die")
+def own_server(spare_home: Neo4jHome) -> Neo4jHome:
+    # The session's spare server (tests/conftest.py), never the shared one: this test kills it.
+    # What another module left in it does not matter: this test works under ids of its own.
+    if not spare_home.running():
+        spare_home.start(START_TIMEOUT)
+    return spare_home
 
 
 async def test_neo4j_killed_mid_stream_of_writes(own_server, settings_for, tokens, uid):
-    home, uri, password = own_server
-    settings = settings_for(neo4j_uri=uri, neo4j_password=SecretStr(password), cache_max_lag=1.0, breaker_reset=1.0,
-                            retry_time=1.0, connect_timeout=1.0)
+    home = own_server
+    settings = settings_for(neo4j_uri=home.bolt_uri, neo4j_password=SecretStr(home.password), cache_max_lag=1.0,
+                            breaker_reset=1.0, retry_time=1.0, connect_timeout=1.0)
     db = Database(settings)
     await apply_migrations(db)
     await db.close()
@@ -125,7 +97,7 @@ async def test_neo4j_killed_mid_stream_of_writes(own_server, settings_for, token
                 batch_in_flight.clear()
                 await batch_in_flight.wait()
                 killed["at"] = time.monotonic()
-                await asyncio.get_running_loop().run_in_executor(None, _kill, home)
+                await asyncio.get_running_loop().run_in_executor(None, home.kill)
 
             killer = None
             for round_ in range(6):
@@ -166,7 +138,7 @@ async def test_neo4j_killed_mid_stream_of_writes(own_server, settings_for, token
             assert ready.status_code == 503
             assert ready.json()["problems"]
 
-            subprocess.run([NEO4JCTL, "start", home], check=True, stdout=subprocess.DEVNULL)
+            await asyncio.to_thread(home.start, START_TIMEOUT)
 
             # Recovery by itself: writes succeed again.
             deadline = time.monotonic() + 30

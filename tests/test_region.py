@@ -9,91 +9,28 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import statistics
-import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from app.services.changes import AuditPruner
 from app.store.database import Database
-from tests.conftest import NEO4JCTL, REPO, TEST_CATALOG, Neo4jServer, _free_port
+from tests.support.neo4j import Neo4jServer, running_home
+from tests.support.serve import Served, crashable, crashable_env
 
-GRAPHFLAGS = REPO / ".venv" / "bin" / "graphflags"
 # The stated bound, asserted generously (docs/regions.md: measured well under a second).
 STALENESS_BOUND = 5.0
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def region_neo4j(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jServer]:
-    home = tmp_path_factory.mktemp("region-neo4j")
-    subprocess.run([NEO4JCTL, "assemble"], check=True)
-    subprocess.run([NEO4JCTL, "init", home, "--bolt-port", str(_free_port()), "--http-port", str(_free_port()),
-                    "--heap", "384m", "--pagecache", "64m"], check=True)
-    subprocess.run([NEO4JCTL, "start", home], check=True)
-    try:
-        conf = (home / "conf" / "neo4j.conf").read_text()
-        bolt = next(line.split(":")[-1] for line in conf.splitlines()
-                    if line.startswith("server.bolt.listen_address"))
-        password = subprocess.run([NEO4JCTL, "password", home], check=True, capture_output=True,
-                                  text=True).stdout.strip()
-        yield Neo4jServer(f"bolt://127.0.0.1:{bolt.strip()}", "neo4j", password)
-    finally:
-        subprocess.run([NEO4JCTL, "stop", home], check=False)
-
-
-class Serve:
-    """One `graphflags serve` process; `kill()` is a crash (SIGKILL), `start()` starts it again."""
-
-    def __init__(self, name: str, env: dict[str, str], logs: Path, upstream: str | None = None) -> None:
-        self.name = name
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = env
-        self.logs = logs
-        self.upstream = upstream
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        command = [str(GRAPHFLAGS), "serve", "--port", str(self.port)]
-        if self.upstream:
-            command += ["--upstream", self.upstream]
-        with open(self.logs / f"{self.name}.log", "ab") as log:
-            # A session of its own: `serve` runs its workers as child processes (GRAPHFLAGS_WORKERS),
-            # and a crash must take them all, or the killed instance goes on answering.
-            self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
-                                            start_new_session=True)
-        deadline = time.monotonic() + 90
-        while True:
-            assert self.process.poll() is None, f"{self.name} exited: {self.tail()}"
-            assert time.monotonic() < deadline, f"{self.name} did not start: {self.tail()}"
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-
-    def kill(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=30)
-
-    def tail(self) -> str:
-        return (self.logs / f"{self.name}.log").read_text()[-3000:]
-
-
-def _env(server: Neo4jServer, migrated) -> dict[str, str]:
-    return {**os.environ, "NEO4J_URI": server.uri, "NEO4J_USER": server.user, "NEO4J_PASSWORD": server.password,
-            "GRAPHFLAGS_JWT_DEV_KEY_FILE": str(migrated.jwt_dev_key_file), "GRAPHFLAGS_FLAGS_FILE": str(TEST_CATALOG),
-            "GRAPHFLAGS_WATCH_CATALOG": "false", "GRAPHFLAGS_LOG_JSON": "false", "GRAPHFLAGS_METRICS": "false",
-            "GRAPHFLAGS_UPSTREAM_BACKOFF_MAX": "1",
-            # One process, so that SIGKILL is a whole crash: uvicorn's workers outlive a killed supervisor.
-            "GRAPHFLAGS_WORKERS": "1"}
+    with running_home(tmp_path_factory.mktemp("region-neo4j"), heap="384m", pagecache="64m") as home:
+        yield Neo4jServer.of(home)
 
 
 @pytest.fixture(scope="module")
@@ -103,9 +40,9 @@ def world(tmp_path_factory) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def upstream(neo4j_server, migrated, tokens, tmp_path_factory) -> Iterator[Serve]:
+def upstream(neo4j_server, migrated, tokens, tmp_path_factory) -> Iterator[Served]:
     tokens.mint("admin")  # makes sure the development key exists before either process reads it
-    serve = Serve("upstream", _env(neo4j_server, migrated), tmp_path_factory.mktemp("logs"))
+    serve = crashable("upstream", crashable_env(migrated, neo4j_server), tmp_path_factory.mktemp("logs"))
     serve.start()
     yield serve
     serve.kill()
@@ -125,10 +62,10 @@ def seeded(upstream, tokens, world) -> None:
 
 
 @pytest.fixture(scope="module")
-def region(region_neo4j, migrated, tokens, upstream, seeded, tmp_path_factory) -> Iterator[Serve]:
-    env = _env(region_neo4j, migrated)
+def region(region_neo4j, migrated, tokens, upstream, seeded, tmp_path_factory) -> Iterator[Served]:
+    env = crashable_env(migrated, region_neo4j)
     env["GRAPHFLAGS_UPSTREAM_TOKEN"] = tokens.mint("admin", sub="region-test", ttl=3600)
-    serve = Serve("region", env, tmp_path_factory.mktemp("logs"), upstream=upstream.url)
+    serve = crashable("region", env, tmp_path_factory.mktemp("logs"), "--upstream", upstream.url)
     serve.start()
     yield serve
     serve.kill()
@@ -149,7 +86,7 @@ def _until(condition, what: str, timeout: float = 30.0) -> float:
     return time.monotonic() - started
 
 
-def _ready(region: Serve) -> dict:
+def _ready(region: Served) -> dict:
     response = httpx.get(f"{region.url}/readyz", timeout=5)
     assert response.status_code == 200, response.text
     return response.json()["region"]

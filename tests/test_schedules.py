@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from tests.test_region import Serve, _env
+from tests.support.serve import crashable, crashable_env
 
 
 def _in(seconds: float) -> str:
@@ -148,8 +148,8 @@ def test_the_other_instance_applies_a_schedule_once_when_the_first_is_killed(neo
                                                                               tmp_path):
     """Two served instances over one Neo4j: the one that took the schedule dies before its time."""
     tokens.mint("admin")
-    first = Serve("first", _env(neo4j_server, migrated), tmp_path)
-    second = Serve("second", _env(neo4j_server, migrated), tmp_path)
+    first = crashable("first", crashable_env(migrated, neo4j_server), tmp_path)
+    second = crashable("second", crashable_env(migrated, neo4j_server), tmp_path)
     first.start()
     second.start()
     try:

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -17,48 +14,30 @@ import pytest
 from app.domain.catalog import Catalog
 from app.store.database import Database
 from app.store.migrations import apply_migrations
+from tests.support.ports import free_port
+from tests.support.serve import Served
+from tests.support.serve import service_env as support_env
 
 REPO = Path(__file__).resolve().parent.parent
 GRAPHFLAGS = [sys.executable, "-m", "app.cli"]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def service_env(migrated, tmp_path) -> dict[str, str]:
-    """The environment `make run` gives the service, pointed at the test database."""
-    return {
-        **os.environ,
-        "NEO4J_URI": migrated.neo4j_uri,
-        "NEO4J_USER": migrated.neo4j_user,
-        "NEO4J_PASSWORD": migrated.neo4j_password.get_secret_value(),
-        "GRAPHFLAGS_PORT": str(_free_port()),
-        "GRAPHFLAGS_JWT_DEV_KEY_FILE": str(tmp_path / "dev-jwt.key"),
-        "GRAPHFLAGS_FLAGS_FILE": str(REPO / "flags.json"),
-    }
+    """The environment `make run` gives the service (the port too), pointed at the test database."""
+    env = support_env(migrated, GRAPHFLAGS_PORT=str(free_port()),
+                      GRAPHFLAGS_JWT_DEV_KEY_FILE=str(tmp_path / "dev-jwt.key"),
+                      GRAPHFLAGS_FLAGS_FILE=str(REPO / "flags.json"))
+    env.pop("GRAPHFLAGS_WATCH_CATALOG")  # as `make run`: the default
+    return env
 
 
-def test_serve_answers_over_http_with_a_cli_token(service_env, uid):
+def test_serve_answers_over_http_with_a_cli_token(service_env, uid, tmp_path):
     token = subprocess.run([*GRAPHFLAGS, "token", "--sub", "cli-user", "--role", "admin", "--org", "*"],
                            env=service_env, cwd=REPO, check=True, capture_output=True, text=True).stdout.strip()
-    server = subprocess.Popen([*GRAPHFLAGS, "serve"], env=service_env, cwd=REPO,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{service_env['GRAPHFLAGS_PORT']}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None, server.stdout.read()
-            assert time.monotonic() < deadline, "the service did not become ready"
-            time.sleep(0.2)
+    with Served(service_env, tmp_path / "serve.log").start() as server:
+        base = server.url
+        assert base.endswith(f":{service_env['GRAPHFLAGS_PORT']}")  # the port `make run` names
         headers = {"Authorization": f"Bearer {token}"}
         parent, child = uid("acme"), uid("acme-eu")
         assert httpx.post(f"{base}/v1/orgs", json={"id": parent}, headers=headers).status_code == 201
@@ -70,9 +49,6 @@ def test_serve_answers_over_http_with_a_cli_token(service_env, uid):
         assert httpx.get(f"{base}/{child}/new-checkout").status_code == 401
         audit = httpx.get(f"{base}/v1/audit", params={"org": parent}, headers=headers).json()["events"]
         assert audit[0]["actor"] == "cli-user"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def test_migrate_is_idempotent(service_env):

@@ -16,7 +16,7 @@ import asyncio
 import os
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +100,9 @@ class RemoteKeys:
 
 
 class TokenVerifier:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+        # Wall-clock seconds, compared with `exp`: a parameter so that tests move time instead of sleeping.
+        self.clock = clock
         self.issuer = settings.jwt_issuer
         self.audience = settings.jwt_audience
         self.remote: RemoteKeys | None = None
@@ -141,7 +143,7 @@ class TokenVerifier:
         """
         known = self._verified.get(token)
         if known is not None:
-            if time.time() < known.expires:  # type: ignore[operator]  # always set from a verified exp
+            if self.clock() < known.expires:  # type: ignore[operator]  # always set from a verified exp
                 return known
             del self._verified[token]
         try:
@@ -155,7 +157,7 @@ class TokenVerifier:
             raise unauthorized(f"invalid token: {getattr(error, 'description', None) or error}", invalid=True) from None
         # joserfc compares exp with the current whole second, which lets a fractional exp
         # (T + 0.5) pass until T + 1; the contract has no leeway at all.
-        if time.time() >= claims["exp"]:
+        if self.clock() >= claims["exp"]:
             raise unauthorized("invalid token: the token has expired", invalid=True)
         principal = principal_from_claims(claims)
         if len(self._verified) >= VERIFIED_TOKENS_KEPT:

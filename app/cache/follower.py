@@ -10,7 +10,6 @@ the database) rather than serve values that may be stale beyond the bound.
 from __future__ import annotations
 
 import asyncio
-import time
 
 from loguru import logger
 from neo4j import AsyncManagedTransaction
@@ -52,7 +51,7 @@ class ChangeFollower:
         """One round: read and apply what changed since the last round."""
         # The answer is as old as the moment the poll was sent, not the moment it came back: a
         # slow database must not stretch the staleness bound unnoticed.
-        asked_at = time.monotonic()
+        asked_at = self.cache.clock()
         if self.after is None:
             # Start at the present: the cache is empty, nothing older can be in it.
             self.after, _ = await self.db.read_unqueued(_invalidations, 2**62)

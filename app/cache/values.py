@@ -39,7 +39,7 @@ and timeout layers, while this hot path needs a few dict reads and no await at a
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from itertools import islice
 from typing import Any
@@ -53,8 +53,11 @@ served_stale: ContextVar[float | None] = ContextVar("graphflags_served_stale", d
 
 
 class ValueCache:
-    def __init__(self, max_entries: int = 1_000_000, max_lag: float = 2.0) -> None:
+    def __init__(self, max_entries: int = 1_000_000, max_lag: float = 2.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.max_entries = max_entries
+        # Seconds, only ever subtracted: a parameter so that tests move time instead of sleeping.
+        self.clock = clock
         # How long the cache may go without hearing from the change feed and still be used.
         self.max_lag = max_lag
         self._chains: dict[str, tuple[str, ...]] = {}
@@ -77,16 +80,16 @@ class ValueCache:
     # --- consistency with the rest of the world -------------------------------------
 
     def heard_from_feed(self, asked_at: float | None = None) -> None:
-        """The feed answered a poll sent at `asked_at` (time.monotonic(); default now).
+        """The feed answered a poll sent at `asked_at` (by `self.clock`; default now).
 
         The clock counts from when the poll was sent: what it returned is as old as that,
         however long the answer took to come back.
         """
-        self._heard_at = max(self._heard_at, time.monotonic() if asked_at is None else asked_at)
+        self._heard_at = max(self._heard_at, self.clock() if asked_at is None else asked_at)
 
     @property
     def lag(self) -> float:
-        return time.monotonic() - self._heard_at
+        return self.clock() - self._heard_at
 
     @property
     def trustworthy(self) -> bool:

@@ -15,14 +15,11 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
 
 REPO = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(REPO))
@@ -30,18 +27,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from contract import CATALOG, CONFIG, SEED, plant  # noqa: E402
 
+from app.neo4j_server import Neo4jHome  # noqa: E402
 from app.settings import Settings  # noqa: E402
+from tests.support.neo4j import new_home  # noqa: E402
+from tests.support.serve import Served  # noqa: E402
 
-NEO4JCTL = REPO / "neo4j" / "neo4jctl"
 WORK = REPO / ".local" / "fuzz"
 HOME = REPO / ".local" / "neo4j" / "fuzz"
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def start_neo4j() -> tuple[str, str, str] | None:
@@ -49,13 +42,9 @@ def start_neo4j() -> tuple[str, str, str] | None:
     if os.environ.get("NEO4J_URI"):
         return None
     shutil.rmtree(HOME, ignore_errors=True)
-    subprocess.run([NEO4JCTL, "assemble"], check=True)
-    bolt = free_port()
-    subprocess.run([NEO4JCTL, "init", HOME, "--bolt-port", str(bolt), "--http-port", str(free_port()),
-                    "--heap", "512m", "--pagecache", "256m"], check=True, stdout=subprocess.DEVNULL)
-    subprocess.run([NEO4JCTL, "start", HOME], check=True)
-    password = subprocess.run([NEO4JCTL, "password", HOME], check=True, capture_output=True, text=True).stdout.strip()
-    return f"bolt://127.0.0.1:{bolt}", "neo4j", password
+    home = new_home(HOME, heap="512m", pagecache="256m")
+    home.start()
+    return home.bolt_uri, "neo4j", home.password
 
 
 def main() -> int:
@@ -71,29 +60,17 @@ def main() -> int:
     env = dict(os.environ)
     if neo4j is not None:
         env.update(NEO4J_URI=neo4j[0], NEO4J_USER=neo4j[1], NEO4J_PASSWORD=neo4j[2])
-    port = free_port()
     shutil.copy(CATALOG, WORK / "flags.json")
-    env.update(GRAPHFLAGS_HOST="127.0.0.1", GRAPHFLAGS_PORT=str(port), GRAPHFLAGS_WORKERS="1",
+    env.update(GRAPHFLAGS_HOST="127.0.0.1", GRAPHFLAGS_WORKERS="1",
                GRAPHFLAGS_FLAGS_FILE=str(WORK / "flags.json"), GRAPHFLAGS_JWT_DEV_KEY_FILE=str(WORK / "dev-jwt.key"),
                GRAPHFLAGS_LOG_JSON="false", GRAPHFLAGS_LOG_LEVEL="WARNING")
     env.pop("GRAPHFLAGS_METRICS_PORT", None)
-    log = (WORK / "serve.log").open("w")
-    server = subprocess.Popen([BIN / "graphflags", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
+    env.pop("GRAPHFLAGS_PORT", None)  # a free port of its own
+    server = Served(env, WORK / "serve.log")
+    base = server.url
     results: dict[str, int] = {}
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert server.poll() is None, f"graphflags serve exited; see {WORK / 'serve.log'}"
-            assert time.monotonic() < deadline, "graphflags serve did not become ready"
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-
+        server.start(timeout=120)
         tokens = SEED.tokens(Settings(jwt_dev_key_file=WORK / "dev-jwt.key"))
         plant(base, tokens["admin"])
         config = CONFIG
@@ -109,14 +86,9 @@ def main() -> int:
             results[kind] = subprocess.run(command, cwd=WORK, env={**env, "SCHEMATHESIS_HOOKS": ""}).returncode
             print(f"=== {kind}: exit {results[kind]} in {time.monotonic() - started:.0f} s ===", flush=True)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-        log.close()
+        server.stop()
         if neo4j is not None:
-            subprocess.run([NEO4JCTL, "stop", HOME], check=False)
+            Neo4jHome(HOME).stop()
 
     unhandled = [line for line in (WORK / "serve.log").read_text().splitlines() if "unhandled error" in line]
     print("\n=== summary ===")
