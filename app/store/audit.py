@@ -2,6 +2,7 @@
 
 Every change appends its events in the same transaction as the change itself, after
 taking the sequence lock with `claim_sequence`.
+`Change` (app/domain/audit_events.py) is imported here too, for the services that append.
 """
 
 from __future__ import annotations
@@ -15,41 +16,9 @@ from typing import Any
 import orjson
 from neo4j import AsyncManagedTransaction
 
+from app.domain.audit_events import Change  # noqa: F401 (services append Changes through this module)
 from app.observability import events as events_log
 from app.store.database import after_commit, execute, fetch
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One audit event about to be written."""
-
-    action: str  # flag.set, flag.clear, org.create, org.move
-    org: str
-    path: Sequence[str]  # the org and its ancestors at the time of the change
-    old: Any = None
-    new: Any = None
-    flag: str | None = None
-    # Set on value events that involve a seal: True (the value is sealed), False (it was unsealed).
-    sealed: bool | None = None
-    # Set on changes a schedule applied: its id.
-    schedule: str | None = None
-
-    def params(self) -> dict[str, Any]:
-        # old/new may be any JSON value (objects included): stored as JSON text.
-        return {
-            "action": self.action,
-            "org": self.org,
-            "flag": self.flag,
-            "old": _json(self.old),
-            "new": _json(self.new),
-            "path": list(self.path),
-            "sealed": self.sealed,
-            "schedule": self.schedule,
-        }
-
-
-def _json(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
 async def claim_sequence(tx: AsyncManagedTransaction) -> None:
