@@ -13,22 +13,9 @@ import asyncio
 import time
 
 from loguru import logger
-from neo4j import AsyncManagedTransaction
-
 from app.cache.values import ValueCache
-from app.store.database import Database, fetch
-
-
-async def _invalidations(tx: AsyncManagedTransaction, after: int) -> tuple[int, list[list[str]]]:
-    """The newest seq it is safe to resume from, and the invalidating changes seen after `after`.
-
-    That is `last` when every event up to it was visible to this read; else `after` again, so
-    the events of a commit this read caught half-applied are read on the next round.
-    """
-    records = await fetch(tx, "cache_invalidations", after=after)
-    record = records[0]
-    complete = record["visible"] >= record["last"] - after
-    return (record["last"] if complete else after), record["changes"]
+from app.store import audit as audit_store
+from app.store.database import Database
 
 
 def apply(cache: ValueCache, changes: list[list]) -> None:
@@ -55,10 +42,10 @@ class ChangeFollower:
         asked_at = time.monotonic()
         if self.after is None:
             # Start at the present: the cache is empty, nothing older can be in it.
-            self.after, _ = await self.db.read_unqueued(_invalidations, 2**62)
+            self.after, _ = await self.db.read_unqueued(audit_store.invalidations, 2**62)
             self.cache.heard_from_feed(asked_at)
             return
-        last, changes = await self.db.read_unqueued(_invalidations, self.after)
+        last, changes = await self.db.read_unqueued(audit_store.invalidations, self.after)
         apply(self.cache, changes)
         self.after = max(self.after, last)
         self.cache.heard_from_feed(asked_at)

@@ -13,7 +13,7 @@ from typing import Any
 
 from loguru import logger
 
-from app.region import store
+from app.store import region as store
 from app.store.database import Database
 
 

@@ -56,6 +56,13 @@ async def append_each(tx: AsyncManagedTransaction, changes: Sequence[tuple[str, 
     return first
 
 
+async def append_copied(tx: AsyncManagedTransaction, events: Sequence[dict[str, Any]]) -> None:
+    """Write events copied from elsewhere (a region applying its upstream's): each carries its
+    own actor, `at` and `upstream_seq`, old/new already JSON text. Not logged as changes made here."""
+    if events:
+        await execute(tx, "audit_append", actor=None, events=list(events))
+
+
 def _each_committed(changes: list[tuple[str, Change]], first: int) -> None:
     for offset, (actor, change) in enumerate(changes):
         events_log.changes_committed(actor, [change], first + offset)
@@ -134,6 +141,19 @@ async def events_after(tx: AsyncManagedTransaction, after: int, limit: int, scop
     """The change feed: events with seq in (after, ceiling], oldest first."""
     records = await fetch(tx, "audit_after", after=after, ceiling=ceiling, limit=limit, scopes=scopes)
     return [public_event(event) for event in records[0]["events"]]
+
+
+async def invalidations(tx: AsyncManagedTransaction, after: int) -> tuple[int, list[list[Any]]]:
+    """For the cache follower: the newest seq it is safe to resume from, and the changes after
+    `after` that invalidate cache entries ([seq, action, org, flag]).
+
+    That is `last` when every event up to it was visible to this read; else `after` again, so
+    the events of a commit this read caught half-applied are read on the next round.
+    """
+    records = await fetch(tx, "cache_invalidations", after=after)
+    record = records[0]
+    complete = record["visible"] >= record["last"] - after
+    return (record["last"] if complete else after), record["changes"]
 
 
 async def last_seq(tx: AsyncManagedTransaction) -> int:
