@@ -9,11 +9,10 @@ the database) rather than serve values that may be stale beyond the bound.
 
 from __future__ import annotations
 
-import asyncio
 import time
 
-from loguru import logger
 from app.cache.values import ValueCache
+from app.periodic import Periodic
 from app.store import audit as audit_store
 from app.store.database import Database
 
@@ -34,6 +33,8 @@ class ChangeFollower:
         self.cache = cache
         self.interval = interval
         self.after: int | None = None
+        self.loop = Periodic(self.poll, interval, what="read the change feed",
+                             consequence=f"the cache stops answering after {cache.max_lag} s")
 
     async def poll(self) -> None:
         """One round: read and apply what changed since the last round."""
@@ -51,18 +52,4 @@ class ChangeFollower:
         self.cache.heard_from_feed(asked_at)
 
     async def run(self) -> None:
-        failing = False
-        while True:
-            try:
-                await self.poll()
-                if failing:
-                    logger.info("change feed readable again; cache in use")
-                failing = False
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # the database may be away; keep trying
-                if not failing:
-                    logger.warning("cannot read the change feed ({}); the cache stops answering after {} s",
-                                   type(error).__name__, self.cache.max_lag)
-                failing = True
-            await asyncio.sleep(self.interval)
+        await self.loop.run()
