@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -163,7 +163,7 @@ class Catalog:
     def __len__(self) -> int:
         return len(self._flags)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[FlagDefinition]:
         return iter(self._flags.values())
 
     def __contains__(self, name: str) -> bool:

@@ -7,8 +7,9 @@ database: the store fetches what it needs (existing orgs, their chains), this ju
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from app.domain.access import Principal
 from app.errors import Problem
@@ -39,7 +40,7 @@ class RowError:
     type: str
     detail: str
 
-    def document(self) -> dict:
+    def document(self) -> dict[str, Any]:
         return {"row": self.row, "id": self.id, "type": self.type, "detail": self.detail}
 
 
@@ -177,7 +178,8 @@ def _depths(new_rows: Mapping[str, OrgRow], cyclic: set[str], existing_parent: M
     return {org: value for org, value in depth.items() if value is not None}
 
 
-def _require_scope(rows, new_rows, existing_parent, chain_of, principal: Principal) -> None:
+def _require_scope(rows: Iterable[OrgRow], new_rows: Mapping[str, OrgRow], existing_parent: Mapping[str, str | None],
+                   chain_of: Callable[[str], Sequence[str] | None], principal: Principal) -> None:
     """Each row's requested parent must lie inside the caller's subtrees."""
     if principal.unscoped:
         return
@@ -186,12 +188,12 @@ def _require_scope(rows, new_rows, existing_parent, chain_of, principal: Princip
     def parent_in_scope(parent: str | None) -> bool:
         # Walk up through the request's new orgs until the graph (or a verdict) decides.
         trail: list[str] = []
-        while parent not in verdicts and parent in new_rows and parent not in trail:
+        while parent is not None and parent not in verdicts and parent in new_rows and parent not in trail:
             trail.append(parent)
             parent = new_rows[parent].parent
         if parent in verdicts:
             verdict = verdicts[parent]
-        elif parent in existing_parent:
+        elif parent is not None and parent in existing_parent:
             chain = chain_of(parent)
             verdict = chain is not None and principal.may_act_on(chain)
         else:

@@ -130,11 +130,17 @@ class RowParser:
                 continue
             org, parent = record if id_first else reversed(record)
             result = _pair(self._line, org, parent or None)
-            (errors if isinstance(result, RowError) else rows).append(result)
+            if isinstance(result, RowError):
+                errors.append(result)
+            else:
+                rows.append(result)
 
     def _add(self, number: int, item: Any) -> None:
         result = _row(number, item)
-        (self.errors if isinstance(result, RowError) else self.rows).append(result)
+        if isinstance(result, RowError):
+            self.errors.append(result)
+        else:
+            self.rows.append(result)
 
 
 def _csv_record(line: str) -> list[str] | None:
@@ -239,7 +245,9 @@ class _ArraySplitter:
                 if self._escape:
                     self._escape, pos = False, pos + 1
                     continue
-                end = _STRING_REST.match(chunk, pos).end()
+                rest = _STRING_REST.match(chunk, pos)
+                assert rest is not None  # the pattern matches the empty string too
+                end = rest.end()
                 self.scanned += end - pos
                 if end == size:
                     pos = size

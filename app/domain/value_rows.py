@@ -94,10 +94,10 @@ class ValueRowParser:
         if self._header is None:
             self._header = _check_header(_csv_record(text.pop(0).removeprefix("\ufeff")) or [])
         org_first = self._header[0] == "org"
-        for line in text:
+        for decoded in text:
             self._line += 1
             # One line at a time: a value's JSON text may hold commas and quotes, never a newline.
-            record = _csv_record(line.rstrip("\r"))
+            record = _csv_record(decoded.rstrip("\r"))
             if record is None:
                 self._add(self._line, _Unreadable("the line is not readable CSV"))
                 continue

@@ -51,7 +51,7 @@ async def append_each(tx: AsyncManagedTransaction, changes: Sequence[tuple[str, 
         return None
     events = [{**change.params(), "actor": actor} for actor, change in changes]
     records = await fetch(tx, "audit_append", actor=None, events=events)
-    first = records[0]["first"]
+    first = int(records[0]["first"])
     after_commit(partial(_each_committed, list(changes), first))
     return first
 
