@@ -33,8 +33,10 @@ class ChangeFollower:
         self.cache = cache
         self.interval = interval
         self.after: int | None = None
+        # No backoff: each poll is the cache's heartbeat, and after an outage the cache answers
+        # again only once a poll succeeds; the query is one index seek, cheap for a database.
         self.loop = Periodic(self.poll, interval, what="read the change feed",
-                             consequence=f"the cache stops answering after {cache.max_lag} s")
+                             consequence=f"the cache stops answering after {cache.max_lag} s", backoff_max=interval)
 
     async def poll(self) -> None:
         """One round: read and apply what changed since the last round."""
