@@ -4,13 +4,11 @@
 UNWIND $rows AS row
 MERGE (o:Org {id: row.id})
 WITH o, row
-CALL {
-  WITH o
+CALL (o) {
   OPTIONAL MATCH (:Org)-[r:PARENT_OF]->(o)
   DELETE r
 }
-CALL {
-  WITH o, row
+CALL (o, row) {
   WITH o, row WHERE row.parent IS NOT NULL
   MERGE (p:Org {id: row.parent})
   CREATE (p)-[:PARENT_OF]->(o)

@@ -31,7 +31,7 @@ from typing import Any, TextIO
 
 import orjson
 
-from app.domain.catalog import Catalog, FlagDefinition
+from app.domain.catalog import Catalog
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -74,13 +74,6 @@ def stored_kind(value: Any) -> str:
         if type(value) is python_type:
             return kind
     raise TypeError(f"a stored flag value is never a {type(value).__name__}")
-
-
-def definition_json(flag: FlagDefinition) -> str:
-    # The same text the catalog sync writes, so the first sync after an import finds nothing to change.
-    from app.store.catalog import _definition_json
-
-    return _definition_json(flag)
 
 
 def now_rfc3339() -> str:
@@ -195,8 +188,9 @@ class AdminCsvWriter:
 
     def catalog(self, catalog: Catalog) -> None:
         for flag in catalog:
+            # The text the catalog sync writes, so the first sync after an import finds nothing to change.
             self.flag(flag.name, flag.type, flag.to_graph(flag.default), flag.set, flag.description,
-                      definition_json(flag), True)
+                      flag.stored_definition(), True)
 
     def audit_event(self, seq: int, at: str, actor: str, action: str, org: str | None, flag: str | None,
                     old: str | None, new: str | None, path: list[str], sealed: bool | None = None,

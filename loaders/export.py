@@ -19,25 +19,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from app.store.database import Database, fetch
+from app.store import export as export_store
+from app.store import orgs as orgs_store
+from app.store.database import Database
 from loaders.admin_csv import AdminCsvWriter, Manifest
-
-
-async def _org_page(tx, after: str, limit: int) -> list:
-    return (await fetch(tx, "export_orgs", after=after, limit=limit))[0]["rows"]
-
-
-async def _flags(tx) -> list:
-    return (await fetch(tx, "export_flags"))[0]["flags"]
-
-
-async def _audit_page(tx, after: int, upto: int, limit: int) -> list:
-    return (await fetch(tx, "export_audit", after=after, upto=upto, limit=limit))[0]["events"]
-
-
-async def _sequence(tx) -> tuple[int, int]:
-    records = await fetch(tx, "export_audit_sequence")
-    return (int(records[0]["last"]), int(records[0]["pruned"])) if records else (0, 0)
 
 
 async def export_graph(db: Database, directory: Path, page: int = 20_000,
@@ -48,23 +33,23 @@ async def export_graph(db: Database, directory: Path, page: int = 20_000,
         after = ""  # every id sorts after the empty string
         orgs = 0
         while True:
-            rows = await db.read(_org_page, after, page)
+            rows = await db.read(orgs_store.page, after, page)
             if not rows:
                 break
             for org, parent, values in rows:
                 writer.org(org, parent)
-                for flag, value, updated_at, updated_by, sealed in values:
-                    writer.value(org, flag, value, updated_at, updated_by, sealed)
+                for flag, value, _type, updated_at, updated_by, sealed in values:
+                    writer.value(org, flag, value, updated_at, updated_by, bool(sealed))
             orgs += len(rows)
             after = max(row[0] for row in rows)
             if progress:
                 progress("orgs", orgs)
-        for name, type_, default, set_, description, definition, active in await db.read(_flags):
+        for name, type_, default, set_, description, definition, active in await db.read(export_store.flags):
             writer.flag(name, type_, default, set_, description, definition, bool(active))
-        upto, pruned = await db.read(_sequence)
+        upto, pruned = await db.read(export_store.sequence)
         seq = 0
         while seq < upto:
-            events = await db.read(_audit_page, seq, upto, page)
+            events = await db.read(export_store.audit_page, seq, upto, page)
             if not events:
                 break
             for event in events:

@@ -22,13 +22,14 @@ from pathlib import Path
 import orjson
 
 from app.domain.catalog import Catalog
+from app.domain.hierarchy import ROOT, on_cycles
 from app.domain.ids import is_org_id
 from loaders.admin_csv import AdminCsvWriter, Manifest, now_rfc3339
 
 # How many bad rows a refusal lists (the total is always given).
 MAX_REPORTED = 100
 
-_ROOT = -1  # parent slot of a root
+_ROOT = ROOT  # parent slot of a root
 _UNSEEN = 0  # line slot of an id only ever named as a parent
 
 
@@ -97,19 +98,8 @@ class Forest:
         return found is not None and self.line[found] != _UNSEEN
 
     def cyclic(self) -> Iterator[int]:
-        """Orgs on a cycle (each walked once: linear whatever the depth)."""
-        state = bytearray(len(self.parent))  # 0 new, 1 on the current walk, 2 settled
-        for start in range(len(self.parent)):
-            walk = []
-            node = start
-            while node != _ROOT and state[node] == 0:
-                state[node] = 1
-                walk.append(node)
-                node = self.parent[node]
-            if node != _ROOT and state[node] == 1:
-                yield from walk[walk.index(node):]
-            for visited in walk:
-                state[visited] = 2
+        """Orgs on a cycle."""
+        return on_cycles(self.parent)
 
 
 def check_and_write(orgs_csv: Path, values_csv: Path | None, catalog: Catalog, directory: Path,

@@ -9,25 +9,11 @@ the database) rather than serve values that may be stale beyond the bound.
 
 from __future__ import annotations
 
-import asyncio
-
-from loguru import logger
-from neo4j import AsyncManagedTransaction
 
 from app.cache.values import ValueCache
-from app.store.database import Database, fetch
-
-
-async def _invalidations(tx: AsyncManagedTransaction, after: int) -> tuple[int, list[list[str]]]:
-    """The newest seq it is safe to resume from, and the invalidating changes seen after `after`.
-
-    That is `last` when every event up to it was visible to this read; else `after` again, so
-    the events of a commit this read caught half-applied are read on the next round.
-    """
-    records = await fetch(tx, "cache_invalidations", after=after)
-    record = records[0]
-    complete = record["visible"] >= record["last"] - after
-    return (record["last"] if complete else after), record["changes"]
+from app.periodic import Periodic
+from app.store import audit as audit_store
+from app.store.database import Database
 
 
 def apply(cache: ValueCache, changes: list[list]) -> None:
@@ -46,6 +32,10 @@ class ChangeFollower:
         self.cache = cache
         self.interval = interval
         self.after: int | None = None
+        # No backoff: each poll is the cache's heartbeat, and after an outage the cache answers
+        # again only once a poll succeeds; the query is one index seek, cheap for a database.
+        self.loop = Periodic(self.poll, interval, what="read the change feed",
+                             consequence=f"the cache stops answering after {cache.max_lag} s", backoff_max=interval)
 
     async def poll(self) -> None:
         """One round: read and apply what changed since the last round."""
@@ -54,27 +44,13 @@ class ChangeFollower:
         asked_at = self.cache.clock()
         if self.after is None:
             # Start at the present: the cache is empty, nothing older can be in it.
-            self.after, _ = await self.db.read_unqueued(_invalidations, 2**62)
+            self.after, _ = await self.db.read_unqueued(audit_store.invalidations, 2**62)
             self.cache.heard_from_feed(asked_at)
             return
-        last, changes = await self.db.read_unqueued(_invalidations, self.after)
+        last, changes = await self.db.read_unqueued(audit_store.invalidations, self.after)
         apply(self.cache, changes)
         self.after = max(self.after, last)
         self.cache.heard_from_feed(asked_at)
 
     async def run(self) -> None:
-        failing = False
-        while True:
-            try:
-                await self.poll()
-                if failing:
-                    logger.info("change feed readable again; cache in use")
-                failing = False
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # the database may be away; keep trying
-                if not failing:
-                    logger.warning("cannot read the change feed ({}); the cache stops answering after {} s",
-                                   type(error).__name__, self.cache.max_lag)
-                failing = True
-            await asyncio.sleep(self.interval)
+        await self.loop.run()

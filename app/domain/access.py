@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
 
 from app.errors import Problem, ProblemType
 
@@ -55,7 +56,7 @@ class Principal:
             raise Problem(ProblemType.forbidden, "the organization is outside this token's subtrees")
 
 
-def principal_from_claims(claims: dict) -> Principal:
+def principal_from_claims(claims: dict[str, Any]) -> Principal:
     """Build a principal from verified claims; unknown roles are ignored."""
     roles = claims.get("roles") or []
     if isinstance(roles, str):

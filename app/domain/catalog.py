@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from app.domain import value_codec
 from app.domain.ids import is_flag_name
 from app.errors import Problem, ProblemType
 
@@ -129,16 +130,16 @@ class FlagDefinition(BaseModel):
                                   f"flag {self.name!r} (object): the value is not JSON") from None
         return self.check(value)
 
-    # Neo4j properties hold scalars and lists, not maps: objects are stored as JSON text.
+    # Neo4j properties hold scalars and lists, not maps: see app/domain/value_codec.py.
     def to_graph(self, value: Any) -> Any:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode() if self.type == "object" else value
+        return value_codec.to_graph(value, self.type)
 
     def from_graph(self, stored: Any) -> Any:
-        if self.type == "object" and isinstance(stored, str):
-            return orjson.loads(stored)
-        if self.type == "number" and isinstance(stored, int):
-            return float(stored)
-        return stored
+        return value_codec.from_graph(stored, self.type)
+
+    def stored_definition(self) -> str:
+        """The definition as the graph keeps it on its Flag node (what a catalog sync compares)."""
+        return value_codec.canonical_json(self.public())
 
     def public(self) -> dict[str, Any]:
         """The definition as `GET /v1/flags` shows it (unset limits left out)."""
@@ -163,7 +164,7 @@ class Catalog:
     def __len__(self) -> int:
         return len(self._flags)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[FlagDefinition]:
         return iter(self._flags.values())
 
     def __contains__(self, name: str) -> bool:

@@ -5,14 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from app.auth.tokens import TokenVerifier
-from app.cache.follower import ChangeFollower
-from app.cache.values import ValueCache
 from app.http import ofrep, values
 from app.http.answers import EncodedAnswers
 from app.http.errors import HANDLERS
@@ -25,46 +21,8 @@ from app.observability import metrics, tracing
 from app.http.stale import MarkStale
 from app.observability.middleware import Instrumentation
 from app.region.gate import RegionGate
-from app.region.status import RegionStatus
-from app.services.audit import AuditService
-from app.services.catalog import CatalogService
-from app.services.changes import AuditPruner
-from app.services.orgs import OrgService
-from app.services.schedules import Scheduler
-from app.services.values import ValueService
+from app.services.container import build_services
 from app.settings import Settings, get_settings
-from app.store.database import Database
-
-
-@dataclass(frozen=True, slots=True)
-class Services:
-    db: Database
-    tokens: TokenVerifier
-    catalog: CatalogService
-    values: ValueService
-    orgs: OrgService
-    audit: AuditService
-    cache: ValueCache
-    follower: ChangeFollower
-
-
-def build_services(settings: Settings) -> Services:
-    db = Database(settings)
-    catalog = CatalogService(db, settings.flags_file)
-    cache = ValueCache(settings.cache_max_entries, settings.cache_max_lag)
-    return Services(
-        db=db,
-        tokens=TokenVerifier(settings),
-        catalog=catalog,
-        values=ValueService(db, lambda: catalog.current, cache, settings.serve_stale_for,
-                            settings.write_batch_max, batch_size=settings.read_batch_size,
-                            batches_in_flight=settings.read_batches_in_flight),
-        orgs=OrgService(db, settings.bulk_batch_size, on_hierarchy_change=cache.hierarchy_changed,
-                        max_depth=settings.max_depth),
-        audit=AuditService(db),
-        cache=cache,
-        follower=ChangeFollower(db, cache, settings.cache_follow_interval),
-    )
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -86,17 +44,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
             tasks.append(asyncio.create_task(metrics.flush_every()))
         if settings.upstream_url:
             # A region: how current its copy is, for /readyz and each answer (app/region/).
-            app.state.region = RegionStatus(services.db, settings.upstream_url)
+            app.state.region = services.region_status(settings.upstream_url)
             await app.state.region.poll()
             tasks.append(asyncio.create_task(app.state.region.run()))
         if settings.watch_catalog:
             tasks.append(asyncio.create_task(services.catalog.watch()))
         if not settings.upstream_url:  # a region's copy holds no schedules: the upstream applies them
-            scheduler = Scheduler(services.db, lambda: services.catalog.current, services.values,
-                                  settings.schedule_poll_interval)
+            scheduler = services.scheduler(settings.schedule_poll_interval)
             tasks.append(asyncio.create_task(scheduler.run()))
         # Audit retention: old change-feed events are pruned in the background (app/services/changes.py).
-        pruner = AuditPruner(services.db, settings.audit_retention_days, settings.audit_prune_interval)
+        pruner = services.audit_pruner(settings.audit_retention_days, settings.audit_prune_interval)
         tasks.append(asyncio.create_task(pruner.run()))
         # Counted once it can serve: a scrape showing N workers means N answer requests.
         metrics.worker_started()
@@ -108,7 +65,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await services.db.close()
+            await services.close()
             tracing.shutdown()
             metrics.worker_exiting()
 

@@ -11,7 +11,6 @@ from app.http import dry_run
 from app.http.auth import authorized
 from app.http.bodies import media_type, stream_body
 from app.http.responses import JSON
-from app.services.bulk_values import BulkValues
 
 
 @authorized(Role.writer)
@@ -23,8 +22,7 @@ async def put_values(request: Request, principal: Principal) -> Response:
         parser.feed(chunk)
     rows, errors = parser.close()
     services, settings = request.app.state.services, request.app.state.settings
-    bulk = BulkValues(services.db, lambda: services.catalog.current, services.values, settings.bulk_batch_size,
-                      settings.bulk_values_timeout)
+    bulk = services.bulk_values(settings.bulk_batch_size, settings.bulk_values_timeout)
     written = await bulk.write(principal, request.path_params["flag"], rows, errors, dry_run=rehearsal)
     if rehearsal is not None:
         return dry_run.answer(written)

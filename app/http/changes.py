@@ -61,7 +61,7 @@ def _wants_stream(request: Request) -> bool:
 @authorized(Role.admin)
 async def list_changes(request: Request, principal: Principal) -> Response:
     after, limit = _position(request)
-    feed = ChangeFeed(request.app.state.services.db)
+    feed: ChangeFeed = request.app.state.services.change_feed()
     if not _wants_stream(request):
         page = await feed.page(principal, after, limit)
         return JSON({"events": page.events, "last": page.last})

@@ -16,10 +16,10 @@ async def readyz(request: Request) -> Response:
     services = request.app.state.services
     problems = []
     try:
-        await services.db.ping()
+        await services.ping_database()
     except Exception as error:  # any failure to reach the database means not ready
         problems.append(f"database unreachable: {type(error).__name__}")
-    open_for = services.db.circuit_open_for
+    open_for = services.database_circuit_open_for
     if open_for is not None:
         problems.append(f"database circuit breaker open: calls refused for {open_for:.1f} s more")
     if not services.catalog.loaded:

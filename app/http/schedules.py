@@ -13,8 +13,8 @@ from app.services.schedules import Schedules
 
 
 def service(request: Request) -> Schedules:
-    services = request.app.state.services
-    return Schedules(services.db, lambda: services.catalog.current)
+    schedules: Schedules = request.app.state.services.schedules()
+    return schedules
 
 
 async def take(request: Request, principal: Principal, org: str, flag: str, value, at, sealed=None,

@@ -18,7 +18,7 @@ async def get_snapshot(request: Request, principal: Principal) -> Response:
         raise Problem(ProblemType.forbidden, "a snapshot needs an admin token for every org ('*')")
     if request.query_params:
         raise Problem(ProblemType.invalid_query, f"unknown query parameter(s): {sorted(request.query_params)}")
-    snapshot = Snapshot(request.app.state.services.db)
+    snapshot: Snapshot = request.app.state.services.snapshot()
     # Read before the answer starts, so a database failure is a 503 rather than a cut stream.
     seq = await snapshot.start()
     return StreamingResponse(snapshot.lines(), media_type="application/x-ndjson",

@@ -9,14 +9,10 @@ line written inside it could describe a change twice or one that never happened.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
 from loguru import logger
 
+from app.domain.audit_events import Change
 from app.observability import metrics
-
-if TYPE_CHECKING:
-    from app.store.audit import Change
 
 
 def log_change(actor: str, change: Change, seq: int | None) -> None:

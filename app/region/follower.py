@@ -24,7 +24,7 @@ from httpx_sse import aconnect_sse
 from loguru import logger
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
-from app.region import store
+from app.store import region as store
 from app.settings import Settings
 from app.store.database import Database
 

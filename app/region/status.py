@@ -7,13 +7,11 @@ without a query per request.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
-from loguru import logger
-
-from app.region import store
+from app.periodic import Periodic
+from app.store import region as store
 from app.store.database import Database
 
 
@@ -45,11 +43,5 @@ class RegionStatus:
         self.replica = (await self.db.read_unqueued(store.state)).replica or {}
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.poll()
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # the local database may be away; the age keeps growing
-                logger.debug("cannot read the region's state ({})", type(error).__name__)
-            await asyncio.sleep(self.interval)
+        # While the local database is away the state is not refreshed: the staleness keeps growing.
+        await Periodic(self.poll, self.interval, what="read the region's state").run()

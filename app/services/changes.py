@@ -7,7 +7,6 @@ prune that commits during the read is noticed (410) rather than silently skipped
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,6 +16,7 @@ from neo4j import AsyncManagedTransaction
 
 from app.domain.access import Principal
 from app.errors import Problem, ProblemType
+from app.periodic import Periodic
 from app.store import audit as audit_store
 from app.store import retention as retention_store
 from app.store.database import Database
@@ -118,14 +118,12 @@ class AuditPruner:
                 return total
 
     async def run(self) -> None:
-        while True:
-            try:
-                deleted = await self.prune()
-                if deleted:
-                    logger.bind(deleted=deleted).info("pruned {} audit events older than {} days", deleted,
-                                                      self.retention.days)
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # the database may be away: try again next round
-                logger.warning("audit pruning failed ({}): {}", type(error).__name__, error)
-            await asyncio.sleep(self.interval)
+        # No backoff: a round an hour apart already spares the database.
+        await Periodic(self._prune_and_log, self.interval, what="prune the audit log",
+                       backoff_max=self.interval).run()
+
+    async def _prune_and_log(self) -> None:
+        deleted = await self.prune()
+        if deleted:
+            logger.bind(deleted=deleted).info("pruned {} audit events older than {} days", deleted,
+                                              self.retention.days)

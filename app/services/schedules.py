@@ -17,7 +17,6 @@ audited with the scheduler's sub as actor and `"schedule": id`, so it is in /v1/
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from app.domain.access import Principal, Role
 from app.domain.catalog import Catalog
 from app.domain.ids import check_flag_name, check_org_id
 from app.errors import Problem, ProblemType
+from app.periodic import Periodic
 from app.observability import schedules as schedule_metrics
 from app.services import values as values_service
 from app.services.dry_run import Rehearsed
@@ -139,18 +139,8 @@ class Scheduler:
         self._counted_at = float("-inf")
 
     async def run(self) -> None:
-        failing = False
-        while True:
-            try:
-                await self.round()
-                failing = False
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # the database may be away: the schedules wait in it
-                if not failing:
-                    logger.warning("cannot apply due schedules ({}); retrying", type(error).__name__)
-                failing = True
-            await asyncio.sleep(self.interval)
+        # While the database is away the due schedules wait in it.
+        await Periodic(self.round, self.interval, what="apply due schedules").run()
 
     async def round(self) -> int:
         """Apply what is due; answers how many schedules were settled (applied or failed)."""

@@ -13,20 +13,14 @@ changes nothing, and after the replay every org and value is as the upstream has
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
-
 import orjson
-from neo4j import AsyncManagedTransaction
 
 from app.store import audit as audit_store
-from app.store.database import Database, fetch
+from app.store import orgs as orgs_store
+from app.store.database import Database
 
 FORMAT = 1
 PAGE = 5_000
-
-
-async def _page(tx: AsyncManagedTransaction, after: str, limit: int) -> list[list[Any]]:
-    return (await fetch(tx, "snapshot_orgs", after=after, limit=limit))[0]["rows"]
 
 
 class Snapshot:
@@ -51,7 +45,7 @@ class Snapshot:
             raise RuntimeError("start() fixes the snapshot's seq first")
         yield orjson.dumps({"snapshot": {"format": FORMAT, "seq": self.seq}}) + b"\n"
         after, orgs = "", 0  # every id sorts after the empty string
-        while rows := await self.db.read(_page, after, self.page):
+        while rows := await self.db.read(orgs_store.page, after, self.page):
             yield b"".join(orjson.dumps({"id": org, "parent": parent, "values": values}) + b"\n"
                            for org, parent, values in rows)
             orgs += len(rows)

@@ -2,6 +2,7 @@
 
 Every change appends its events in the same transaction as the change itself, after
 taking the sequence lock with `claim_sequence`.
+`Change` (app/domain/audit_events.py) is imported here too, for the services that append.
 """
 
 from __future__ import annotations
@@ -15,41 +16,9 @@ from typing import Any
 import orjson
 from neo4j import AsyncManagedTransaction
 
+from app.domain.audit_events import Change  # noqa: F401 (services append Changes through this module)
 from app.observability import events as events_log
 from app.store.database import after_commit, execute, fetch
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One audit event about to be written."""
-
-    action: str  # flag.set, flag.clear, org.create, org.move
-    org: str
-    path: Sequence[str]  # the org and its ancestors at the time of the change
-    old: Any = None
-    new: Any = None
-    flag: str | None = None
-    # Set on value events that involve a seal: True (the value is sealed), False (it was unsealed).
-    sealed: bool | None = None
-    # Set on changes a schedule applied: its id.
-    schedule: str | None = None
-
-    def params(self) -> dict[str, Any]:
-        # old/new may be any JSON value (objects included): stored as JSON text.
-        return {
-            "action": self.action,
-            "org": self.org,
-            "flag": self.flag,
-            "old": _json(self.old),
-            "new": _json(self.new),
-            "path": list(self.path),
-            "sealed": self.sealed,
-            "schedule": self.schedule,
-        }
-
-
-def _json(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
 async def claim_sequence(tx: AsyncManagedTransaction) -> None:
@@ -82,9 +51,16 @@ async def append_each(tx: AsyncManagedTransaction, changes: Sequence[tuple[str, 
         return None
     events = [{**change.params(), "actor": actor} for actor, change in changes]
     records = await fetch(tx, "audit_append", actor=None, events=events)
-    first = records[0]["first"]
+    first = int(records[0]["first"])
     after_commit(partial(_each_committed, list(changes), first))
     return first
+
+
+async def append_copied(tx: AsyncManagedTransaction, events: Sequence[dict[str, Any]]) -> None:
+    """Write events copied from elsewhere (a region applying its upstream's): each carries its
+    own actor, `at` and `upstream_seq`, old/new already JSON text. Not logged as changes made here."""
+    if events:
+        await execute(tx, "audit_append", actor=None, events=list(events))
 
 
 def _each_committed(changes: list[tuple[str, Change]], first: int) -> None:
@@ -165,6 +141,19 @@ async def events_after(tx: AsyncManagedTransaction, after: int, limit: int, scop
     """The change feed: events with seq in (after, ceiling], oldest first."""
     records = await fetch(tx, "audit_after", after=after, ceiling=ceiling, limit=limit, scopes=scopes)
     return [public_event(event) for event in records[0]["events"]]
+
+
+async def invalidations(tx: AsyncManagedTransaction, after: int) -> tuple[int, list[list[Any]]]:
+    """For the cache follower: the newest seq it is safe to resume from, and the changes after
+    `after` that invalidate cache entries ([seq, action, org, flag]).
+
+    That is `last` when every event up to it was visible to this read; else `after` again, so
+    the events of a commit this read caught half-applied are read on the next round.
+    """
+    records = await fetch(tx, "cache_invalidations", after=after)
+    record = records[0]
+    complete = record["visible"] >= record["last"] - after
+    return (record["last"] if complete else after), record["changes"]
 
 
 async def last_seq(tx: AsyncManagedTransaction) -> int:

@@ -5,15 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
 from neo4j import AsyncManagedTransaction
 
 from app.domain.catalog import FlagDefinition
 from app.store.database import execute, fetch
-
-
-def _definition_json(flag: FlagDefinition) -> str:
-    return orjson.dumps(flag.public(), option=orjson.OPT_SORT_KEYS).decode()
 
 
 async def stored_definitions(tx: AsyncManagedTransaction) -> dict[str, tuple[str | None, bool]]:
@@ -30,7 +25,7 @@ async def stored_values(tx: AsyncManagedTransaction, names: Sequence[str]) -> di
 def differences(flags: Sequence[FlagDefinition], stored: dict[str, tuple[str | None, bool]]
                 ) -> tuple[list[FlagDefinition], list[str]]:
     """What a sync must write: (new or changed flags, names to mark inactive)."""
-    changed = [f for f in flags if stored.get(f.name) != (_definition_json(f), True)]
+    changed = [f for f in flags if stored.get(f.name) != (f.stored_definition(), True)]
     current = {f.name for f in flags}
     retired = [name for name, (_, active) in stored.items() if active and name not in current]
     return changed, retired
@@ -45,7 +40,7 @@ async def sync(tx: AsyncManagedTransaction, changed: Sequence[FlagDefinition], r
             "default": f.to_graph(f.default),
             "set": f.set,
             "description": f.description,
-            "definition": _definition_json(f),
+            "definition": f.stored_definition(),
         }
         for f in changed
     ]

@@ -14,12 +14,14 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from types import TracebackType
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from loguru import logger
 from neo4j import AsyncGraphDatabase, AsyncManagedTransaction, Query, Record, unit_of_work
 from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
 from purgatory import AsyncCircuitBreakerFactory
+from purgatory.service._async.circuitbreaker import AsyncCircuitBreaker
 from purgatory.domain.model import OpenedState
 
 from app.observability import metrics
@@ -54,7 +56,8 @@ class _ConnectionUse:
     def __enter__(self) -> None:
         metrics.pool_acquired()
 
-    def __exit__(self, kind, error, traceback) -> None:
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
         metrics.pool_released()
         if not isinstance(error, ServiceUnavailable | SessionExpired):
             metrics.database_reachable(True)
@@ -111,7 +114,7 @@ class Database:
             default_ttl=settings.breaker_reset,
             exclude=[(BaseException, lambda error: not is_outage(error))],
         )
-        self._breaker = None
+        self._breaker: AsyncCircuitBreaker | None = None
         # Admission (see Settings.write_concurrency, read_concurrency): a storm beyond what the
         # database answers gets quick 503s with Retry-After instead of answers 30 s late.
         self._writers = asyncio.Semaphore(settings.write_concurrency)
@@ -119,7 +122,7 @@ class Database:
         self._readers = asyncio.Semaphore(settings.read_concurrency)
         self.read_queue_timeout = settings.read_queue_timeout
 
-    async def _guard(self):
+    async def _guard(self) -> AsyncCircuitBreaker:
         if self._breaker is None:
             self._breaker = await self._breakers.get_breaker("neo4j")
         return self._breaker
@@ -191,7 +194,9 @@ class Database:
                 async with await self._guard():
                     async with self.driver.session(database=self.name) as session:
                         with _connection_use:
-                            return await work(_AutoCommit(session, self.timeout), *args, **kwargs)
+                            # Stands in for a transaction: the unit of work only calls `run`.
+                            autocommit = cast(AsyncManagedTransaction, _AutoCommit(session, self.timeout))
+                            return await work(autocommit, *args, **kwargs)
             except OpenedState:
                 raise DatabaseUnavailable(self.circuit_open_for or self.breaker_reset) from None
 
@@ -245,7 +250,8 @@ class _AutoCommit:
         self._timeout = timeout
 
     def run(self, text: str, parameters: dict[str, Any] | None = None) -> Awaitable[Any]:
-        return self._session.run(Query(text, timeout=self._timeout), parameters)
+        result: Awaitable[Any] = self._session.run(Query(text, timeout=self._timeout), parameters)
+        return result
 
 
 async def fetch(tx: AsyncManagedTransaction, statement: str, **params: Any) -> list[Record]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from loguru import logger
+from neo4j import AsyncManagedTransaction
 
 from app.store.cypher import migration_files
 from app.store.database import Database, execute, fetch
@@ -21,11 +22,11 @@ def statements_of(text: str) -> list[str]:
     return [part.strip() for part in _COMMENT.sub("", text).split(";") if part.strip()]
 
 
-async def _applied(tx) -> set[str]:
+async def _applied(tx: AsyncManagedTransaction) -> set[str]:
     return {record["name"] for record in await fetch(tx, "migration_applied")}
 
 
-async def _record(tx, name: str) -> None:
+async def _record(tx: AsyncManagedTransaction, name: str) -> None:
     await execute(tx, "migration_record", name=name)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from neo4j import AsyncManagedTransaction
 
@@ -50,6 +51,12 @@ async def move(tx: AsyncManagedTransaction, org: str, parent: str | None) -> Non
     if parent is not None:
         await execute(tx, "orgs_link", rows=[{"id": org, "parent": parent}])
 
+
+async def page(tx: AsyncManagedTransaction, after: str, limit: int) -> list[list[Any]]:
+    """Up to `limit` orgs with id above `after`, in id order: [id, parent, values], each value
+    [flag, stored value, flag type, updated_at as RFC 3339, updated_by, sealed or None]."""
+    rows: list[list[Any]] = (await fetch(tx, "orgs_page", after=after, limit=limit))[0]["rows"]
+    return rows
 
 
 async def children_page(tx: AsyncManagedTransaction, org: str, after: str, limit: int) -> list[tuple[str, int]]:

@@ -40,4 +40,4 @@ async def any_due(tx: AsyncManagedTransaction) -> bool:
 
 async def pending_count(tx: AsyncManagedTransaction) -> int:
     records = await fetch(tx, "schedules_pending")
-    return records[0]["pending"]
+    return int(records[0]["pending"])

@@ -6,15 +6,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from neo4j import AsyncManagedTransaction
+from neo4j import AsyncManagedTransaction, Record
 
 from app.domain.resolution import Link, Sealed, unsealed
 from app.store import audit as audit_store
-from app.store.audit import Change
+from app.domain.audit_events import Change
 from app.store.database import execute, fetch
 
 
-def _links(records: list) -> list[Link] | None:
+def _links(records: list[Record]) -> list[Link] | None:
     return [Link(record["org"], Sealed(record["value"]) if record["sealed"] else record["value"])
             for record in records] or None
 

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from neo4j import AsyncManagedTransaction
 
+from app.domain.value_codec import from_graph, optional_json, to_graph
 from app.store import audit as audit_store
 from app.store import orgs as orgs_store
 from app.store.database import execute, fetch
@@ -47,21 +47,6 @@ async def update(tx: AsyncManagedTransaction, **fields: Any) -> None:
     await execute(tx, "region_update", fields=fields)
 
 
-def _json(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-
-
-def _stored(value: Any) -> Any:
-    # The graph keeps an object flag's value as JSON text (FlagDefinition.to_graph).
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode() if isinstance(value, dict) else value
-
-
-def _public(stored: Any, flag_type: str | None) -> Any:
-    if flag_type == "object" and isinstance(stored, str):
-        return orjson.loads(stored)
-    return stored
-
-
 @dataclass(slots=True)
 class _Log:
     """Audit events about to be appended, and the orgs whose paths they need."""
@@ -71,7 +56,8 @@ class _Log:
     def add(self, action: str, org: str, *, flag: str | None = None, old: Any = None, new: Any = None,
             at: str | None = None, actor: str = RELOAD_ACTOR, upstream_seq: int | None = None,
             sealed: bool | None = None) -> None:
-        self.events.append({"action": action, "org": org, "flag": flag, "old": _json(old), "new": _json(new),
+        self.events.append({"action": action, "org": org, "flag": flag, "old": optional_json(old),
+                            "new": optional_json(new),
                             "at": at, "actor": actor, "upstream_seq": upstream_seq, "sealed": sealed})
 
     async def write(self, tx: AsyncManagedTransaction, deleted: Sequence[str] = ()) -> None:
@@ -81,7 +67,7 @@ class _Log:
         chains = await orgs_store.chains(tx, list({e["org"] for e in self.events if e["org"] not in gone}))
         for event in self.events:
             event["path"] = chains.get(event["org"], [event["org"]])
-        await execute(tx, "region_audit_append", events=self.events)
+        await audit_store.append_copied(tx, self.events)
 
 
 # --- following the change feed --------------------------------------------------------
@@ -120,7 +106,7 @@ async def _apply(tx: AsyncManagedTransaction, event: dict[str, Any]) -> None:
         await execute(tx, "region_parents", rows=[{"id": org, "parent": parent}])
     elif action == "flag.set":
         rows = await fetch(tx, "region_values_set", values=[{
-            "org": org, "flag": event["flag"], "value": _stored(event["new"]), "at": event["at"],
+            "org": org, "flag": event["flag"], "value": to_graph(event["new"]), "at": event["at"],
             "actor": event["actor"], "sealed": event.get("sealed") or None}])
         if not rows or rows[0]["applied"] != 1:
             raise Inconsistent(f"seq {event['seq']} sets a value on {org!r}, which this copy lacks")
@@ -168,15 +154,15 @@ async def reconcile_page(tx: AsyncManagedTransaction, rows: Sequence[dict[str, A
                 continue
             sets.append({"org": org, "flag": flag, "value": value, "at": updated_at, "actor": updated_by,
                          "sealed": sealed})
-            log.add("flag.set", org, flag=flag, old=None if old is None else _public(old[0], old[1]),
-                    new=_public(value, kind), sealed=True if sealed else (False if old and old[2] else None))
+            log.add("flag.set", org, flag=flag, old=None if old is None else from_graph(old[0], old[1]),
+                    new=from_graph(value, kind), sealed=True if sealed else (False if old and old[2] else None))
         for flag, (value, kind, _sealed) in own.items():
             clears.append({"org": org, "flag": flag})
-            log.add("flag.clear", org, flag=flag, old=_public(value, kind))
+            log.add("flag.clear", org, flag=flag, old=from_graph(value, kind))
     # What is left of `local` is gone upstream: its values cleared, detached, removed.
     for org, (parent, own) in local.items():
         for flag, (value, kind, _sealed) in own.items():
-            log.add("flag.clear", org, flag=flag, old=_public(value, kind))
+            log.add("flag.clear", org, flag=flag, old=from_graph(value, kind))
         log.add("org.move", org, old={"parent": parent}, new={"parent": None})
     if parents:
         await execute(tx, "region_parents", rows=parents)
