@@ -10,7 +10,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Mount
 
 from app.http.api_route import ApiRoute
-from app.region.gate import RegionGate
+from app.http.region_gate import RegionGate
 
 
 async def answered(request) -> PlainTextResponse:

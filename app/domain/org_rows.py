@@ -270,7 +270,9 @@ class _ArraySplitter:
                 if self._escape:
                     self._escape, pos = False, pos + 1
                     continue
-                end = _STRING_REST.match(chunk, pos).end()
+                rest = _STRING_REST.match(chunk, pos)
+                assert rest is not None  # the pattern matches the empty string too
+                end = rest.end()
                 self.scanned += end - pos
                 if end == size:
                     pos = size

@@ -2,7 +2,7 @@
 
 The route table (app/http/routes.py) is then the one list of what the service answers:
 /openapi.json is generated from it (app/http/openapi.py), and a region's gate reads
-`writes` from it (app/region/gate.py) instead of guessing from a handler's name.
+`writes` from it (app/http/region_gate.py) instead of guessing from a handler's name.
 """
 
 from __future__ import annotations

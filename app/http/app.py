@@ -20,7 +20,7 @@ from app.logs import configure_logging
 from app.observability import metrics, tracing
 from app.http.stale import MarkStale
 from app.observability.middleware import Instrumentation
-from app.region.gate import RegionGate
+from app.http.region_gate import RegionGate
 from app.services.container import build_services
 from app.settings import Settings, get_settings
 

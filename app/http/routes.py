@@ -1,7 +1,7 @@
 """The routing table: every path the service answers, in one list.
 
 Each route carries its OpenAPI operation (app/http/openapi.py generates /openapi.json
-from this list) and whether it writes (a region's gate refuses writes, app/region/gate.py).
+from this list) and whether it writes (a region's gate refuses writes, app/http/region_gate.py).
 
 Order matters: the versioned API comes before the unversioned seed aliases, whose
 `/{org}/{flag}` shape would otherwise also match paths such as `/v1/flags`.
