@@ -13,6 +13,11 @@ marks it applied or failed, all in that transaction. Two instances polling at on
 serialised by the lock and the second finds nothing pending; an instance that dies
 mid-way rolls back and the other one applies the schedule. Each applied change is
 audited with the scheduler's sub as actor and `"schedule": id`, so it is in /v1/changes.
+
+Retention: the same loop deletes finished schedules (applied, failed, cancelled) once they
+finished more than `retention` ago, every `prune_interval` seconds, in small batches as
+the audit log's pruner does (app/services/changes.py). What an applied schedule changed
+stays in the audit log, under that log's own retention.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -42,6 +47,8 @@ from app.store import schedules as store
 from app.store.database import Database, after_commit
 
 DUE_PER_ROUND = 100
+# Finished schedules deleted per transaction: each holds its locks only briefly.
+PRUNE_BATCH = 1000
 LIST_LIMIT = 1000
 
 
@@ -130,18 +137,27 @@ async def _cancel(tx: AsyncManagedTransaction, principal: Principal, schedule: s
 class Scheduler:
     """Applies due schedules; one per instance (see the module's docstring)."""
 
-    def __init__(self, db: Database, catalog: Callable[[], Catalog], cache: ValueCache, interval: float) -> None:
+    def __init__(self, db: Database, catalog: Callable[[], Catalog], cache: ValueCache, interval: float,
+                 retention_days: int = 30, prune_interval: float = 3600.0) -> None:
         self.db = db
         self._catalog = catalog
         self.cache = cache
         self.interval = interval
+        self.retention = timedelta(days=retention_days)
+        self.prune_interval = prune_interval
         self._counted_at = float("-inf")
+        self._pruned_at = float("-inf")
 
     async def run(self) -> None:
         failing = False
         while True:
             try:
                 await self.round()
+                if time.monotonic() - self._pruned_at >= self.prune_interval:
+                    self._pruned_at = time.monotonic()
+                    if deleted := await self.prune():
+                        logger.bind(deleted=deleted).info("pruned {} finished schedules older than {} days",
+                                                          deleted, self.retention.days)
                 failing = False
             except asyncio.CancelledError:
                 raise
@@ -163,6 +179,16 @@ class Scheduler:
             schedule_metrics.pending(await self.db.read(store.pending_count))
             self._counted_at = time.monotonic()
         return len(settled)
+
+    async def prune(self, now: datetime | None = None, batch: int = PRUNE_BATCH) -> int:
+        """Delete every schedule that finished more than the retention before `now`; how many went."""
+        cutoff = (now or datetime.now(UTC)) - self.retention
+        total = 0
+        while deleted := await self.db.write(store.prune_batch, cutoff, batch):
+            total += deleted
+            if deleted < batch:  # a short batch: none are left
+                break
+        return total
 
     async def _apply_due(self, tx: AsyncManagedTransaction) -> list[tuple[str, str, int | None]]:
         await audit_store.claim_sequence(tx)
