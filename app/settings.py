@@ -105,6 +105,11 @@ class Settings(BaseSettings):
     # How often each instance looks for scheduled changes that are due (applied within a
     # second of their time needs well under a second here).
     schedule_poll_interval: float = Field(0.25, gt=0)
+    # Finished schedules (applied, failed, cancelled) are kept this many days after they
+    # finished, then deleted by the scheduler every schedule_prune_interval seconds. What an
+    # applied one changed stays in the audit log (audit_retention_days).
+    schedule_retention_days: int = Field(30, ge=1)
+    schedule_prune_interval: float = Field(3600.0, gt=0)
 
     # The in-process cache (app/cache/values.py): entries per kind, how often the change
     # feed is read, and how long the cache may go unconfirmed by it before it stops answering.

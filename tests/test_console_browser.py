@@ -15,6 +15,7 @@ import json
 import os
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -125,6 +126,10 @@ async def sign_in(page: Page, base: str, token: str) -> None:
 async def open_org(page: Page, base: str, org: str) -> None:
     await page.goto(f"{base}/ui/#org={org}")
     await expect(page.locator("#org-title")).to_have_text(org)
+
+
+def _in(seconds: int) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
 
 
 def flag_row(page: Page, flag: str):
@@ -322,6 +327,209 @@ async def test_keyboard_only_sign_in_and_navigation(page, live_server, tokens, t
     await page.get_by_role("button", name="Explain dark-mode").focus()
     await page.keyboard.press("Enter")
     await expect(page.locator("#explain-title")).to_be_focused()
+
+
+# --------------------------------------------------------------------------- scheduled, sealed, rollouts
+
+
+async def local_time_in(page: Page, seconds: int) -> str:
+    """`seconds` from now as a datetime-local input takes it: the browser's local time, to the second."""
+    return await page.evaluate("""(seconds) => {
+        const moment = new Date(Date.now() + seconds * 1000);
+        moment.setMinutes(moment.getMinutes() - moment.getTimezoneOffset());
+        return moment.toISOString().slice(0, 19);
+    }""", seconds)
+
+
+async def schedules_of(api: httpx.AsyncClient, tokens, org: str) -> list[dict]:
+    listed = await api.get("/v1/schedules", params={"org": org}, headers=tokens.writer())
+    assert listed.status_code == 200, listed.text
+    return listed.json()["schedules"]
+
+
+async def test_a_scheduled_change_is_made_listed_and_cancelled(page, live_server, api, tokens, tree):
+    # A change scheduled on an ancestor touches the org too: the console lists it with the org's own.
+    above = await api.put(f"/v1/orgs/{tree['acme']}/flags/theme", json={"value": "dark", "at": _in(7200)},
+                          headers=tokens.writer(sub="planner-ann"))
+    assert above.status_code == 202, above.text
+    await sign_in(page, live_server, tokens.mint("writer", tree["acme"], sub="planner-pat"))
+    await open_org(page, live_server, tree["fr"])
+    await expect(page.locator("#schedule-list tbody tr")).to_have_count(1)
+
+    await page.get_by_role("button", name="Change beta").click()
+    await page.get_by_label("Apply at").fill(await local_time_in(page, 3600))
+    await page.get_by_role("button", name="Preview setting this value").click()
+    preview = page.locator("#preview-text")
+    await expect(preview).to_contain_text(f"Set beta to true on {tree['fr']}, at ")
+    # The dry run of a scheduled change counts against the tree as it is now.
+    await expect(preview).to_have_text(re.compile(r"this changes 1 org as the tree is now\.$"))
+    assert await schedules_of(api, tokens, tree["fr"]) == []  # nothing taken before Confirm
+    await page.get_by_role("button", name="Confirm").click()
+    await expect(page.locator("#status")).to_contain_text(f"Scheduled: Set beta to true on {tree['fr']}, at ")
+
+    taken = await schedules_of(api, tokens, tree["fr"])
+    assert [(s["flag"], s["value"], s["actor"]) for s in taken] == [("beta", True, "planner-pat")]
+    at = datetime.fromisoformat(taken[0]["at"])
+    assert timedelta(minutes=55) < at - datetime.now(UTC) < timedelta(minutes=65)
+    # Not applied now: the value is unchanged.
+    await expect(flag_row(page, "beta").locator("td").nth(1)).to_have_text("default")
+    rows = page.locator("#schedule-list tbody tr")
+    await expect(rows).to_have_count(2)  # soonest first: fr's in an hour, then acme's in two
+    await expect(rows.nth(0).locator("td")).to_have_text(
+        [re.compile(r"\d"), tree["fr"], "beta", "set to true", "planner-pat", "Cancel"])
+    await expect(rows.nth(1).locator("td").nth(1)).to_have_text(tree["acme"])
+    await shot(page, "console-schedules")
+    serious = [v for v in await axe(page) if v["impact"] in ("serious", "critical")]
+    assert serious == [], json.dumps(serious, indent=1)
+
+    # Listed from the parent too (its subtree), not from a sibling.
+    await open_org(page, live_server, tree["eu"])
+    await expect(page.locator("#schedule-list tbody tr td:nth-child(2)")).to_have_text([tree["fr"], tree["acme"]])
+    await open_org(page, live_server, tree["de"])
+    await expect(page.locator("#schedule-list tbody tr td:nth-child(2)")).to_have_text([tree["acme"]])
+
+    await open_org(page, live_server, tree["fr"])
+    await page.get_by_role("button", name=f"Cancel the scheduled change of beta on {tree['fr']}").click()
+    await expect(page.locator("#status")).to_have_text(f"Cancelled the scheduled change of beta on {tree['fr']}.")
+    await expect(page.locator("#schedule-list tbody tr td:nth-child(2)")).to_have_text([tree["acme"]])
+    assert await schedules_of(api, tokens, tree["fr"]) == []
+    assert [s["schedule"] for s in await schedules_of(api, tokens, tree["acme"])] == [above.json()["schedule"]]
+    assert (await api.delete(f"/v1/schedules/{above.json()['schedule']}", headers=tokens.writer())).status_code == 204
+
+
+async def test_a_scheduled_clear_through_the_preview(page, live_server, api, tokens, tree):
+    await sign_in(page, live_server, tokens.mint("writer", tree["acme"], sub="planner-pat"))
+    await open_org(page, live_server, tree["eu"])
+    await page.get_by_role("button", name="Change dark-mode").click()
+    await page.get_by_label("Apply at").fill(await local_time_in(page, 1800))
+    await page.get_by_role("button", name="Preview clearing the org's value").click()
+    await expect(page.locator("#preview-text")).to_contain_text(f"Clear dark-mode on {tree['eu']} (it inherits again), at ")
+    await page.get_by_role("button", name="Confirm").click()
+    await expect(page.locator("#schedule-list tbody tr td")).to_have_text(
+        [re.compile(r"\d"), tree["eu"], "dark-mode", "clear", "planner-pat", "Cancel"])
+    taken = await schedules_of(api, tokens, tree["eu"])
+    assert [(s["flag"], s["value"]) for s in taken] == [("dark-mode", None)]
+    await expect(flag_row(page, "dark-mode").locator("td").nth(1)).to_have_text("own")  # still set until then
+    assert (await api.delete(f"/v1/schedules/{taken[0]['schedule']}", headers=tokens.writer())).status_code == 204
+
+
+async def test_a_time_in_the_past_is_refused_at_the_preview(page, live_server, api, tokens, tree):
+    await sign_in(page, live_server, tokens.mint("writer", tree["acme"]))
+    await open_org(page, live_server, tree["us"])
+    await page.get_by_role("button", name="Change beta").click()
+    await page.get_by_label("Apply at").fill(await local_time_in(page, -60))
+    await page.get_by_role("button", name="Preview setting this value").click()
+    await expect(page.get_by_role("alert")).to_contain_text("is not in the future")
+    await expect(page.get_by_role("button", name="Confirm")).to_be_hidden()
+    assert await schedules_of(api, tokens, tree["us"]) == []
+
+
+async def test_a_sealed_value_is_shown_as_sealed(page, live_server, api, tokens, tree):
+    # eu set dark-mode = true (the tree fixture); an admin now seals false above it, on acme.
+    sealed = await api.put(f"/v1/orgs/{tree['acme']}/flags/dark-mode", json={"value": False, "sealed": True},
+                           headers=tokens.admin())
+    assert sealed.status_code == 200, sealed.text
+    await sign_in(page, live_server, tokens.mint("writer", tree["acme"]))
+    await open_org(page, live_server, tree["de"])
+    row = flag_row(page, "dark-mode")
+    await expect(row.locator("td")).to_have_text(["false", "sealed", tree["acme"], re.compile("Explain")])
+
+    await page.get_by_role("button", name="Explain dark-mode").click()
+    await expect(page.locator("#explain-summary")).to_have_text(
+        f"{tree['acme']} sealed this value: nothing set below it applies.")
+    # eu's own value is kept but inactive; acme's is marked sealed and wins.
+    await expect(page.locator("#explain-chain li")).to_have_text(
+        [f"{tree['de']} — not set", f"{tree['eu']} = true (inactive)", f"{tree['acme']} = false sealed ← wins"])
+    await shot(page, "console-sealed")
+    serious = [v for v in await axe(page) if v["impact"] in ("serious", "critical")]
+    assert serious == [], json.dumps(serious, indent=1)
+
+    # A writer below the seal is refused at the preview, with the sealing org named.
+    await page.get_by_role("button", name="Change dark-mode").click()
+    await page.get_by_role("button", name="Preview setting this value").click()
+    await expect(page.get_by_role("alert")).to_contain_text(tree["acme"])
+    await expect(page.get_by_role("button", name="Confirm")).to_be_hidden()
+
+
+ROLLOUT = {"percent": 25, "value": True, "unit_depth": 1}
+
+
+async def test_a_rollout_is_shown_with_its_percent_and_unit(page, live_server, api, tokens, tree):
+    """A value with reason `split` (docs/api.md, "Rollouts along the tree"). Until this server takes
+    rollouts, its answers are stood in for at the browser, in the contract's shapes: the lookup's
+    `{"value", "reason": "split", "source_org"}`, and an explain chain whose source entry carries the
+    `rollout` object as it was set (the contract does not spell explain's rollout entry out)."""
+    probe = await api.put(f"/v1/orgs/{tree['acme']}/flags/beta", params={"dry_run": "true"},
+                          json={"rollout": {**ROLLOUT, "percent": 100}}, headers=tokens.writer())
+    if probe.status_code == 200:
+        taken = await api.put(f"/v1/orgs/{tree['acme']}/flags/beta", json={"rollout": {**ROLLOUT, "percent": 100}},
+                              headers=tokens.writer())
+        assert taken.status_code == 200, taken.text
+    else:
+        chain = [{"org": tree["de"], "value": None}, {"org": tree["eu"], "value": None},
+                 {"org": tree["acme"], "value": None, "rollout": {**ROLLOUT, "percent": 100}}]
+
+        async def flags(route: Route) -> None:
+            answer = await route.fetch()
+            body = await answer.json()
+            body["flags"]["beta"] = {"value": True, "reason": "split", "source_org": tree["acme"]}
+            await route.fulfill(response=answer, json=body)
+
+        async def explain(route: Route) -> None:
+            await route.fulfill(json={"org": tree["de"], "flag": "beta", "value": True, "reason": "split",
+                                      "source_org": tree["acme"], "chain": chain})
+
+        await page.route(re.compile(rf"/v1/orgs/{tree['de']}/flags(\?.*)?$"), flags)
+        await page.route(re.compile(rf"/v1/orgs/{tree['de']}/flags/beta/explain$"), explain)
+    await sign_in(page, live_server, tokens.mint("reader", tree["acme"]))
+    await open_org(page, live_server, tree["de"])
+    row = flag_row(page, "beta")
+    await expect(row.locator("td").nth(0)).to_have_text("true")
+    await expect(row.locator("td").nth(1)).to_contain_text("split")
+    await expect(row.locator("td").nth(1)).to_contain_text("rollout")
+    await expect(row.locator("td").nth(2)).to_have_text(tree["acme"])
+    await page.get_by_role("button", name="Explain beta").click()
+    await expect(page.locator("#explain-summary")).to_have_text(
+        f"A rollout set on {tree['acme']} (rollout of true to 100% of units 1 level below) includes this org"
+        f" through its unit {tree['eu']}.")
+    await shot(page, "console-rollout")
+
+
+async def test_a_writer_sets_a_rollout_through_the_preview(page, live_server, api, tokens, tree):
+    """The body is the contract's `{"rollout": {"percent", "value", "unit_depth"}}`; where this server does
+    not take rollouts yet, its dry run is stood in for at the browser (the preview's count), and
+    nothing is confirmed."""
+    sent = []
+    probe = await api.put(f"/v1/orgs/{tree['acme']}/flags/beta", params={"dry_run": "true"},
+                          json={"rollout": ROLLOUT}, headers=tokens.writer())
+    served = probe.status_code == 200
+
+    async def dry_run(route: Route) -> None:
+        sent.append(json.loads(route.request.post_data))
+        if served:
+            await route.continue_()
+        else:
+            await route.fulfill(json={"dry_run": True, "affected": {"orgs": 2, "exact": True,
+                                                                   "sample": [tree["eu"], tree["de"]]}})
+
+    await page.route(re.compile(r"/flags/beta\?dry_run=true$"), dry_run)
+    await sign_in(page, live_server, tokens.mint("writer", tree["acme"]))
+    await open_org(page, live_server, tree["acme"])
+    await page.get_by_role("button", name="Change beta").click()
+    await page.get_by_label("Kind of change").select_option("rollout")
+    await page.get_by_label("Percent of units").fill("25")
+    await page.get_by_label("Unit depth below this org").fill("1")
+    await expect(page.get_by_label("New value (boolean)")).to_have_value("true")
+    await page.get_by_role("button", name="Preview setting this value").click()
+    await expect(page.locator("#preview-text")).to_have_text(re.compile(
+        rf"^Roll out beta on {tree['acme']}: rollout of true to 25% of units 1 level below: this changes \d+ orgs?\.$"))
+    assert sent == [{"rollout": ROLLOUT}]
+    if not served:
+        await expect(page.locator("#preview-text")).to_contain_text("this changes 2 orgs.")
+    unwritten = await api.get(f"/v1/orgs/{tree['de']}/flags/beta", headers=tokens.reader())
+    assert unwritten.json()["reason"] == "default"
+    await page.get_by_role("button", name="Back").click()
+    await expect(page.get_by_label("Percent of units")).to_be_visible()
 
 
 # --------------------------------------------------------------------------- accessibility and speed

@@ -9,7 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 
+from app.http.app import create_app
+from app.services.schedules import Scheduler
+from app.store.cypher import cypher
+from app.store.database import Database
 from tests.support.serve import crashable, crashable_env
 
 
@@ -195,3 +200,102 @@ async def test_an_applied_schedule_goes_through_to_this_instances_cache(app, cli
         return cache.flag_chain(tree["b"], "theme", stale_ok=True)[0] == (tree["b"], "dark")
 
     await _until(cached_dark)  # no lookup in between: only the scheduler can have put it there
+
+
+# --------------------------------------------------------------------------- retention
+
+
+@pytest.fixture
+async def db(migrated):
+    database = Database(migrated)
+    yield database
+    await database.close()
+
+
+async def _finished_days_ago(db: Database, schedules: list[str], days: int) -> None:
+    """Pretend these schedules finished `days` ago: retention is measured in days."""
+
+    async def work(tx):
+        await tx.run("MATCH (s:Schedule) WHERE s.id IN $ids SET s.finished_at = datetime() - duration({days: $days})",
+                     ids=schedules, days=days)
+
+    await db.write(work)
+
+
+async def _stored(db: Database, schedules: list[str]) -> dict[str, str]:
+    """id -> status of those of `schedules` still stored."""
+
+    async def work(tx):
+        result = await tx.run("MATCH (s:Schedule) WHERE s.id IN $ids RETURN s.id AS id, s.status AS status",
+                              ids=schedules)
+        return {record["id"]: record["status"] async for record in result}
+
+    return await db.read(work)
+
+
+async def _take(client, tokens, org: str, flag: str, value, seconds: float) -> str:
+    taken = await client.put(f"/v1/orgs/{org}/flags/{flag}", json={"value": value, "at": _in(seconds)},
+                             headers=tokens.writer())
+    assert taken.status_code == 202, taken.text
+    return taken.json()["schedule"]
+
+
+async def _cancelled(client, tokens, org: str, flag: str) -> str:
+    schedule = await _take(client, tokens, org, flag, True, 3600)
+    assert (await client.delete(f"/v1/schedules/{schedule}", headers=tokens.writer())).status_code == 204
+    return schedule
+
+
+async def test_finished_schedules_past_the_retention_are_pruned(client, tokens, tree, db):
+    applied = await _take(client, tokens, tree["a"], "theme", "dark", 1)
+    failed = await _take(client, tokens, tree["a"], "retention-days", 90, 1)
+    sealed = await client.put(f"/v1/orgs/{tree['root']}/flags/retention-days", json={"value": 7, "sealed": True},
+                              headers=tokens.admin())
+    assert sealed.status_code == 200
+
+    async def settled():
+        statuses = await _stored(db, [applied, failed])
+        return statuses == {applied: "applied", failed: "failed"}
+
+    await _until(settled)
+    old_cancel, young_cancel = [await _cancelled(client, tokens, tree["b"], flag) for flag in ("beta", "dark-mode")]
+    # Pending for a year: never pruned, however old it is (only finished ones go).
+    pending = await _take(client, tokens, tree["b"], "theme", "dark", 365 * 86400)
+    await _finished_days_ago(db, [applied, failed, old_cancel], days=31)
+    await _finished_days_ago(db, [young_cancel], days=29)
+
+    scheduler = Scheduler(db, lambda: None, None, interval=1.0, retention_days=30)
+    deleted = await scheduler.prune(batch=2)  # batches of 2: the loop goes on past a full batch
+
+    assert deleted >= 3  # other tests' old finished schedules may go too
+    assert await _stored(db, [applied, failed, old_cancel, young_cancel, pending]) == {
+        young_cancel: "cancelled", pending: "pending"}
+    # The applied change itself stays in the audit log, with its schedule id.
+    events = await _events(client, tokens, tree["a"], "theme")
+    assert [e.get("schedule") for e in events] == [applied]
+    # Pending ones are still listed and can still be cancelled.
+    listed = await client.get("/v1/schedules", params={"org": tree["b"]}, headers=tokens.writer())
+    assert [s["schedule"] for s in listed.json()["schedules"]] == [pending]
+    assert (await client.delete(f"/v1/schedules/{pending}", headers=tokens.writer())).status_code == 204
+
+
+async def test_the_scheduler_loop_prunes_in_the_background(client, tokens, tree, db, settings_for):
+    old = await _cancelled(client, tokens, tree["a"], "beta")
+    await _finished_days_ago(db, [old], days=3)
+    settings = settings_for(schedule_retention_days=2, schedule_prune_interval=0.1)
+    async with LifespanManager(create_app(settings), startup_timeout=60):
+        async def gone():
+            return await _stored(db, [old]) == {}
+
+        await _until(gone, timeout=30)
+
+
+async def test_the_prune_seeks_the_finished_index(db):
+    async def explain(tx):
+        result = await tx.run("EXPLAIN " + cypher("schedules_prune"), cutoff=datetime.now(UTC), batch=10)
+        return str((await result.consume()).plan)
+
+    plan = await db.read(explain)
+    # The schedule_finished index (0006_schedule_retention), sought by status and finish time.
+    assert "NodeIndexSeek" in plan and "Schedule(status, finished_at)" in plan, plan
+    assert "NodeByLabelScan" not in plan and "AllNodesScan" not in plan, plan

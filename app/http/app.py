@@ -50,7 +50,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if settings.watch_catalog:
             tasks.append(asyncio.create_task(services.catalog.watch()))
         if not settings.upstream_url:  # a region's copy holds no schedules: the upstream applies them
-            scheduler = services.scheduler(settings.schedule_poll_interval)
+            scheduler = services.scheduler(settings.schedule_poll_interval, settings.schedule_retention_days,
+                                           settings.schedule_prune_interval)
             tasks.append(asyncio.create_task(scheduler.run()))
         # Audit retention: old change-feed events are pruned in the background (app/services/changes.py).
         pruner = services.audit_pruner(settings.audit_retention_days, settings.audit_prune_interval)

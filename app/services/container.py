@@ -54,8 +54,8 @@ class Services:
     def region_status(self, upstream: str) -> RegionStatus:
         return RegionStatus(self.db, upstream)
 
-    def scheduler(self, interval: float) -> Scheduler:
-        return Scheduler(self.db, lambda: self.catalog.current, self.values, interval)
+    def scheduler(self, interval: float, retention_days: int = 30, prune_interval: float = 3600.0) -> Scheduler:
+        return Scheduler(self.db, lambda: self.catalog.current, self.values, interval, retention_days, prune_interval)
 
     def audit_pruner(self, retention_days: int, interval: float) -> AuditPruner:
         return AuditPruner(self.db, retention_days, interval)

@@ -13,6 +13,11 @@ marks it applied or failed, all in that transaction. Two instances polling at on
 serialised by the lock and the second finds nothing pending; an instance that dies
 mid-way rolls back and the other one applies the schedule. Each applied change is
 audited with the scheduler's sub as actor and `"schedule": id`, so it is in /v1/changes.
+
+Retention: the same loop deletes finished schedules (applied, failed, cancelled) once they
+finished more than `retention` ago, every `prune_interval` seconds, in small batches as
+the audit log's pruner does (app/services/changes.py). What an applied schedule changed
+stays in the audit log, under that log's own retention.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -41,6 +46,8 @@ from app.store import schedules as store
 from app.store.database import Database, after_commit
 
 DUE_PER_ROUND = 100
+# Finished schedules deleted per transaction: each holds its locks only briefly.
+PRUNE_BATCH = 1000
 LIST_LIMIT = 1000
 
 
@@ -131,16 +138,27 @@ class Scheduler:
     """Applies due schedules; one per instance (see the module's docstring)."""
 
     def __init__(self, db: Database, catalog: Callable[[], Catalog], values: values_service.ValueService,
-                 interval: float) -> None:
+                 interval: float, retention_days: int = 30, prune_interval: float = 3600.0) -> None:
         self.db = db
         self._catalog = catalog
         self.values = values  # told of each applied change, as immediate writes are
         self.interval = interval
+        self.retention = timedelta(days=retention_days)
+        self.prune_interval = prune_interval
         self._counted_at = float("-inf")
+        self._pruned_at = float("-inf")
 
     async def run(self) -> None:
         # While the database is away the due schedules wait in it.
-        await Periodic(self.round, self.interval, what="apply due schedules").run()
+        await Periodic(self._tick, self.interval, what="apply due schedules").run()
+
+    async def _tick(self) -> None:
+        await self.round()
+        if time.monotonic() - self._pruned_at >= self.prune_interval:
+            self._pruned_at = time.monotonic()
+            if deleted := await self.prune():
+                logger.bind(deleted=deleted).info("pruned {} finished schedules older than {} days",
+                                                  deleted, self.retention.days)
 
     async def round(self) -> int:
         """Apply what is due; answers how many schedules were settled (applied or failed)."""
@@ -154,6 +172,16 @@ class Scheduler:
             schedule_metrics.pending(await self.db.read(store.pending_count))
             self._counted_at = time.monotonic()
         return len(settled)
+
+    async def prune(self, now: datetime | None = None, batch: int = PRUNE_BATCH) -> int:
+        """Delete every schedule that finished more than the retention before `now`; how many went."""
+        cutoff = (now or datetime.now(UTC)) - self.retention
+        total = 0
+        while deleted := await self.db.write(store.prune_batch, cutoff, batch):
+            total += deleted
+            if deleted < batch:  # a short batch: none are left
+                break
+        return total
 
     async def _apply_due(self, tx: AsyncManagedTransaction) -> list[tuple[str, str, Any, int | None]]:
         """Each due schedule settled: (org, flag, what is stored there now, seq; None if it failed)."""

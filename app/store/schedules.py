@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from neo4j import AsyncManagedTransaction
@@ -41,3 +42,9 @@ async def any_due(tx: AsyncManagedTransaction) -> bool:
 async def pending_count(tx: AsyncManagedTransaction) -> int:
     records = await fetch(tx, "schedules_pending")
     return int(records[0]["pending"])
+
+
+async def prune_batch(tx: AsyncManagedTransaction, cutoff: datetime, batch: int) -> int:
+    """Delete up to `batch` finished schedules that finished before `cutoff` (timezone-aware); how many went."""
+    records = await fetch(tx, "schedules_prune", cutoff=cutoff, batch=batch)
+    return int(records[0]["deleted"]) if records else 0

@@ -1,5 +1,6 @@
-// The console: sign in, find and walk orgs, read effective values and why, change them with a preview,
-// read the audit log and follow the change feed. Plain DOM, no framework: the page must load fast
+// The console: sign in, find and walk orgs, read effective values and why, change them (now, at a time,
+// or as a rollout) with a preview, see and cancel scheduled changes, read the audit log and follow the
+// change feed. Plain DOM, no framework: the page must load fast
 // offline, and every text is set with textContent so no API answer is ever parsed as HTML.
 import * as api from "/ui/api.js";
 
@@ -135,7 +136,7 @@ async function openOrg(org) {
   $("org-facts").textContent = `${view.ancestors.length ? `Parent ${view.parent}` : "A root"} · ${view.children} child(ren)`;
   show($("org-view"));
   $("org-title").focus();
-  await Promise.all([loadChildren(true), loadFlags(), loadAudit(true)]);
+  await Promise.all([loadChildren(true), loadFlags(), loadSchedules(), loadAudit(true)]);
   say(`Showing ${org}.`);
 }
 
@@ -170,7 +171,7 @@ async function loadFlags() {
       return el("tr", { "data-flag": name },
         el("th", { scope: "row", text: name }),
         el("td", { class: "value", text: render(flag.value) }),
-        el("td", {}, el("span", { class: `reason ${flag.reason}`, text: flag.reason })),
+        el("td", {}, ...reasonCell(flag)),
         el("td", {}, flag.source_org ? orgLink(flag.source_org) : "—"),
         actions);
     }));
@@ -180,6 +181,15 @@ async function loadFlags() {
   }
 }
 $("flag-set").addEventListener("change", loadFlags);
+
+// The reason as a badge. A rollout (reason `split`, docs/api.md "Rollouts along the tree") names the
+// unit through which this org is in it, where the answer carries it.
+function reasonCell(flag) {
+  const badge = el("span", { class: `reason ${flag.reason}`, text: flag.reason });
+  if (flag.reason !== "split") return [badge];
+  const unit = flag.unit ?? flag.metadata?.unit;
+  return [badge, el("span", { class: "note", text: unit ? ` rollout, unit ${unit}` : " rollout" })];
+}
 
 function closePanels() {
   show($("explain"), false);
@@ -193,16 +203,15 @@ async function explain(flag) {
   try {
     const answer = await api.get(api.paths.explain(state.org, flag));
     $("explain-title").textContent = `Why ${answer.org} gets ${flag} = ${render(answer.value)}`;
-    $("explain-summary").textContent = answer.reason === "default"
-      ? "Nothing is set on this org or any ancestor: the catalog default applies."
-      : `The nearest value is set on ${answer.source_org} (${answer.reason}).`;
+    $("explain-summary").textContent = summary(answer);
     $("explain-chain").replaceChildren(...answer.chain.map((link) => {
       const decisive = link.org === answer.source_org;
       return el("li", { class: decisive ? "decisive" : "" }, orgLink(link.org),
-        el("span", { text: link.value === null ? " — not set" : ` = ${render(link.value)}` }),
-        // Sealed values (where the service has them) mark the sealing org and the values it overrides.
+        el("span", { text: link.rollout ? ` = ${describeRollout(link.rollout)}`
+          : link.value === null ? " — not set" : ` = ${render(link.value)}` }),
+        // A sealed value marks the sealing org; the values set below it are kept but inactive.
         link.sealed ? el("span", { class: "tag", text: " sealed" }) : "",
-        link.active === false && link.value !== null ? el("span", { class: "note", text: " (inactive)" }) : "",
+        link.active === false && (link.value !== null || link.rollout) ? el("span", { class: "note", text: " (inactive)" }) : "",
         decisive ? el("strong", { text: " ← wins" }) : "");
     }));
     show($("explain"));
@@ -210,6 +219,24 @@ async function explain(flag) {
   } catch (error) {
     fail(error);
   }
+}
+
+function describeRollout(rollout) {
+  const depth = rollout.unit_depth ?? 1;
+  return `rollout of ${render(rollout.value)} to ${rollout.percent}% of units ${depth} level${depth === 1 ? "" : "s"} below`;
+}
+
+// Why, in one sentence. For a rollout: its percent, and the unit (the ancestor at the rollout's unit
+// depth below the source org) through which this org is in it, from the answer or else from the chain.
+function summary(answer) {
+  if (answer.reason === "default") return "Nothing is set on this org or any ancestor: the catalog default applies.";
+  if (answer.reason === "sealed") return `${answer.source_org} sealed this value: nothing set below it applies.`;
+  if (answer.reason !== "split") return `The nearest value is set on ${answer.source_org} (${answer.reason}).`;
+  const at = answer.chain.findIndex((link) => link.org === answer.source_org);
+  const rollout = answer.chain[at]?.rollout;
+  const unit = answer.unit ?? answer.metadata?.unit ?? (rollout ? answer.chain[at - (rollout.unit_depth ?? 1)]?.org : undefined);
+  return `A rollout set on ${answer.source_org}${rollout ? ` (${describeRollout(rollout)})` : ""} includes this org`
+    + `${unit ? ` through its unit ${unit}` : ""}.`;
 }
 
 // ----------------------------------------------------------------------------- changing a value
@@ -259,6 +286,9 @@ function openChange(flag) {
   state.change = { flag, definition };
   $("change-title").textContent = `Change ${flag} on ${state.org}`;
   $("change-input").replaceChildren(...valueInput(definition, state.flags[flag]?.value));
+  $("change-kind").value = "value";
+  show($("rollout-fields"), false);
+  $("change-at").value = "";
   show($("change-form"));
   show($("preview"), false);
   show($("change"));
@@ -266,33 +296,76 @@ function openChange(flag) {
 }
 
 $("change-cancel").addEventListener("click", closePanels);
+$("change-kind").addEventListener("change", () => show($("rollout-fields"), $("change-kind").value === "rollout"));
+
+// The time picked in the browser's local time, as the RFC 3339 UTC time the API takes; none: now.
+function readAt() {
+  const text = $("change-at").value;
+  if (!text) return undefined;
+  const moment = new Date(text);
+  if (Number.isNaN(moment.getTime())) throw new Error("Enter a date and time, or leave it empty to apply now.");
+  return moment.toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+function readRollout(value) {
+  const percent = Number($("rollout-percent").value);
+  const depth = Number($("rollout-depth").value);
+  if ($("rollout-percent").value.trim() === "" || !(percent >= 0 && percent <= 100)) throw new Error("Enter a percent from 0 to 100.");
+  if (!Number.isInteger(depth) || depth < 1) throw new Error("Enter a unit depth of 1 or more.");
+  return { percent, value, unit_depth: depth };
+}
+
+// The request a change makes, for its preview (dry run) and its confirmation alike.
+function request(change) {
+  if (change.method === "DELETE") return { query: { at: change.at } };
+  const body = change.rollout ? { rollout: change.rollout } : { value: change.value };
+  if (change.at) body.at = change.at;
+  return { body };
+}
+
+function describeChange(flag, change) {
+  const what = change.method === "DELETE" ? `Clear ${flag} on ${state.org} (it inherits again)`
+    : change.rollout ? `Roll out ${flag} on ${state.org}: ${describeRollout(change.rollout)}`
+      : `Set ${flag} to ${render(change.value)} on ${state.org}`;
+  return change.at ? `${what}, at ${new Date(change.at).toLocaleString()}` : what;
+}
 $("preview-back").addEventListener("click", () => { show($("preview"), false); show($("change-form")); $("change-value").focus(); });
 
 $("change-form").addEventListener("submit", (event) => {
   event.preventDefault();
   try {
-    preview({ method: "PUT", value: readValue(state.change.definition) });
+    const value = readValue(state.change.definition);
+    const rollout = $("change-kind").value === "rollout" ? readRollout(value) : undefined;
+    preview({ method: "PUT", value, rollout, at: readAt() });
   } catch (error) {
     fail(error);
   }
 });
-$("preview-clear").addEventListener("click", () => preview({ method: "DELETE" }));
+$("preview-clear").addEventListener("click", () => {
+  try {
+    preview({ method: "DELETE", at: readAt() });
+  } catch (error) {
+    fail(error);
+  }
+});
 
 async function preview(change) {
   clearAlert();
   const { flag } = state.change;
   state.change.pending = change;
-  const what = change.method === "PUT" ? `Set ${flag} to ${render(change.value)} on ${state.org}`
-    : `Clear ${flag} on ${state.org} (it inherits again)`;
+  const what = describeChange(flag, change);
   let text = `${what}?`;
   let sample = [];
   if (state.dryRun) {
     try {
+      const { query, body } = request(change);
       const answer = await api.call(change.method, api.paths.flag(state.org, flag), {
-        query: { dry_run: "true" }, body: change.method === "PUT" ? { value: change.value } : undefined });
+        query: { ...query, dry_run: "true" }, body });
       if (answer && answer.dry_run) {
         const { orgs, exact, sample: some } = answer.affected;
-        text = `${what}: this changes ${exact ? "" : "at least "}${orgs} org${orgs === 1 ? "" : "s"}.`;
+        // A scheduled change is counted against the tree as it is now.
+        text = `${what}: this changes ${exact ? "" : "at least "}${orgs} org${orgs === 1 ? "" : "s"}`
+          + `${change.at ? " as the tree is now" : ""}.`;
         sample = some || [];
       }
     } catch (error) {
@@ -312,18 +385,77 @@ async function preview(change) {
 
 $("confirm").addEventListener("click", async () => {
   const { flag, pending } = state.change;
+  let answer;
   try {
-    await api.call(pending.method, api.paths.flag(state.org, flag),
-                   { body: pending.method === "PUT" ? { value: pending.value } : undefined });
+    answer = await api.call(pending.method, api.paths.flag(state.org, flag), request(pending));
   } catch (error) {
     fail(error);
     return;
   }
   closePanels();
-  say(pending.method === "PUT" ? `${flag} set on ${state.org}.` : `${flag} cleared on ${state.org}.`);
-  await Promise.all([loadFlags(), loadAudit(true)]);
+  if (answer?.schedule) say(`Scheduled: ${describeChange(flag, pending)}.`);
+  else say(pending.method === "PUT" ? `${flag} set on ${state.org}.` : `${flag} cleared on ${state.org}.`);
+  await Promise.all([loadFlags(), loadSchedules(), loadAudit(true)]);
   document.querySelector(`tr[data-flag="${CSS.escape(flag)}"] button`)?.focus();
 });
+
+// ----------------------------------------------------------------------------- scheduled changes
+
+// The pending schedules that touch the org in view: on it or below (one subtree query), and on each
+// of its ancestors (their changes reach it too). The service keeps each list to the token's scope.
+async function loadSchedules() {
+  const body = $("schedule-list").tBodies[0];
+  const note = $("schedules-note");
+  body.replaceChildren();
+  if (!state.writer) {
+    note.textContent = "Scheduled changes need the writer role.";
+    show(note); show($("schedule-list"), false);
+    return;
+  }
+  let found;
+  try {
+    const lists = await Promise.all([
+      api.get("/v1/schedules", { org: state.org, subtree: "true" }),
+      ...state.chain.map((ancestor) => api.get("/v1/schedules", { org: ancestor }))]);
+    found = lists.flatMap((list) => list.schedules);
+  } catch (error) {
+    note.textContent = error.message;
+    show(note); show($("schedule-list"), false);
+    return;
+  }
+  found.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : a.schedule.localeCompare(b.schedule)));
+  body.append(...found.map(scheduleRow));
+  note.textContent = found.length === 0 ? "No pending scheduled changes." : "";
+  show(note, found.length === 0);
+  show($("schedule-list"), found.length > 0);
+}
+
+function scheduleRow(schedule) {
+  const change = schedule.value === null ? "clear" : `set to ${render(schedule.value)}${schedule.sealed ? ", sealed" : ""}`;
+  return el("tr", { "data-schedule": schedule.schedule },
+    el("td", {}, el("time", { datetime: schedule.at, text: new Date(schedule.at).toLocaleString() })),
+    el("td", {}, orgLink(schedule.org)),
+    el("td", { text: schedule.flag }),
+    el("td", { class: "value", text: change }),
+    el("td", { text: schedule.actor ?? "—" }),
+    el("td", { class: "actions" }, el("button", {
+      type: "button", class: "quiet", text: "Cancel",
+      "aria-label": `Cancel the scheduled change of ${schedule.flag} on ${schedule.org}`,
+      onclick: () => cancelSchedule(schedule) })));
+}
+
+async function cancelSchedule(schedule) {
+  clearAlert();
+  try {
+    await api.call("DELETE", `/v1/schedules/${encodeURIComponent(schedule.schedule)}`);
+  } catch (error) {
+    fail(error);
+    return;
+  }
+  say(`Cancelled the scheduled change of ${schedule.flag} on ${schedule.org}.`);
+  await loadSchedules();
+  $("schedules-title").focus();
+}
 
 // ----------------------------------------------------------------------------- audit and live feed
 
