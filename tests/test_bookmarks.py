@@ -97,7 +97,8 @@ async def test_each_read_after_a_write_starts_with_that_write_bookmark(db):
         "read": lambda: db.read(_work),
         "read_within": lambda: db.read_within(5.0, _work),
         "read_autocommit (batched cold lookups)": lambda: db.read_autocommit(_one_statement),
-        "read_unqueued (change feed, from the leader)": lambda: db.read_unqueued(_work),
+        "read_unqueued (change follower, from the leader)": lambda: db.read_unqueued(_work),
+        "read_from_leader (public change feed)": lambda: db.read_from_leader(_work),
     }
     for name, read in reads.items():
         assert await db.write(_work) == "answer"
@@ -113,14 +114,15 @@ async def test_one_manager_for_every_session_and_reads_routed_to_readers(db):
     await db.read_within(5.0, _work)
     await db.read_autocommit(_one_statement)
     await db.read_unqueued(_work)
+    await db.read_from_leader(_work)
     await db.run_schema("RETURN 1")
     assert {id(session.manager) for session in db.driver.sessions} == {id(db.bookmarks)}
     routed = [entry[0] for entry in db.driver.log]
-    # write, read, read_within, read_autocommit: a secondary may answer; read_unqueued and
-    # schema statements go to the leader.
-    assert routed == ["write", "read", "read", "read", "write", "write"]
+    # write, read, read_within, read_autocommit: a secondary may answer; read_unqueued,
+    # read_from_leader and schema statements go to the leader.
+    assert routed == ["write", "read", "read", "read", "write", "write", "write"]
     assert [session.mode for session in db.driver.sessions] == [
-        WRITE_ACCESS, READ_ACCESS, READ_ACCESS, READ_ACCESS, WRITE_ACCESS, WRITE_ACCESS]
+        WRITE_ACCESS, READ_ACCESS, READ_ACCESS, READ_ACCESS, WRITE_ACCESS, WRITE_ACCESS, WRITE_ACCESS]
 
 
 async def test_a_second_instance_does_not_share_the_first_instance_bookmarks(db):

@@ -184,6 +184,16 @@ class Database:
         except OpenedState:  # the circuit is open: 503 as for any other read, not a 500
             raise DatabaseUnavailable(self.circuit_open_for or self.breaker_reset) from None
 
+    async def read_from_leader(self, work: UnitOfWork[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """A read for a request that must see the leader's newest commit, admitted like `read`.
+
+        For the public change feed: a client may send consecutive pages to different
+        instances, and a lagging secondary would answer "nothing after your position; the
+        feed stands at <older seq>", sending the client back over events it already has.
+        """
+        async with self._admitted(self._readers, self.read_queue_timeout, "reads"):
+            return await self.read_unqueued(work, *args, **kwargs)
+
     async def read_unqueued(self, work: UnitOfWork[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """A read that keeps the service correct (the change feed): never refused for load,
         since a cache that stopped hearing from the feed would send every lookup to Neo4j.
