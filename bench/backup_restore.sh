@@ -3,7 +3,8 @@
 #   flock /tmp/graphflags-bench.lock bench/backup_restore.sh
 # Online export over Bolt, restore of that export (neo4j-admin import + migrations + catalog
 # sync), offline dump, and load of that dump. Each restore replaces the scale home's database
-# with the same graph, so the home ends as it began.
+# with the same graph, so the home ends as it began. bench/scale.py does the same for each size
+# itself; this script is for a home kept with `bench/scale.py --keep`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HOME_DIR=${SCALE_HOME:-.local/neo4j/scale}
@@ -11,7 +12,8 @@ OUT=${BACKUP_OUT:-.local/scale/backups}
 G=.venv/bin/graphflags
 mkdir -p "$OUT"
 neo4j/neo4jctl start "$HOME_DIR" >/dev/null
-export NEO4J_URI="bolt://127.0.0.1:17687" NEO4J_PASSWORD="$(neo4j/neo4jctl password "$HOME_DIR")"
+BOLT_PORT=$(sed -n 's/^server.bolt.listen_address=.*://p' "$HOME_DIR/conf/neo4j.conf")
+export NEO4J_URI="bolt://127.0.0.1:$BOLT_PORT" NEO4J_PASSWORD="$(neo4j/neo4jctl password "$HOME_DIR")"
 export GRAPHFLAGS_LOG_LEVEL=WARNING
 
 stamp() { date +%s.%N; }

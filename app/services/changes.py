@@ -48,7 +48,9 @@ class ChangeFeed:
     async def page(self, principal: Principal, after: int, limit: int = DEFAULT_LIMIT) -> ChangePage:
         # A scoped admin sees only events of orgs that were inside its subtrees, as in /v1/audit.
         scopes = None if principal.unscoped else sorted(principal.orgs)
-        return await self.db.read(_page, after, limit, scopes, self.scan)
+        # From the leader: behind neo4j:// routing a lagging secondary could answer with a
+        # position behind the client's own (Database.read_from_leader).
+        return await self.db.read_from_leader(_page, after, limit, scopes, self.scan)
 
 
 async def _page(tx: AsyncManagedTransaction, after: int, limit: int, scopes: list[str] | None, scan: int

@@ -5,6 +5,13 @@ Store modules hold unit-of-work functions `async def f(tx, ...)`; services hand 
 driver retries a unit of work on transient failures (leader changes, deadlocks), so a
 unit of work must do nothing outside the transaction; what must happen only once it
 has committed (logging the change) is handed to `after_commit`.
+
+Behind `neo4j://` routing (a cluster, docs/scale.md "Neo4j cluster") reads go to secondaries
+and writes to the leader. One bookmark manager per `Database` (one per process) chains every
+session of this instance causally: each session starts with the bookmarks of the transactions
+this instance committed, so a read that follows a write here waits, on whichever server
+answers it, until that server has applied the write. Bookmarks travel inside the messages the
+driver sends anyway (BEGIN, or RUN for an auto-commit query): no extra round trip.
 """
 
 from __future__ import annotations
@@ -18,7 +25,8 @@ from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from loguru import logger
-from neo4j import AsyncGraphDatabase, AsyncManagedTransaction, Query, Record, unit_of_work
+from neo4j import (READ_ACCESS, WRITE_ACCESS, AsyncGraphDatabase, AsyncManagedTransaction, AsyncSession, Query,
+                   Record, unit_of_work)
 from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
 from purgatory import AsyncCircuitBreakerFactory
 from purgatory.service._async.circuitbreaker import AsyncCircuitBreaker
@@ -102,6 +110,10 @@ class Database:
             **settings.neo4j_encryption(),
         )
         self.name = settings.neo4j_database
+        # Read-your-writes for this instance (see the module docstring). Reads also return
+        # bookmarks, so the reads of one instance never go back in time either, even when the
+        # routing sends consecutive ones to secondaries at different points of the log.
+        self.bookmarks = AsyncGraphDatabase.bookmark_manager()
         metrics.pool_capacity(settings.neo4j_pool_size)
         self.timeout = settings.query_timeout
         # Every call passes one circuit breaker: after `breaker_threshold` outages in a row the
@@ -135,6 +147,12 @@ class Database:
         opened_at = self._breaker.context.opened_at or 0.0
         return max(0.0, opened_at + self.breaker_reset - time.time())
 
+    def session(self, access_mode: str) -> AsyncSession:
+        """A session of this instance's causal chain. `READ_ACCESS` lets routing pick a secondary
+        (for auto-commit queries; managed transactions are routed by execute_read/execute_write)."""
+        return self.driver.session(database=self.name, default_access_mode=access_mode,
+                                   bookmark_manager=self.bookmarks)
+
     @contextlib.asynccontextmanager
     async def _admitted(self, places: asyncio.Semaphore, wait: float, refused: str) -> AsyncIterator[None]:
         """Hold one of `places`, waiting at most `wait` seconds for it, else DatabaseUnavailable.
@@ -156,28 +174,45 @@ class Database:
             places.release()
 
     async def read(self, work: UnitOfWork[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """A read for a request: admitted like writes (Settings.read_concurrency)."""
-        async with self._admitted(self._readers, self.read_queue_timeout, "reads"):
-            return await self.read_unqueued(work, *args, **kwargs)
+        """A read for a request: admitted like writes (Settings.read_concurrency); a secondary may answer."""
+        return await self.read_within(self.timeout, work, *args, **kwargs)
 
     async def read_within(self, timeout: float, work: UnitOfWork[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """A read for a request whose time limit is not a request's (a dry run counting a million orgs)."""
         try:
             async with self._admitted(self._readers, self.read_queue_timeout, "reads"), await self._guard():
-                async with self.driver.session(database=self.name) as session:
+                async with self.session(READ_ACCESS) as session:
                     with _connection_use:
                         return await session.execute_read(unit_of_work(timeout=timeout)(work), *args, **kwargs)
         except OpenedState:  # the circuit is open: 503 as for any other read, not a 500
             raise DatabaseUnavailable(self.circuit_open_for or self.breaker_reset) from None
 
+    async def read_from_leader(self, work: UnitOfWork[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """A read for a request that must see the leader's newest commit, admitted like `read`.
+
+        For the public change feed: a client may send consecutive pages to different
+        instances, and a lagging secondary would answer "nothing after your position; the
+        feed stands at <older seq>", sending the client back over events it already has.
+        """
+        async with self._admitted(self._readers, self.read_queue_timeout, "reads"):
+            return await self.read_unqueued(work, *args, **kwargs)
+
     async def read_unqueued(self, work: UnitOfWork[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """A read that keeps the service correct (the change feed): never refused for load,
-        since a cache that stopped hearing from the feed would send every lookup to Neo4j."""
+        since a cache that stopped hearing from the feed would send every lookup to Neo4j.
+
+        Answered by the leader, not a secondary: the cache's staleness bound (`max_lag`) counts
+        from the moment the feed was asked, and a secondary's answer is older than that by its
+        replication lag, which nothing bounds. Bookmarks cannot help there: they carry this
+        instance's writes, not other instances'. `execute_write` is how the driver routes to
+        the leader; the unit of work only reads. The callers (change follower, schedule and
+        region pollers, migrations) send one small query every few hundred ms per instance.
+        """
         try:
             async with await self._guard():
-                async with self.driver.session(database=self.name) as session:
+                async with self.session(WRITE_ACCESS) as session:
                     with _connection_use:
-                        return await session.execute_read(unit_of_work(timeout=self.timeout)(work), *args, **kwargs)
+                        return await session.execute_write(unit_of_work(timeout=self.timeout)(work), *args, **kwargs)
         except OpenedState:
             raise DatabaseUnavailable(self.circuit_open_for or self.breaker_reset) from None
 
@@ -192,7 +227,7 @@ class Database:
         async with self._admitted(self._readers, self.read_queue_timeout, "reads"):
             try:
                 async with await self._guard():
-                    async with self.driver.session(database=self.name) as session:
+                    async with self.session(READ_ACCESS) as session:
                         with _connection_use:
                             # Stands in for a transaction: the unit of work only calls `run`.
                             autocommit = cast(AsyncManagedTransaction, _AutoCommit(session, self.timeout))
@@ -214,7 +249,7 @@ class Database:
         pending = _after_commit.set(callbacks)
         try:
             async with self._admitted(self._writers, self.write_queue_timeout, "writes"), await self._guard():
-                async with self.driver.session(database=self.name) as session:
+                async with self.session(WRITE_ACCESS) as session:
                     with _connection_use:
                         result = await session.execute_write(unit_of_work(timeout=timeout)(attempt), *args, **kwargs)
         except OpenedState:
@@ -230,7 +265,7 @@ class Database:
 
     async def run_schema(self, statement: str) -> None:
         """Schema statements cannot share a transaction with data: each runs on its own."""
-        async with self.driver.session(database=self.name) as session:
+        async with self.session(WRITE_ACCESS) as session:
             await (await session.run(statement)).consume()
 
     async def ping(self) -> None:

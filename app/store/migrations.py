@@ -32,7 +32,8 @@ async def _record(tx: AsyncManagedTransaction, name: str) -> None:
 
 async def apply_migrations(db: Database) -> list[str]:
     """Run the migrations not yet recorded; return their names."""
-    done = await db.read(_applied)
+    # From the leader: a secondary that lags could list too few and have a migration run twice.
+    done = await db.read_unqueued(_applied)
     ran = []
     for path in migration_files():
         if path.stem in done:
