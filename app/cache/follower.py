@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 from loguru import logger
 from neo4j import AsyncManagedTransaction
@@ -47,6 +48,9 @@ class ChangeFollower:
         self.cache = cache
         self.interval = interval
         self.after: int | None = None
+        # Called with every batch of changes read (after the cache has dropped what they touch):
+        # the open event streams hang off this one reader (app/services/event_streams.py).
+        self.listeners: list[Callable[[list[list]], None]] = []
 
     async def poll(self) -> None:
         """One round: read and apply what changed since the last round."""
@@ -61,6 +65,9 @@ class ChangeFollower:
         last, changes = await self.db.read_unqueued(_invalidations, self.after)
         apply(self.cache, changes)
         self.after = max(self.after, last)
+        if changes:
+            for listener in self.listeners:
+                listener(changes)
         self.cache.heard_from_feed(asked_at)
 
     async def run(self) -> None:

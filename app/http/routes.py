@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from starlette.routing import Mount, Route
 
-from app.http import bulk_values, changes, console, schedules, snapshot
+from app.http import bulk_values, changes, console, event_streams, schedules, snapshot
 from app.http import audit, catalog, health, metrics, ofrep, openapi, orgs, values
 
 ROUTES = [
@@ -50,6 +50,8 @@ ROUTES = [
     # OpenFeature Remote Evaluation Protocol (the seed's POST alias would match these too)
     Route("/ofrep/v1/evaluate/flags", ofrep.evaluate_flags, methods=["POST"]),
     Route("/ofrep/v1/evaluate/flags/{key}", ofrep.evaluate_flag, methods=["POST"]),
+    # Its event streams (ADR-0008): the URL a bulk answer's eventStreams names, credential included
+    Route("/ofrep/v1/event-streams/{org}", event_streams.stream_events, methods=["GET"]),
     # The seed's two endpoints, kept as users wrote them down.
     Route("/{org}/{flag}", values.get_value, methods=["GET"]),
     Route("/{org}/{flag}/{val:path}", values.post_seed_value, methods=["POST"]),
