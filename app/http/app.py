@@ -84,7 +84,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # The follower's first round fixes where the feed starts before any value is cached.
         await services.follower.poll()
         # OpenFeature event streams hang off the follower and the catalog: no stream polls.
-        hub = app.state.stream_hub = StreamHub(ofrep.answer_evaluator(services.values),
+        hub = app.state.stream_hub = StreamHub(ofrep.BulkAnswers(services.values),
                                                lambda name: _set_of(services.catalog, name))
         services.follower.listeners.append(hub.heard)
         services.catalog.listeners.append(hub.catalog_changed)

@@ -11,7 +11,7 @@ bulk answer is serialised once, for both its body and its ETag.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -163,12 +163,21 @@ def flags_document(resolutions: dict[str, Resolution]) -> bytes:
     return orjson.dumps({"flags": [success(name, resolution) for name, resolution in resolutions.items()]})
 
 
-def answer_evaluator(values: Any) -> Callable[[str, frozenset[str] | None], Awaitable[tuple[list[str], str]]]:
-    """What an event stream needs to know whether an answer changed: the org's chain and the ETag
-    a bulk evaluation would carry now (app/services/event_streams.py)."""
+class BulkAnswers:
+    """A bulk answer as event streams follow it (app/services/event_streams.py): its flags
+    encoded one by one, so that a change of one flag re-resolves and re-encodes that flag only,
+    and the ETag a bulk evaluation would carry, from those pieces."""
 
-    async def evaluate(org: str, sets: frozenset[str] | None) -> tuple[list[str], str]:
-        chain, resolutions = await values.resolve_all(org, sets)
-        return chain, etag_of(flags_document(resolutions))
+    def __init__(self, values: Any) -> None:
+        self.values = values
 
-    return evaluate
+    async def entries(self, org: str, sets: frozenset[str] | None, only: frozenset[str] | None = None
+                      ) -> tuple[list[str], dict[str, bytes]]:
+        """The org's chain and each flag's encoded evaluation (of `sets`; of those, `only`)."""
+        chain, resolutions = await self.values.resolve_all(org, sets, only=only)
+        return chain, {name: orjson.dumps(success(name, found)) for name, found in resolutions.items()}
+
+    @staticmethod
+    def etag(entries: Iterable[bytes]) -> str:
+        # Byte for byte what flags_document() serialises (orjson writes no spaces), hashed the same way.
+        return etag_of(b'{"flags":[' + b",".join(entries) + b"]}")

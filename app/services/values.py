@@ -151,9 +151,9 @@ class ValueService:
         _, resolutions = await self.resolve_all(org, sets, principal)
         return resolutions
 
-    async def resolve_all(self, org: str, sets: frozenset[str] | None, principal: Principal | None = None
-                          ) -> tuple[list[str], dict[str, Resolution]]:
-        """The org's chain (nearest first) and every catalog flag (of `sets`) for it.
+    async def resolve_all(self, org: str, sets: frozenset[str] | None, principal: Principal | None = None,
+                          only: frozenset[str] | None = None) -> tuple[list[str], dict[str, Resolution]]:
+        """The org's chain (nearest first) and every catalog flag (of `sets`; of those, `only`) for it.
 
         `principal` None: asked by the service itself, for an answer a caller was given already
         (an event stream checking whether that answer changed; app/services/event_streams.py).
@@ -169,7 +169,7 @@ class ValueService:
             self.cache.fill_flags_chain(read_under, chain)
         return ids, {
             flag.name: resolve(flag, [Link(ancestor, values.get(flag.name)) for ancestor, values in chain])
-            for flag in catalog.in_sets(sets)
+            for flag in catalog.in_sets(sets) if only is None or flag.name in only
         }
 
     async def set(self, principal: Principal, org: str, flag_name: str, value: Any = None, *,
