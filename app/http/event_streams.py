@@ -33,8 +33,9 @@ from app.http.streams import credential, open_stream
 from app.services.event_streams import StreamHub, Subscriber
 
 PATH = "/ofrep/v1/event-streams/"
-# Sent first: how long an EventSource waits before reconnecting after the stream ends (ms).
-_OPENING = b"retry: 2000\n: listening for changes to this answer\n\n"
+# Sent first, so that the client sees the stream open at once: a comment, which no client
+# dispatches (a `retry:` field here made some SSE clients dispatch an empty event).
+_OPENING = b": listening for changes to this answer\n\n"
 
 
 def described(request: Request, principal: Principal, org: str, sets: frozenset[str] | None,
