@@ -16,6 +16,11 @@ TLS_DIR := .local/tls
 # axe-core for the console's accessibility test (see the `axe` target).
 AXE_VERSION := 4.14.1
 AXE_JS := .local/axe/axe.min.js
+# OpenFeature's web OFREP provider and what it imports, for the event-stream browser test (`ofrep-web`).
+OFREP_WEB_DIR := .local/ofrep-web
+OFREP_WEB_PACKAGES := ofrep-web-provider@0.4.3:index.esm.js ofrep-core@2.3.0:index.esm.js \
+	web-sdk@1.10.0:dist/esm/index.js core@1.12.0:dist/esm/index.js
+OFREP_WEB_JS := $(OFREP_WEB_DIR)/core.js
 
 .PHONY: help run stop neo4j token test unit clean
 .PHONY: import backup restore bench soak
@@ -74,7 +79,7 @@ token: $(BIN)/.installed
 	@$(BIN)/graphflags token --sub dev --role admin --org '*' --ttl 86400
 
 # The suite starts its own disposable Neo4j on free ports (or uses NEO4J_URI when set).
-test: $(BIN)/.installed $(AXE_JS)
+test: $(BIN)/.installed $(AXE_JS) $(OFREP_WEB_JS)
 	@command -v promtool >/dev/null || { echo "graphflags: promtool is required to test ops/alerts.yml (apt-get install prometheus)"; exit 3; }
 	@command -v chromium >/dev/null || { echo "graphflags: the browser tests need Debian's chromium (apt-get install chromium)"; exit 3; }
 	@$(NEO4JCTL) assemble
@@ -93,6 +98,19 @@ $(AXE_JS):
 	@mkdir -p .local/axe
 	cd .local/axe && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null && tar -xzf axe-core-$(AXE_VERSION).tgz package/axe.min.js \
 		&& mv package/axe.min.js axe.min.js && rmdir package && rm axe-core-$(AXE_VERSION).tgz
+
+# @openfeature/ofrep-web-provider and its imports (tests/test_ofrep_web_provider.py), pinned, from the npm
+# registry: each package's ES module build as $(OFREP_WEB_DIR)/<name>.js, loaded by the test page's import map.
+.PHONY: ofrep-web
+ofrep-web: $(OFREP_WEB_JS)
+$(OFREP_WEB_JS):
+	@command -v npm >/dev/null || { echo "graphflags: fetching the OpenFeature web provider needs npm (apt-get install npm)"; exit 3; }
+	@mkdir -p $(OFREP_WEB_DIR)
+	cd $(OFREP_WEB_DIR) && for entry in $(OFREP_WEB_PACKAGES); do \
+		spec=$${entry%%:*}; file=$${entry#*:}; name=$${spec%@*}; \
+		tarball=$$(npm pack --silent @openfeature/$$spec) && tar -xzf $$tarball package/$$file \
+		&& mv package/$$file $$name.js && rm -r package $$tarball || exit 1; \
+	done
 
 # The README's pictures of the console (docs/img/*.png), taken by the browser tests themselves.
 screenshots: $(BIN)/.installed $(AXE_JS)
@@ -118,7 +136,8 @@ restore: $(BIN)/.installed
 
 # Hot-path load benchmark (bench/hotpath.py): a 1M-org graph in its own Neo4j home, h2load, vegeta and wrk;
 # then cold lookups over 10M orgs (bench/cold.py: builds, measures and deletes its own store under /tmp);
-# then toggles as writers grow (bench/toggles.py: 2/8/20/50 connections, fixed rates) on a graph of its own.
+# then toggles as writers grow (bench/toggles.py: 2/8/20/50 connections, fixed rates) on a graph of its own;
+# then 10,000 OpenFeature event streams on one worker (bench/streams.py: memory, idle CPU, fan-out, lookups).
 VEGETA_VERSION := v12.13.0
 bench: $(BIN)/.installed
 	@command -v h2load >/dev/null && command -v wrk >/dev/null || { echo "graphflags: make bench needs wrk and h2load (apt-get install wrk nghttp2-client)"; exit 3; }
@@ -127,6 +146,7 @@ bench: $(BIN)/.installed
 	flock /tmp/graphflags-bench.lock $(BIN)/python bench/hotpath.py
 	flock /tmp/graphflags-bench.lock $(BIN)/python bench/cold.py
 	flock /tmp/graphflags-bench.lock $(BIN)/python bench/toggles.py
+	flock /tmp/graphflags-bench.lock $(BIN)/python bench/streams.py
 
 # Long contract fuzz (tests/fuzzing/run.py): schemathesis CLI, every check, per token kind, against
 # `graphflags serve` on a free port over its own disposable Neo4j; FUZZ_EXAMPLES per operation and token

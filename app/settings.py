@@ -151,6 +151,16 @@ class Settings(BaseSettings):
     # Server-Sent Events streams one token may hold open at once (per worker process); more
     # get 429. Every stream also ends when its token expires (app/http/streams.py).
     max_streams_per_token: int = Field(4, ge=1)
+    # OpenFeature event streams (docs/api.md): the URL a bulk evaluation hands out carries its
+    # own HS256 credential, signed with this key. Every instance behind one address needs the
+    # same key (set it, as a secret); unset, a key generated into stream_key_file serves the
+    # workers of one machine. The URL opens a stream for between stream_url_lifetime and twice
+    # that (never past the caller's token); the stream itself ends at the caller's expiry.
+    stream_key: SecretStr | None = None
+    stream_key_file: Path = LOCAL_DIR / "stream-url.key"
+    stream_url_lifetime: int = Field(300, ge=10)
+    # What eventStreams tells clients to wait, once hidden or idle, before closing the stream.
+    stream_inactivity_delay: int = Field(120, ge=1)
 
     # Regions (docs/regions.md): with an upstream URL this instance keeps a local copy of the
     # upstream's orgs and values in its own Neo4j, follows its change feed, and refuses writes.

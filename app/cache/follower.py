@@ -9,6 +9,7 @@ the database) rather than serve values that may be stale beyond the bound.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 
 from app.cache.values import ValueCache
 from app.periodic import Periodic
@@ -36,6 +37,9 @@ class ChangeFollower:
         # again only once a poll succeeds; the query is one index seek, cheap for a database.
         self.loop = Periodic(self.poll, interval, what="read the change feed",
                              consequence=f"the cache stops answering after {cache.max_lag} s", backoff_max=interval)
+        # Called with every batch of changes read (after the cache has dropped what they touch):
+        # the open event streams hang off this one reader (app/services/event_streams.py).
+        self.listeners: list[Callable[[list[list]], None]] = []
 
     async def poll(self) -> None:
         """One round: read and apply what changed since the last round."""
@@ -50,6 +54,9 @@ class ChangeFollower:
         last, changes = await self.db.read_unqueued(audit_store.invalidations, self.after)
         apply(self.cache, changes)
         self.after = max(self.after, last)
+        if changes:
+            for listener in self.listeners:
+                listener(changes)
         self.cache.heard_from_feed(asked_at)
 
     async def run(self) -> None:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
+from app.auth.stream_tokens import StreamCredentials
 from app.http import ofrep, values
 from app.http.answers import EncodedAnswers
 from app.http.errors import HANDLERS
@@ -22,6 +23,8 @@ from app.http.stale import MarkStale
 from app.observability.middleware import Instrumentation
 from app.http.region_gate import RegionGate
 from app.services.container import build_services
+from app.services.catalog import CatalogService
+from app.services.event_streams import StreamHub
 from app.settings import Settings, get_settings
 
 
@@ -39,7 +42,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await services.catalog.reload()
         # The follower's first round fixes where the feed starts before any value is cached.
         await services.follower.poll()
-        tasks = [asyncio.create_task(services.follower.run())]
+        # OpenFeature event streams hang off the follower and the catalog: no stream polls.
+        hub = app.state.stream_hub = StreamHub(ofrep.BulkAnswers(services.values),
+                                               lambda name: _set_of(services.catalog, name))
+        services.follower.listeners.append(hub.heard)
+        services.catalog.listeners.append(hub.catalog_changed)
+        tasks = [asyncio.create_task(services.follower.run()), asyncio.create_task(hub.run())]
         if settings.metrics:
             tasks.append(asyncio.create_task(metrics.flush_every()))
         if settings.upstream_url:
@@ -87,4 +95,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
                                        settings.rate_limits_file, settings.rate_limits_reload_interval)
     # Open SSE streams per token (app/http/streams.py).
     app.state.stream_slots = StreamSlots(settings.max_streams_per_token)
+    # The credentials of OpenFeature event-stream URLs (app/auth/stream_tokens.py).
+    app.state.stream_credentials = StreamCredentials(settings)
     return app
+
+
+def _set_of(catalog: CatalogService, flag: str) -> str | None:
+    """The set a flag belongs to in the catalog in force (None: not in it)."""
+    definition = catalog.current.get(flag)
+    return None if definition is None else definition.set

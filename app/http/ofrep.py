@@ -11,6 +11,7 @@ bulk answer is serialised once, for both its body and its ETag.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -21,6 +22,7 @@ from app.domain.access import Principal, Role
 from app.domain.ids import is_flag_name, is_org_id
 from app.domain.resolution import Resolution
 from app.errors import Problem, ProblemType
+from app.http import event_streams
 from app.http.auth import authorized
 from app.http.bodies import read_body
 from app.http.responses import EncodedJSON
@@ -145,8 +147,37 @@ async def evaluate_flags(request: Request, principal: Principal) -> Response:
     except Failure as failure:
         return failure.response(None)
     metrics.flags_evaluated_in_bulk(len(resolutions))
-    body = orjson.dumps({"flags": [success(name, resolution) for name, resolution in resolutions.items()]})
-    etag = etag_of(body)
-    if _matches(request.headers.get("if-none-match"), etag):
+    flags = flags_document(resolutions)
+    etag = etag_of(flags)
+    # ADR-0008: a re-fetch an event stream triggered names the ETag it heard as a query
+    # parameter (browsers would need CORS for one more header); a header, if sent, wins.
+    if _matches(request.headers.get("if-none-match") or request.query_params.get("flagConfigEtag"), etag):
         return Response(status_code=304, headers={"ETag": etag})
-    return Response(body, media_type=_JSON, headers={"ETag": etag})
+    # The ETag covers the flags alone: the stream URL changes with its credential, the answer does not.
+    streams = orjson.dumps(event_streams.described(request, principal, org, requested_sets(request), etag))
+    return Response(flags[:-1] + b',"eventStreams":' + streams + b"}", media_type=_JSON, headers={"ETag": etag})
+
+
+def flags_document(resolutions: dict[str, Resolution]) -> bytes:
+    """`{"flags": [...]}`: the part of a bulk answer its ETag covers."""
+    return orjson.dumps({"flags": [success(name, resolution) for name, resolution in resolutions.items()]})
+
+
+class BulkAnswers:
+    """A bulk answer as event streams follow it (app/services/event_streams.py): its flags
+    encoded one by one, so that a change of one flag re-resolves and re-encodes that flag only,
+    and the ETag a bulk evaluation would carry, from those pieces."""
+
+    def __init__(self, values: Any) -> None:
+        self.values = values
+
+    async def entries(self, org: str, sets: frozenset[str] | None, only: frozenset[str] | None = None
+                      ) -> tuple[list[str], dict[str, bytes]]:
+        """The org's chain and each flag's encoded evaluation (of `sets`; of those, `only`)."""
+        chain, resolutions = await self.values.resolve_all(org, sets, only=only)
+        return chain, {name: orjson.dumps(success(name, found)) for name, found in resolutions.items()}
+
+    @staticmethod
+    def etag(entries: Iterable[bytes]) -> str:
+        # Byte for byte what flags_document() serialises (orjson writes no spaces), hashed the same way.
+        return etag_of(b'{"flags":[' + b",".join(entries) + b"]}")

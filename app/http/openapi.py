@@ -119,14 +119,22 @@ _OFREP_SCHEMAS: dict[str, Any] = {
         "errorCode": {"enum": ["PARSE_ERROR", "TARGETING_KEY_MISSING", "INVALID_CONTEXT"]},
         "errorDetails": {"type": "string"}}},
     "OfrepBulkEvaluation": {"type": "object", "required": ["flags"], "properties": {
-        "flags": {"type": "array", "items": _ref("OfrepEvaluation")}}},
+        "flags": {"type": "array", "items": _ref("OfrepEvaluation")},
+        "eventStreams": {"type": "array", "items": _ref("OfrepEventStream"),
+                         "description": "OFREP ADR-0008: connect to be told when this answer changes"}}},
+    "OfrepEventStream": {"type": "object", "required": ["type", "url"], "properties": {
+        "type": {"enum": ["sse"]},
+        "url": {"type": "string", "format": "uri",
+                "description": "Carries its own short-lived credential: a secret, never log it"},
+        "inactivityDelaySec": {"type": "integer", "minimum": 1}}},
 }
 _OFREP_SECURITY = [{"bearer": []}, {"apiKey": []}]
 _OFREP_BODY = {"application/json": {"schema": _ref("OfrepRequest")}}
-_ETAG = {"ETag": {"description": "Hash of exactly this body (flag sets included)", "schema": {"type": "string"}}}
+_ETAG = {"ETag": {"description": "Hash of exactly the flags answered (flag sets included; not eventStreams)",
+                  "schema": {"type": "string"}}}
 
 
-def _ofrep_operations() -> tuple[dict[str, Any], dict[str, Any]]:
+def _ofrep_operations() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     single = _op("OFREP: evaluate one flag for the org in context.targetingKey", "reader",
                  {"200": _json(_ref("OfrepEvaluation")),
                   "400": _json(_ref("OfrepFailure"), "PARSE_ERROR, TARGETING_KEY_MISSING, INVALID_CONTEXT "
@@ -141,14 +149,23 @@ def _ofrep_operations() -> tuple[dict[str, Any], dict[str, Any]]:
                body=_OFREP_BODY, errors=(413,),
                params=[_header("If-None-Match", {"type": "string"}), SETS,
                        _header("X-Flag-Set", {"type": "string"}, "Comma-separated flag sets"),
-                       _query("flagConfigEtag", {"type": "string"}, "OFREP event-stream metadata; ignored"),
+                       _query("flagConfigEtag", {"type": "string"},
+                              "OFREP event-stream metadata: taken as If-None-Match when that header is absent"),
                        _query("flagConfigLastModified", {"type": "string"}, "OFREP event-stream metadata; ignored")])
     for operation in (single, bulk):
         operation["security"] = _OFREP_SECURITY
-    return single, bulk
+    events = {"type": "string", "description": "`id: <etag>`, `event: message`, `data: {\"type\": "
+                                               "\"refetchEvaluation\", \"etag\": <etag>}` each time the answer "
+                                               "changes; at the caller's token exp a last `event: token-expired`"}
+    stream = _op("OFREP event stream (ADR-0008) of one bulk answer: use the URL of its eventStreams entry as it is",
+                 None, {"200": {"description": "OK", "content": {"text/event-stream": {"schema": events}}}},
+                 params=[_path_param("org", _ORG_ID), _query("token", {"type": "string"}, "The URL's credential"),
+                         _header("Last-Event-ID", {"type": "string"}, "The last ETag heard")],
+                 errors=(401, 403, 404, 422, 429))
+    return single, bulk, stream
 
 
-OFREP_EVALUATE_FLAG, OFREP_EVALUATE_FLAGS = _ofrep_operations()
+OFREP_EVALUATE_FLAG, OFREP_EVALUATE_FLAGS, OFREP_EVENT_STREAM = _ofrep_operations()
 
 
 # An audit seq as the feed reads one: at most 18 digits (app/http/changes.py).

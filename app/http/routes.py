@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from starlette.routing import Mount
 
-from app.http import bulk_values, changes, console, schedules, snapshot
+from app.http import bulk_values, changes, console, event_streams, schedules, snapshot
 from app.http import audit, catalog, health, metrics, ofrep, openapi, orgs, values
 from app.http.api_route import ApiRoute as Api
 
@@ -58,6 +58,8 @@ ROUTES = [
         writes=False),
     Api("/ofrep/v1/evaluate/flags/{key}", ofrep.evaluate_flag, "POST", operation=openapi.OFREP_EVALUATE_FLAG,
         writes=False),
+    # Its event streams (ADR-0008): the URL a bulk answer's eventStreams names, credential included.
+    Api("/ofrep/v1/event-streams/{org}", event_streams.stream_events, "GET", operation=openapi.OFREP_EVENT_STREAM),
     # The seed's two endpoints, kept as users wrote them down.
     Api("/{org}/{flag}", values.get_value, "GET", operation=openapi.SEED_GET_VALUE),
     Api("/{org}/{flag}/{val:path}", values.post_seed_value, "POST", operation=openapi.SEED_POST_VALUE),

@@ -86,9 +86,20 @@ class StreamPlace:
         self._handed_over = False
 
     def response(self, principal: Principal, body: AsyncIterator[bytes], *, media_type: str = "text/event-stream",
-                 headers: Mapping[str, str] | None = None) -> StreamingResponse:
-        """`body` as a streamed answer that ends at the token's expiry, holding this place."""
-        answer = _TokenStream(_until(body, principal.expires), self._release, media_type=media_type, headers=headers)
+                 headers: Mapping[str, str] | None = None,
+                 on_end: Callable[[], None] | None = None) -> StreamingResponse:
+        """`body` as a streamed answer that ends at the token's expiry, holding this place.
+
+        `on_end` runs when the response ends, however it ends, even if `body` never started.
+        """
+        release = self._release
+        if on_end is not None:
+            def release() -> None:
+                try:
+                    on_end()
+                finally:
+                    self._release()
+        answer = _TokenStream(_until(body, principal.expires), release, media_type=media_type, headers=headers)
         self._handed_over = True
         return answer
 
@@ -100,9 +111,10 @@ class StreamPlace:
             self._release()
 
 
-def open_stream(request: Request) -> StreamPlace:
-    """A place for one more stream of the request's token, or `429 rate-limited`."""
-    return StreamPlace(request.app.state.stream_slots.claim(credential(request.headers)))
+def open_stream(request: Request, token: str | None = None) -> StreamPlace:
+    """A place for one more stream of the request's token (or of `token`: what a stream URL
+    names its caller's token by), or `429 rate-limited`."""
+    return StreamPlace(request.app.state.stream_slots.claim(token or credential(request.headers)))
 
 
 class _TokenStream(StreamingResponse):

@@ -4,6 +4,7 @@ mirrored to the graph, and swapped in whole on a change of the file."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 from loguru import logger
@@ -27,6 +28,8 @@ class CatalogService:
         self.current = Catalog([])
         self.loaded = False
         self._lock = asyncio.Lock()
+        # Called after a new catalog is in force (open event streams answer again).
+        self.listeners: list[Callable[[], None]] = []
 
     @metrics.counted_catalog_reload
     async def reload(self) -> Catalog:
@@ -43,6 +46,8 @@ class CatalogService:
                 logger.warning("catalog change refused, old catalog stays: {}", problem.detail)
                 raise
             self.current, self.loaded = candidate, True
+            for listener in self.listeners:
+                listener()
             logger.bind(flags=len(candidate), changed=changed, retired=retired).info("catalog in force")
             return candidate
 

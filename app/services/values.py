@@ -148,16 +148,28 @@ class ValueService:
                          ) -> dict[str, Resolution]:
         """Every catalog flag (of `sets`, when given) for one org."""
         check_org_id(org)
+        _, resolutions = await self.resolve_all(org, sets, principal)
+        return resolutions
+
+    async def resolve_all(self, org: str, sets: frozenset[str] | None, principal: Principal | None = None,
+                          only: frozenset[str] | None = None) -> tuple[list[str], dict[str, Resolution]]:
+        """The org's chain (nearest first) and every catalog flag (of `sets`; of those, `only`) for it.
+
+        `principal` None: asked by the service itself, for an answer a caller was given already
+        (an event stream checking whether that answer changed; app/services/event_streams.py).
+        """
         catalog = self._catalog()
         chain, read_under = await self._flags_chain(org)
-        principal.require_scope(None if chain is None else [ancestor for ancestor, _ in chain])
+        ids = None if chain is None else [ancestor for ancestor, _ in chain]
+        if principal is not None:
+            principal.require_scope(ids)
         if chain is None:
             raise org_not_found(org)
         if read_under is not None:
             self.cache.fill_flags_chain(read_under, chain)
-        return {
+        return ids, {
             flag.name: resolve(flag, [Link(ancestor, values.get(flag.name)) for ancestor, values in chain])
-            for flag in catalog.in_sets(sets)
+            for flag in catalog.in_sets(sets) if only is None or flag.name in only
         }
 
     async def set(self, principal: Principal, org: str, flag_name: str, value: Any = None, *,

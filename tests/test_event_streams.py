@@ -1,0 +1,218 @@
+"""OpenFeature event streams (docs/api.md, OFREP ADR-0008), through a real SSE client (httpx-sse).
+
+Bulk answers and streams come from the live server; changes are written through the other
+app instance (`client`), so the stream learns of them the way it would in production: from
+its process's one change-feed reader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import orjson
+import pytest
+from httpx_sse import aconnect_sse
+from loguru import logger
+
+BULK = "/ofrep/v1/evaluate/flags"
+# A bound for a test that would otherwise hang, not a measure: the contract says within 1 s.
+WAIT = 60.0
+
+
+def context(org: str) -> dict:
+    return {"context": {"targetingKey": org}}
+
+
+async def bulk(http: httpx.AsyncClient, token: str, org: str, **headers: str) -> httpx.Response:
+    return await http.post(BULK, json=context(org), headers={"X-API-Key": token, **headers})
+
+
+async def put(client, tokens, org: str, flag: str, value) -> None:
+    response = await client.put(f"/v1/orgs/{org}/flags/{flag}", json={"value": value}, headers=tokens.admin())
+    assert response.status_code == 200, response.text
+
+
+async def move(client, tokens, org: str, parent: str) -> None:
+    response = await client.patch(f"/v1/orgs/{org}", json={"parent": parent}, headers=tokens.admin())
+    assert response.status_code == 200, response.text
+
+
+def stream_url(answer: httpx.Response) -> str:
+    assert answer.status_code == 200, answer.text
+    (entry,) = answer.json()["eventStreams"]
+    assert entry["type"] == "sse"
+    return entry["url"]
+
+
+class Stream:
+    """An open event stream, read by httpx-sse in the background."""
+
+    def __init__(self, http: httpx.AsyncClient, url: str) -> None:
+        self.http, self.url = http, url
+        self.events: asyncio.Queue = asyncio.Queue()
+
+    async def __aenter__(self) -> Stream:
+        self._context = aconnect_sse(self.http, "GET", self.url)
+        self.source = await self._context.__aenter__()
+        assert self.source.response.status_code == 200, await self.source.response.aread()
+        self._reader = asyncio.create_task(self._read())
+        return self
+
+    async def _read(self) -> None:
+        async for event in self.source.aiter_sse():
+            await self.events.put(event)
+        await self.events.put(None)  # the stream ended
+
+    async def next(self):
+        return await asyncio.wait_for(self.events.get(), timeout=WAIT)
+
+    async def refetch(self) -> str:
+        """The next event, which must be a refetchEvaluation; its ETag."""
+        event = await self.next()
+        assert event is not None, "the stream ended"
+        assert event.event == "message"
+        data = orjson.loads(event.data)
+        assert data["type"] == "refetchEvaluation"
+        assert event.id == data["etag"]
+        return data["etag"]
+
+    async def __aexit__(self, *exc_info) -> None:
+        self._reader.cancel()
+        await self._context.__aexit__(*exc_info)
+
+
+@pytest.fixture
+async def live(live_server):
+    async with httpx.AsyncClient(base_url=live_server, timeout=30) as http:
+        yield http
+
+
+@pytest.fixture
+async def two_trees(uid, make_orgs) -> dict[str, str]:
+    """Tenant a: a -> a1 -> a2 -> a3, and a-other (a root of its own); tenant b: b -> b1."""
+    names = {name: uid(name) for name in ("a", "a1", "a2", "a3", "a-other", "b", "b1")}
+    await make_orgs([(names["a"], None), (names["a1"], names["a"]), (names["a2"], names["a1"]),
+                     (names["a3"], names["a2"]), (names["a-other"], None), (names["b"], None),
+                     (names["b1"], names["b"])])
+    return names
+
+
+async def test_a_bulk_answer_names_its_stream_and_takes_flag_config_etag(live, tokens, two_trees):
+    token = tokens.mint("reader", two_trees["a"])
+    first = await bulk(live, token, two_trees["a2"])
+    url = stream_url(first)
+    assert first.json()["eventStreams"][0]["inactivityDelaySec"] >= 1
+    assert urlsplit(url).path == f"/ofrep/v1/event-streams/{two_trees['a2']}"
+    etag = first.headers["etag"]
+    # The ETag covers the flags alone: the same answer, the same ETag, and the same URL (so a
+    # provider keeps its connection).
+    again = await bulk(live, token, two_trees["a2"])
+    assert again.headers["etag"] == etag and stream_url(again) == url
+    # ?flagConfigEtag= in the place of If-None-Match; the header, when sent, wins.
+    unchanged = await live.post(BULK, params={"flagConfigEtag": etag}, json=context(two_trees["a2"]),
+                                headers={"X-API-Key": token})
+    assert unchanged.status_code == 304 and unchanged.headers["etag"] == etag
+    other = await live.post(BULK, params={"flagConfigEtag": etag}, json=context(two_trees["a2"]),
+                            headers={"X-API-Key": token, "If-None-Match": '"older"'})
+    assert other.status_code == 200
+
+
+async def test_a_refetch_after_an_ancestor_change_and_none_for_other_orgs(live, client, tokens, two_trees):
+    token = tokens.mint("reader", two_trees["a"])
+    answer = await bulk(live, token, two_trees["a3"])
+    async with Stream(live, stream_url(answer)) as stream:
+        # Changes elsewhere: another tenant, a sibling tree of the same tenant, the org's own
+        # descendant-free neighbour... none of them alters a3's answer.
+        await put(client, tokens, two_trees["b1"], "beta", True)
+        await put(client, tokens, two_trees["a-other"], "beta", True)
+        # Then an ancestor two levels up: the first event must be about this one.
+        await put(client, tokens, two_trees["a1"], "beta", True)
+        etag = await stream.refetch()
+        fresh = await bulk(live, token, two_trees["a3"])
+        assert fresh.headers["etag"] == etag != answer.headers["etag"]
+        assert {flag["key"]: flag["value"] for flag in fresh.json()["flags"]}["beta"] is True
+        # A seal on the root is a change of the chain as well.
+        sealed = await client.put(f"/v1/orgs/{two_trees['a']}/flags/beta", json={"value": False, "sealed": True},
+                                  headers=tokens.admin())
+        assert sealed.status_code == 200, sealed.text
+        assert await stream.refetch() == (await bulk(live, token, two_trees["a3"])).headers["etag"]
+        assert stream.events.empty()
+
+
+async def test_a_stream_of_other_sets_hears_nothing_of_a_flag_outside_them(live, client, tokens, two_trees):
+    token = tokens.mint("reader", two_trees["a"])
+    answer = await bulk(live, token, two_trees["a2"], **{"X-Flag-Set": "storage"})
+    async with Stream(live, stream_url(answer)) as stream:
+        await put(client, tokens, two_trees["a"], "dark-mode", True)  # set "ui": not answered
+        await put(client, tokens, two_trees["a"], "retention-days", 9)  # set "storage"
+        etag = await stream.refetch()
+        assert etag == (await bulk(live, token, two_trees["a2"], **{"X-Flag-Set": "storage"})).headers["etag"]
+
+
+async def test_a_refetch_after_a_move_and_then_changes_under_the_new_parent(live, client, tokens, two_trees):
+    token = tokens.mint("reader", "*")
+    await put(client, tokens, two_trees["a-other"], "theme", "dark")
+    answer = await bulk(live, token, two_trees["a3"])
+    async with Stream(live, stream_url(answer)) as stream:
+        await move(client, tokens, two_trees["a2"], two_trees["a-other"])  # an ancestor of a3 moves
+        etag = await stream.refetch()
+        fresh = await bulk(live, token, two_trees["a3"])
+        assert fresh.headers["etag"] == etag
+        assert {flag["key"]: flag["value"] for flag in fresh.json()["flags"]}["theme"] == "dark"
+        # The stream now follows the new chain, and no longer the old one.
+        await put(client, tokens, two_trees["a1"], "banner", "old parent")
+        await put(client, tokens, two_trees["a-other"], "banner", "new parent")
+        assert await stream.refetch() == (await bulk(live, token, two_trees["a3"])).headers["etag"]
+        assert stream.events.empty()
+
+
+async def test_a_stream_ends_at_the_callers_token_expiry(live, tokens, two_trees):
+    token = tokens.mint("reader", two_trees["a"], ttl=6)
+    expires = time.time() + 6
+    async with Stream(live, stream_url(await bulk(live, token, two_trees["a1"]))) as stream:
+        while (event := await asyncio.wait_for(stream.events.get(), timeout=WAIT + 6)) is not None:
+            last = event
+    assert time.time() >= expires - 1  # the token's exp is a whole second
+    assert last.event == "token-expired"
+    assert orjson.loads(last.data)["status"] == 401
+    # And the URL opens nothing once the caller's token has expired.
+    refused = await live.get(stream.url)
+    assert refused.status_code == 401
+
+
+async def test_a_cross_tenant_url_is_refused_and_the_credential_is_not_logged(live, tokens, two_trees):
+    token = tokens.mint("reader", two_trees["a"])
+    url = urlsplit(stream_url(await bulk(live, token, two_trees["a1"])))
+    credential = url.query.removeprefix("token=")
+    logged: list[str] = []
+    sink = logger.add(lambda message: logged.append(str(message) + str(message.record["extra"])), level="DEBUG")
+    try:
+        # Tenant a's URL pointed at tenant b's org.
+        elsewhere = url._replace(path=f"/ofrep/v1/event-streams/{two_trees['b1']}")
+        refused = await live.get(urlunsplit(elsewhere))
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["type"].endswith("/forbidden")
+        # A forged or altered credential, or none at all.
+        forged = url._replace(query="token=" + credential[:-4] + ("AAAA" if not credential.endswith("AAAA") else "BBBB"))
+        assert (await live.get(urlunsplit(forged))).status_code == 401
+        assert (await live.get(urlunsplit(url._replace(query="")))).status_code == 401
+    finally:
+        logger.remove(sink)
+    assert logged, "the refusals were not logged at all"
+    assert not any(credential in line for line in logged)
+    # The URL's credential is no API token either.
+    assert (await live.get(f"/v1/orgs/{two_trees['a1']}", headers={"Authorization": f"Bearer {credential}"})
+            ).status_code == 401
+
+
+async def test_a_stream_ends_when_its_org_moves_out_of_the_callers_scope(live, client, tokens, two_trees):
+    token = tokens.mint("reader", two_trees["a"])
+    url = stream_url(await bulk(live, token, two_trees["a3"]))
+    async with Stream(live, url) as stream:
+        await move(client, tokens, two_trees["a2"], two_trees["b"])
+        while (event := await stream.next()) is not None:
+            assert event.event != "message", "a stream out of scope said what changed"
+    assert (await live.get(url)).status_code == 403
