@@ -22,7 +22,7 @@ OFREP_WEB_PACKAGES := ofrep-web-provider@0.4.3:index.esm.js ofrep-core@2.3.0:ind
 	web-sdk@1.10.0:dist/esm/index.js core@1.12.0:dist/esm/index.js
 OFREP_WEB_JS := $(OFREP_WEB_DIR)/core.js
 
-.PHONY: help run stop neo4j token test unit clean
+.PHONY: help run stop neo4j token test unit lint clean
 .PHONY: import backup restore bench soak
 
 help:
@@ -79,11 +79,18 @@ token: $(BIN)/.installed
 	@$(BIN)/graphflags token --sub dev --role admin --org '*' --ttl 86400
 
 # The suite starts its own disposable Neo4j on free ports (or uses NEO4J_URI when set).
-test: $(BIN)/.installed $(AXE_JS) $(OFREP_WEB_JS)
+test: lint $(AXE_JS) $(OFREP_WEB_JS)
 	@command -v promtool >/dev/null || { echo "graphflags: promtool is required to test ops/alerts.yml (apt-get install prometheus)"; exit 3; }
 	@command -v chromium >/dev/null || { echo "graphflags: the browser tests need Debian's chromium (apt-get install chromium)"; exit 3; }
 	@$(NEO4JCTL) assemble
 	$(BIN)/pytest
+
+# Style that is checked: ruff (lint and format) over the tree, mypy strict on app/domain and
+# app/store (the rules are in pyproject.toml). `make test` runs this first, so CI fails on findings.
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # Tests that ask for no database fixture and start nothing (marked in tests/conftest.py).
 unit: $(BIN)/.installed

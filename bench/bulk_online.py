@@ -24,10 +24,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+from scale import ensure_home, serve  # noqa: E402
+
 from app.auth.tokens import mint_dev_token  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from loaders.synthetic import Shape, write_csv  # noqa: E402
-from scale import ensure_home, serve  # noqa: E402
 
 
 def memory_kib(pid: int) -> dict[str, int]:

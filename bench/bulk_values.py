@@ -30,9 +30,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+from scale import free_port  # noqa: E402
+
 from app.auth.tokens import mint_dev_token  # noqa: E402
 from app.settings import Settings  # noqa: E402
-from scale import free_port  # noqa: E402
 
 
 def serve(work: Path) -> tuple[subprocess.Popen, str]:

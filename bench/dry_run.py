@@ -35,6 +35,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+from scale import free_port, serve  # noqa: E402
+
 from app.auth.tokens import mint_dev_token  # noqa: E402
 from app.domain.catalog import Catalog  # noqa: E402
 from app.settings import Settings  # noqa: E402
@@ -42,7 +44,6 @@ from app.store.cypher import cypher  # noqa: E402
 from loaders.admin_import import import_directory  # noqa: E402
 from loaders.neo4j_home import NEO4JCTL, Neo4jHome  # noqa: E402
 from loaders.synthetic import Shape, write_admin  # noqa: E402
-from scale import free_port, serve  # noqa: E402
 
 TENANT_ROOT = "t0-0"
 FLAG = "beta-dashboard"  # boolean, default false: setting true changes every unshielded org

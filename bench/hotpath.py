@@ -20,9 +20,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import random
 import re
+import shutil
 import signal
 import statistics
 import subprocess

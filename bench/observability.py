@@ -55,7 +55,7 @@ class _Sink(BaseHTTPRequestHandler):
 
     batches = 0
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length", 0)))
         _Sink.batches += 1
         self.send_response(200)

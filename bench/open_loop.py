@@ -21,6 +21,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+
 from neo4j import GraphDatabase
 
 REPO = Path(__file__).resolve().parent.parent
@@ -28,6 +29,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from hotpath import VEGETA, Run, cpu_seconds, service_pids  # noqa: E402
+
 from loaders.neo4j_home import Neo4jHome  # noqa: E402
 
 FLAG = "new-checkout"

@@ -22,7 +22,7 @@ from pathlib import Path
 from pyinstrument import Profiler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from observability_cpu import measure  # noqa: E402  (the benchmark's request loop)
+from observability_cpu import measure
 
 
 def main() -> None:

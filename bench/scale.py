@@ -57,14 +57,15 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+from hotpath import service_pids, write_section  # noqa: E402
+from open_loop import FLAG, IdSample, attack, free_port, serve, targets, warm_database  # noqa: E402
+
 from app.auth.tokens import mint_dev_token  # noqa: E402
 from app.domain.catalog import Catalog  # noqa: E402
 from app.settings import Settings  # noqa: E402
-from hotpath import service_pids, write_section  # noqa: E402
 from loaders.admin_import import import_directory  # noqa: E402
 from loaders.neo4j_home import NEO4JCTL, Neo4jHome  # noqa: E402
 from loaders.synthetic import DepthSample, Shape, write_admin  # noqa: E402
-from open_loop import FLAG, IdSample, attack, free_port, serve, targets, warm_database  # noqa: E402
 
 START, END = "<!-- scale15:start -->", "<!-- scale15:end -->"
 GRAPHFLAGS = str(REPO / ".venv/bin/graphflags")

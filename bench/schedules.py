@@ -28,9 +28,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+from bulk_values import serve  # noqa: E402
+
 from app.auth.tokens import mint_dev_token  # noqa: E402
 from app.settings import Settings  # noqa: E402
-from bulk_values import serve  # noqa: E402
 
 
 def main() -> None:

@@ -24,9 +24,20 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
-from hotpath import (BODY, BOLT, HOME, HTTP, NEO4JCTL, PORT, REPO, ensure_orgs, service_pids, sh, start_database,
-                     write_section)
+from hotpath import (
+    BODY,
+    BOLT,
+    HOME,
+    HTTP,
+    NEO4JCTL,
+    PORT,
+    REPO,
+    ensure_orgs,
+    service_pids,
+    sh,
+    start_database,
+    write_section,
+)
 
 BASE = f"http://127.0.0.1:{PORT}"
 START, END = "<!-- soak:start -->", "<!-- soak:end -->"

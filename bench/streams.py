@@ -27,7 +27,6 @@ import asyncio
 import os
 import resource
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -37,8 +36,8 @@ from urllib.parse import urlsplit
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hotpath import NEO4JCTL, REPO, cpu_seconds, h2load, service_pids, wait_ready, write_section  # noqa: E402
-from toggles import free_port, sh, uptime  # noqa: E402
+from hotpath import NEO4JCTL, REPO, cpu_seconds, h2load, service_pids, wait_ready, write_section
+from toggles import free_port, sh, uptime
 
 HOME = REPO / ".local" / "neo4j" / "bench-streams"
 START, END = "<!-- streams:start -->", "<!-- streams:end -->"

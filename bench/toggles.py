@@ -34,8 +34,16 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hotpath import (  # noqa: E402  (the hot-path benchmark's load-tool helpers)
-    NEO4JCTL, REPO, Run, _ms, cpu_seconds, service_pids, vegeta, wait_ready, write_section,
+from hotpath import (
+    NEO4JCTL,
+    REPO,
+    Run,
+    _ms,
+    cpu_seconds,
+    service_pids,
+    vegeta,
+    wait_ready,
+    write_section,
 )
 
 HOME = REPO / ".local" / "neo4j" / "bench-toggles"

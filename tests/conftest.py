@@ -28,7 +28,6 @@ from app.neo4j_server import Neo4jHome
 from app.settings import Settings
 from app.store.database import Database
 from app.store.migrations import apply_migrations
-
 from tests.support.neo4j import Neo4jServer, running_home
 from tests.support.ports import free_port
 

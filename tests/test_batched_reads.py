@@ -12,7 +12,6 @@ import pytest
 from app.cache.batched_reads import BatchedReads
 from app.store.database import DatabaseUnavailable
 
-
 # --- the batcher alone, over a plain function ----------------------------------------
 
 async def test_one_bad_key_does_not_fail_the_others():

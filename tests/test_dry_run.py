@@ -120,7 +120,7 @@ def _bad_requests(tree):
         ("PUT", f"/v1/orgs/{root}/flags/dark-mode", {"value": True}, "writer", (b,)),  # outside scope
         ("PUT", f"/v1/orgs/{root}/flags/dark-mode", {"value": True}, "reader", ()),  # role
         ("PUT", f"/v1/orgs/{root}/flags/dark-mode", {"wrong": True}, "writer", ()),  # invalid-body
-        ("PUT", f"/v1/orgs/bad%20id/flags/dark-mode", {"value": True}, "writer", ()),  # invalid-id
+        ("PUT", "/v1/orgs/bad%20id/flags/dark-mode", {"value": True}, "writer", ()),  # invalid-id
         ("DELETE", f"/v1/orgs/{root}/flags/no-such-flag", None, "writer", ()),
         ("DELETE", f"/v1/orgs/{root}/flags/dark-mode", None, "writer", (b,)),
         ("POST", f"/{root}/retention-days/99999", None, "writer", ()),  # above max

@@ -15,10 +15,10 @@ import itertools
 
 import pytest
 import schemathesis
+from fuzzing.contract import CONFIG, SEED, plant
 from hypothesis import HealthCheck, settings
 
 from app.http.openapi import spec
-from fuzzing.contract import CONFIG, SEED, plant
 
 # Per operation: enough to reach the scoped and the unscoped paths of each, well under a
 # minute for all of them together.

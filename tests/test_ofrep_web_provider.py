@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from playwright.async_api import Route
-
 from test_console_browser import WAIT_MS, browser, offline  # noqa: F401  (the browser and its offline guard)
 
 REPO = Path(__file__).resolve().parent.parent

@@ -274,7 +274,7 @@ def tree(uid):
 @pytest.mark.parametrize("fmt", FORMATS)
 async def test_bulk_children_before_parents_and_resending_is_idempotent(client, tokens, uid, fmt):
     encode, content_type = FORMATS[fmt]
-    pairs, (root, mid, leaf, other) = tree(uid)
+    pairs, (root, mid, leaf, _) = tree(uid)
     response = await bulk(client, tokens, encode(pairs), content_type)
     assert response.status_code == 200, response.text
     assert response.json() == {"created": 4, "unchanged": 0}

@@ -15,15 +15,15 @@ from app.http.answers import EncodedAnswers
 from app.http.errors import HANDLERS
 from app.http.hot import HotRoutes
 from app.http.rate_limits import RateLimits
-from app.http.streams import StreamSlots
+from app.http.region_gate import RegionGate
 from app.http.routes import ROUTES
+from app.http.stale import MarkStale
+from app.http.streams import StreamSlots
 from app.logs import configure_logging
 from app.observability import metrics, tracing
-from app.http.stale import MarkStale
 from app.observability.middleware import Instrumentation
-from app.http.region_gate import RegionGate
-from app.services.container import build_services
 from app.services.catalog import CatalogService
+from app.services.container import build_services
 from app.services.event_streams import StreamHub
 from app.settings import Settings, get_settings
 

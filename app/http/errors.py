@@ -12,8 +12,8 @@ from starlette.responses import Response
 from starlette.routing import Match, Route
 
 from app.errors import Problem, ProblemType
-from app.store.database import DatabaseUnavailable, is_outage
 from app.http.responses import problem_response
+from app.store.database import DatabaseUnavailable, is_outage
 
 
 async def on_problem(request: Request, problem: Problem) -> Response:

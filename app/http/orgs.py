@@ -8,9 +8,9 @@ import re
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.domain import ids
 from app.domain.access import Principal, Role
 from app.domain.hierarchy import invalid_rows
-from app.domain import ids
 from app.domain.ids import is_org_id
 from app.domain.org_rows import RowParser
 from app.errors import Problem, ProblemType

@@ -11,8 +11,22 @@ from __future__ import annotations
 
 from starlette.routing import Mount
 
-from app.http import bulk_values, changes, console, event_streams, schedules, snapshot
-from app.http import audit, catalog, health, metrics, ofrep, openapi, orgs, values
+from app.http import (
+    audit,
+    bulk_values,
+    catalog,
+    changes,
+    console,
+    event_streams,
+    health,
+    metrics,
+    ofrep,
+    openapi,
+    orgs,
+    schedules,
+    snapshot,
+    values,
+)
 from app.http.api_route import ApiRoute as Api
 
 ROUTES = [

@@ -13,8 +13,8 @@ from app.http import dry_run, schedules
 from app.http.auth import authorized
 from app.http.bodies import json_object, require_keys
 from app.http.responses import JSON, EncodedJSON
-from app.services.schedules import parse_at
 from app.observability import metrics
+from app.services.schedules import parse_at
 
 
 def _services(request: Request):

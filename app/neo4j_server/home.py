@@ -140,8 +140,9 @@ class Neo4jHome:
     # --- creating a home -------------------------------------------------------------------
 
     @classmethod
-    def init(cls, path: Path, conf: ServerConf = ServerConf()) -> Neo4jHome:
+    def init(cls, path: Path, conf: ServerConf | None = None) -> Neo4jHome:
         """Create or re-configure a home (keeps its data and password)."""
+        conf = conf or ServerConf()
         if conf.bolt_port == conf.http_port:
             raise Neo4jCtlError("--bolt-port and --http-port must differ", exit_code=2)
         assemble()
@@ -306,7 +307,7 @@ class Neo4jHome:
             try:
                 if self._answers():
                     return
-            except Exception as error:  # noqa: BLE001 - any failure means "not yet", reported at the end
+            except Exception as error:
                 if type(error).__name__ == "AuthError":
                     raise Neo4jCtlError(f"Neo4j for {self.path} rejects the password in {self.path / 'password'}"
                                         ) from None

@@ -9,6 +9,7 @@ line written inside it could describe a change twice or one that never happened.
 from __future__ import annotations
 
 from collections.abc import Sequence
+
 from loguru import logger
 
 from app.domain.audit_events import Change

@@ -113,7 +113,7 @@ def _traces_url(endpoint: str) -> str:
 class QueryObservation:
     """Times one Cypher statement into the histogram and, inside a traced request, a child span."""
 
-    __slots__ = ("statement", "started", "span")
+    __slots__ = ("span", "started", "statement")
 
     def __init__(self, statement: str) -> None:
         self.statement = statement

@@ -24,8 +24,8 @@ from httpx_sse import aconnect_sse
 from loguru import logger
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
-from app.store import region as store
 from app.settings import Settings
+from app.store import region as store
 from app.store.database import Database
 
 PAGE = 1000  # events per catch-up page (the feed's maximum)

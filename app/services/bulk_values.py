@@ -23,8 +23,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from neo4j import AsyncManagedTransaction
-
 from app.domain.access import Principal, Role
 from app.domain.catalog import Catalog, FlagDefinition
 from app.domain.hierarchy import RowError, invalid_rows
@@ -40,6 +38,7 @@ from app.store import dry_run as dry_run_store
 from app.store import values as values_store
 from app.store.audit import Change
 from app.store.database import Database
+from neo4j import AsyncManagedTransaction
 
 
 @dataclass(frozen=True, slots=True)

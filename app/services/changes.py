@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from loguru import logger
-from neo4j import AsyncManagedTransaction
 
 from app.domain.access import Principal
 from app.errors import Problem, ProblemType
@@ -20,6 +19,7 @@ from app.periodic import Periodic
 from app.store import audit as audit_store
 from app.store import retention as retention_store
 from app.store.database import Database
+from neo4j import AsyncManagedTransaction
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 1000

@@ -17,7 +17,7 @@ from app.services.bulk_values import BulkValues
 from app.services.catalog import CatalogService
 from app.services.changes import AuditPruner, ChangeFeed
 from app.services.orgs import OrgService
-from app.services.schedules import Schedules, Scheduler
+from app.services.schedules import Scheduler, Schedules
 from app.services.snapshot import Snapshot
 from app.services.values import ValueService
 from app.settings import Settings

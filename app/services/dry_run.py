@@ -19,12 +19,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from neo4j import AsyncManagedTransaction
-
 from app.domain.catalog import Catalog, FlagDefinition
 from app.domain.resolution import Link, resolve, same_value, unsealed
 from app.store import dry_run as dry_run_store
 from app.store.database import Database
+from neo4j import AsyncManagedTransaction
 
 SAMPLE = 20
 
@@ -70,8 +69,8 @@ async def value_change(db: Database, dry_run: DryRun, flag: FlagDefinition, chai
 
     No seal above chain[0] (that write is refused before it gets here).
     """
-    was, was_sealed = unsealed(chain[0].stored)
-    will, will_seal = unsealed(stored)
+    _, was_sealed = unsealed(chain[0].stored)
+    _, will_seal = unsealed(stored)
     if was_sealed or will_seal:
         return await _seal_change(db, dry_run, flag, chain, stored)
     before = resolve(flag, chain)

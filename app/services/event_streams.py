@@ -50,7 +50,7 @@ GROUPS_PER_YIELD = 20
 class Subscriber:
     """One open stream: the newest ETag it has to announce, and a flag to wake its writer."""
 
-    __slots__ = ("principal", "pending", "ended", "_wake")
+    __slots__ = ("_wake", "ended", "pending", "principal")
 
     def __init__(self, principal: Principal) -> None:
         self.principal = principal

@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from neo4j import AsyncManagedTransaction
-
 from app.domain.access import Principal
 from app.domain.catalog import Catalog
 from app.domain.hierarchy import (
@@ -34,6 +32,7 @@ from app.store import audit as audit_store
 from app.store import orgs as orgs_store
 from app.store.audit import Change
 from app.store.database import Database
+from neo4j import AsyncManagedTransaction
 
 
 @dataclass(frozen=True, slots=True)

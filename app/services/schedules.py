@@ -31,19 +31,19 @@ from typing import Any
 
 import orjson
 from loguru import logger
-from neo4j import AsyncManagedTransaction
 
 from app.domain.access import Principal, Role
 from app.domain.catalog import Catalog
 from app.domain.ids import check_flag_name, check_org_id
 from app.errors import Problem, ProblemType
-from app.periodic import Periodic
 from app.observability import schedules as schedule_metrics
+from app.periodic import Periodic
 from app.services import values as values_service
 from app.services.dry_run import Rehearsed
 from app.store import audit as audit_store
 from app.store import schedules as store
 from app.store.database import Database, after_commit
+from neo4j import AsyncManagedTransaction
 
 DUE_PER_ROUND = 100
 # Finished schedules deleted per transaction: each holds its locks only briefly.

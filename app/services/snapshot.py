@@ -13,6 +13,7 @@ changes nothing, and after the replay every org and value is as the upstream has
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+
 import orjson
 
 from app.store import audit as audit_store

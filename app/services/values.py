@@ -12,17 +12,16 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from loguru import logger
-from neo4j import AsyncManagedTransaction
 
 from app.cache.batched_reads import BatchedReads
 from app.cache.shared_reads import SharedReads
 from app.cache.values import ValueCache, served_stale
-from app.observability import metrics
 from app.domain.access import Principal, Role
 from app.domain.catalog import Catalog, FlagDefinition
 from app.domain.ids import check_flag_name, check_org_id
 from app.domain.resolution import Link, Resolution, Sealed, active, resolve, same_value, sealing_org, unsealed
 from app.errors import Problem, ProblemType
+from app.observability import metrics
 from app.services import dry_run as dry_runs
 from app.services.dry_run import Affected, DryRun, Rehearsed
 from app.services.group_commit import GroupCommit
@@ -30,7 +29,7 @@ from app.store import values as values_store
 from app.store.audit import Change
 from app.store.database import Database, DatabaseUnavailable, is_outage
 from app.store.values import StoredValue
-
+from neo4j import AsyncManagedTransaction
 
 T = TypeVar("T")
 

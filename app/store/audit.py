@@ -14,11 +14,11 @@ from functools import partial
 from typing import Any
 
 import orjson
-from neo4j import AsyncManagedTransaction
 
-from app.domain.audit_events import Change  # noqa: F401 (services append Changes through this module)
+from app.domain.audit_events import Change
 from app.observability import events as events_log
 from app.store.database import after_commit, execute, fetch
+from neo4j import AsyncManagedTransaction
 
 
 async def claim_sequence(tx: AsyncManagedTransaction) -> None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from neo4j import AsyncManagedTransaction
-
 from app.domain.catalog import FlagDefinition
 from app.store.database import execute, fetch
+from neo4j import AsyncManagedTransaction
 
 
 async def stored_definitions(tx: AsyncManagedTransaction) -> dict[str, tuple[str | None, bool]]:

@@ -25,17 +25,25 @@ from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from loguru import logger
-from neo4j import (READ_ACCESS, WRITE_ACCESS, AsyncGraphDatabase, AsyncManagedTransaction, AsyncSession, Query,
-                   Record, unit_of_work)
 from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
 from purgatory import AsyncCircuitBreakerFactory
-from purgatory.service._async.circuitbreaker import AsyncCircuitBreaker
 from purgatory.domain.model import OpenedState
+from purgatory.service._async.circuitbreaker import AsyncCircuitBreaker
 
 from app.observability import metrics
 from app.observability.tracing import observe_query
 from app.settings import Settings
 from app.store.cypher import cypher
+from neo4j import (
+    READ_ACCESS,
+    WRITE_ACCESS,
+    AsyncGraphDatabase,
+    AsyncManagedTransaction,
+    AsyncSession,
+    Query,
+    Record,
+    unit_of_work,
+)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -177,7 +185,8 @@ class Database:
         """A read for a request: admitted like writes (Settings.read_concurrency); a secondary may answer."""
         return await self.read_within(self.timeout, work, *args, **kwargs)
 
-    async def read_within(self, timeout: float, work: UnitOfWork[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    async def read_within(self, timeout: float,  # noqa: ASYNC109 (the driver's transaction timeout)
+                           work: UnitOfWork[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """A read for a request whose time limit is not a request's (a dry run counting a million orgs)."""
         try:
             async with self._admitted(self._readers, self.read_queue_timeout, "reads"), await self._guard():
@@ -238,7 +247,8 @@ class Database:
     async def write(self, work: UnitOfWork[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         return await self.write_within(self.timeout, work, *args, **kwargs)
 
-    async def write_within(self, timeout: float, work: UnitOfWork[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    async def write_within(self, timeout: float,  # noqa: ASYNC109 (the driver's transaction timeout)
+                            work: UnitOfWork[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """A write whose time limit is not a request's (catalog syncs of 100,000 flags)."""
         callbacks: list[Callable[[], None]] = []
 

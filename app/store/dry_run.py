@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from neo4j import AsyncManagedTransaction
-
 from app.store.database import fetch
+from neo4j import AsyncManagedTransaction
 
 
 async def regions(tx: AsyncManagedTransaction, flag: str, roots: list[str], cap: int, sample: int

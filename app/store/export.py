@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from neo4j import AsyncManagedTransaction
-
 from app.store.database import fetch
+from neo4j import AsyncManagedTransaction
 
 
 async def flags(tx: AsyncManagedTransaction) -> list[list[Any]]:

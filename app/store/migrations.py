@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 
 from loguru import logger
-from neo4j import AsyncManagedTransaction
 
 from app.store.cypher import migration_files
 from app.store.database import Database, execute, fetch
+from neo4j import AsyncManagedTransaction
 
 _COMMENT = re.compile(r"^\s*//.*$", re.MULTILINE)
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from neo4j import AsyncManagedTransaction
-
 from app.store.database import execute, fetch
+from neo4j import AsyncManagedTransaction
 
 
 async def chains(tx: AsyncManagedTransaction, ids: Sequence[str]) -> dict[str, list[str]]:

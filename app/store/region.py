@@ -13,12 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from neo4j import AsyncManagedTransaction
-
 from app.domain.value_codec import from_graph, optional_json, to_graph
 from app.store import audit as audit_store
 from app.store import orgs as orgs_store
 from app.store.database import execute, fetch
+from neo4j import AsyncManagedTransaction
 
 RELOAD_ACTOR = "graphflags-region-reload"
 

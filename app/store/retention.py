@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from neo4j import AsyncManagedTransaction
-
 from app.store.database import fetch
+from neo4j import AsyncManagedTransaction
 
 
 async def prune_batch(tx: AsyncManagedTransaction, cutoff: datetime, batch: int) -> int:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from neo4j import AsyncManagedTransaction
-
 from app.store.database import execute, fetch
+from neo4j import AsyncManagedTransaction
 
 
 async def create(tx: AsyncManagedTransaction, **schedule: Any) -> None:

@@ -6,12 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from neo4j import AsyncManagedTransaction, Record
-
+from app.domain.audit_events import Change
 from app.domain.resolution import Link, Sealed, unsealed
 from app.store import audit as audit_store
-from app.domain.audit_events import Change
 from app.store.database import execute, fetch
+from neo4j import AsyncManagedTransaction, Record
 
 
 def _links(records: list[Record]) -> list[Link] | None:
