@@ -15,7 +15,9 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from app.domain import rollouts
 from app.domain.ids import is_flag_name
+from app.domain.rollouts import Rollout
 from app.errors import Problem
 
 FlagType = Literal["boolean", "integer", "number", "string", "object"]
@@ -67,7 +69,9 @@ class FlagDefinition(BaseModel):
         return self
 
     def problem_with(self, value: Any) -> str | None:
-        """Why `value` cannot be this flag's value, or None when it can."""
+        """Why `value` cannot be this flag's value, or None when it can (a rollout: its value)."""
+        if type(value) is Rollout:
+            return self.problem_with(value.value)
         match self.type:
             case "boolean":
                 if not isinstance(value, bool):
@@ -92,6 +96,10 @@ class FlagDefinition(BaseModel):
                     return "expected a JSON object"
                 if len(orjson.dumps(value)) > MAX_VALUE_BYTES:
                     return f"longer than {MAX_VALUE_BYTES} bytes encoded"
+                if rollouts.has_public_shape(value):
+                    # The audit log and the change feed show rollouts in this shape: keep it theirs.
+                    return 'the shape {"rollout": {"percent", "unit_depth", "value"}} is reserved for rollouts'
+
         if self.type in ("integer", "number"):
             if self.min is not None and value < self.min:
                 return f"below the minimum {self.min:g}"
@@ -100,7 +108,10 @@ class FlagDefinition(BaseModel):
         return None
 
     def check(self, value: Any) -> Any:
-        """`value` as this flag stores it, or `422 invalid-value`."""
+        """`value` as this flag stores it, or `422 invalid-value`. A Rollout (app/domain/rollouts.py,
+        its percent and depth already checked there) is checked for the value it rolls out."""
+        if type(value) is Rollout:
+            return Rollout.of(value.percent, value.unit_depth, self.check(value.value))
         problem = self.problem_with(value)
         if problem:
             raise Problem("invalid-value", f"flag {self.name!r} ({self.type}): {problem}")
@@ -128,11 +139,16 @@ class FlagDefinition(BaseModel):
                     raise Problem("invalid-value", f"flag {self.name!r} (object): the value is not JSON") from None
         return self.check(value)
 
-    # Neo4j properties hold scalars and lists, not maps: objects are stored as JSON text.
+    # Neo4j properties hold scalars and lists, not maps: objects are stored as JSON text, and
+    # rollouts as a list (app/domain/rollouts.py).
     def to_graph(self, value: Any) -> Any:
+        if type(value) is Rollout:
+            return rollouts.encode(value)
         return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode() if self.type == "object" else value
 
     def from_graph(self, stored: Any) -> Any:
+        if type(stored) is list:
+            return rollouts.decode(stored)
         if self.type == "object" and isinstance(stored, str):
             return orjson.loads(stored)
         if self.type == "number" and isinstance(stored, int):

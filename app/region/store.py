@@ -16,6 +16,8 @@ from typing import Any
 import orjson
 from neo4j import AsyncManagedTransaction
 
+from app.domain import rollouts
+from app.domain.rollouts import Rollout
 from app.store import audit as audit_store
 from app.store import orgs as orgs_store
 from app.store.database import execute, fetch
@@ -52,11 +54,17 @@ def _json(value: Any) -> str | None:
 
 
 def _stored(value: Any) -> Any:
-    # The graph keeps an object flag's value as JSON text (FlagDefinition.to_graph).
+    # The graph keeps an object flag's value as JSON text and a rollout as a list
+    # (FlagDefinition.to_graph); an event shows a rollout in its public shape.
+    value = rollouts.from_public(value)
+    if type(value) is Rollout:
+        return rollouts.encode(value)
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode() if isinstance(value, dict) else value
 
 
 def _public(stored: Any, flag_type: str | None) -> Any:
+    if rollouts.is_stored(stored):
+        return rollouts.decode(stored)
     if flag_type == "object" and isinstance(stored, str):
         return orjson.loads(stored)
     return stored
