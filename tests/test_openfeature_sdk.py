@@ -7,7 +7,9 @@ another instance would see them only after its cache follows the change feed.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -146,3 +148,46 @@ async def test_a_sealed_value_reaches_the_sdk_with_its_metadata(live, tokens, ch
     again = reader_client.get_string_details("theme", "fallback", org(chain6[5]))
     assert (again.value, again.variant, again.flag_metadata) == ("light", "inherited",
                                                                  {"source_org": chain6[4], "depth": 1})
+
+
+# --- rollouts along the tree (docs/api.md, "Rollouts along the tree") ------------------
+
+
+@pytest.fixture
+async def ten_thousand_units(uid, make_orgs) -> tuple[str, list[str]]:
+    """A root with 10,000 customers below it: the units of a rollout with unit_depth 1."""
+    root = uid("root")
+    units = [uid(f"u{i}") for i in range(10_000)]
+    await make_orgs([(root, None)] + [(unit, root) for unit in units])
+    return root, units
+
+
+def _in_rollout(client, units: list[str]) -> set[str]:
+    """The units the SDK answers True for, checking each answer's reason and metadata on the way."""
+    def evaluate(unit: str) -> tuple[str, bool]:
+        details = client.get_boolean_details("beta", False, org(unit))
+        assert details.error_code is None, details.error_message
+        if details.value:
+            assert (details.reason, details.variant, details.flag_metadata["unit"]) == (Reason.SPLIT, "split", unit)
+        else:
+            assert details.reason == Reason.STATIC
+        return unit, details.value
+
+    with ThreadPoolExecutor(4) as pool:
+        return {unit for unit, value in pool.map(evaluate, units) if value}
+
+
+async def test_a_rollout_splits_10000_units_within_a_point_and_a_half_and_raising_it_only_adds(
+        live, tokens, ten_thousand_units, reader_client):
+    root, units = ten_thousand_units
+    for_percent = {}
+    for percent in (20, 35.5):
+        response = await live.put(f"/v1/orgs/{root}/flags/beta", headers=tokens.writer(),
+                                  json={"rollout": {"percent": percent, "value": True, "unit_depth": 1}})
+        assert response.status_code == 200, response.text
+        inside = await asyncio.to_thread(_in_rollout, reader_client, units)
+        # Distribution: the share of units in the rollout is the percent, within 1.5 points.
+        assert abs(100 * len(inside) / len(units) - percent) <= 1.5, (percent, len(inside))
+        for_percent[percent] = inside
+    # Stickiness: raising the percent only adds units; nobody who had the feature loses it.
+    assert for_percent[20] < for_percent[35.5]

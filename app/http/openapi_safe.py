@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from app.http import openapi_rollouts
+
 DRY_RUN = {"name": "dry_run", "in": "query", "required": False, "schema": {"type": "boolean", "default": False},
            "description": "Run every check of the request, write nothing, and answer what it would reach"}
 
@@ -27,6 +29,7 @@ def extend(spec: dict[str, Any]) -> dict[str, Any]:
     schemas = spec["components"]["schemas"]
     schemas["DryRun"] = AFFECTED
     _seals(spec, schemas)
+    openapi_rollouts.extend(spec)
     spec["paths"]["/v1/flags/{flag}/values"] = {"put": _bulk_values(spec)}
     _schedules(spec, schemas)
     for path, method in DRY_RUNS:
