@@ -162,30 +162,37 @@ async def ten_thousand_units(uid, make_orgs) -> tuple[str, list[str]]:
     return root, units
 
 
-def _in_rollout(client, units: list[str]) -> set[str]:
-    """The units the SDK answers True for, checking each answer's reason and metadata on the way."""
-    def evaluate(unit: str) -> tuple[str, bool]:
-        details = client.get_boolean_details("beta", False, org(unit))
-        assert details.error_code is None, details.error_message
-        if details.value:
-            assert (details.reason, details.variant, details.flag_metadata["unit"]) == (Reason.SPLIT, "split", unit)
-        else:
-            assert details.reason == Reason.STATIC
-        return unit, details.value
+def _in_rollout(clients, units: list[str]) -> set[str]:
+    """The units the SDK answers True for, checking each answer's reason and metadata on the way.
+    Four threads, each with its own OpenFeature client (a provider's HTTP session is not shared)."""
+    def evaluate(client, chunk: list[str]) -> set[str]:
+        inside = set()
+        for unit in chunk:
+            details = client.get_boolean_details("beta", False, org(unit))
+            assert details.error_code is None, details.error_message
+            if details.value:
+                assert (details.reason, details.variant, details.flag_metadata["unit"]) == (
+                    Reason.SPLIT, "split", unit)
+                inside.add(unit)
+            else:
+                assert details.reason == Reason.STATIC
+        return inside
 
-    with ThreadPoolExecutor(4) as pool:
-        return {unit for unit, value in pool.map(evaluate, units) if value}
+    with ThreadPoolExecutor(len(clients)) as pool:
+        parts = pool.map(evaluate, clients, [units[i::len(clients)] for i in range(len(clients))])
+        return set().union(*parts)
 
 
 async def test_a_rollout_splits_10000_units_within_a_point_and_a_half_and_raising_it_only_adds(
-        live, tokens, ten_thousand_units, reader_client):
+        live, tokens, ten_thousand_units, feature_client):
     root, units = ten_thousand_units
+    clients = [feature_client(tokens.reader()) for _ in range(4)]
     for_percent = {}
     for percent in (20, 35.5):
         response = await live.put(f"/v1/orgs/{root}/flags/beta", headers=tokens.writer(),
                                   json={"rollout": {"percent": percent, "value": True, "unit_depth": 1}})
         assert response.status_code == 200, response.text
-        inside = await asyncio.to_thread(_in_rollout, reader_client, units)
+        inside = await asyncio.to_thread(_in_rollout, clients, units)
         # Distribution: the share of units in the rollout is the percent, within 1.5 points.
         assert abs(100 * len(inside) / len(units) - percent) <= 1.5, (percent, len(inside))
         for_percent[percent] = inside

@@ -281,3 +281,18 @@ async def test_a_rollout_is_scheduled_like_a_value(client, tokens, forest):
     events = (await client.get("/v1/audit", params={"org": root, "flag": "dark-mode"},
                                headers=tokens.admin())).json()["events"]
     assert [(e["new"], e.get("schedule")) for e in events] == [(taken.json()["value"], taken.json()["schedule"])]
+
+
+def test_offline_backups_write_a_rollout_as_a_one_element_string_array(tmp_path):
+    from loaders.admin_csv import AdminCsvWriter
+
+    # A string value holding ';' (neo4j-admin's array delimiter) must stay one element.
+    flag = FlagDefinition(name="banner", type="string", default="")
+    stored = flag.to_graph(flag.check(Rollout.of(5, 1, "a;b")))
+    assert ";" not in stored[0] and rollouts.decode(stored).value == "a;b"
+    writer = AdminCsvWriter(tmp_path, "test")
+    writer.value("acme", "banner", stored, "2026-01-01T00:00:00Z", "dev")
+    writer.close()
+    assert (tmp_path / "set_rollout.header.csv").read_text().split(",")[2] == "value:string[]"
+    line = (tmp_path / "set_rollout.csv").read_text().strip()
+    assert line.startswith('acme,banner,"') and line.count(";") == 0

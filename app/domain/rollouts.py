@@ -67,7 +67,9 @@ def is_stored(stored: Any) -> bool:
 
 
 def encode(rollout: Rollout) -> list[str]:
-    return [orjson.dumps(rollout, option=orjson.OPT_SORT_KEYS).decode()]
+    # No ';' in the text (JSON has it only inside strings, where \u003b means the same): it is
+    # neo4j-admin's array delimiter, and offline backups import this list as a string[] column.
+    return [orjson.dumps(rollout, option=orjson.OPT_SORT_KEYS).decode().replace(";", "\\u003b")]
 
 
 def decode(stored: list[str]) -> Rollout:
