@@ -37,7 +37,10 @@ MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 
 # Stored Python type -> (file suffix, neo4j-admin column type)
-_VALUE_TYPES = {bool: ("boolean", "boolean"), int: ("long", "long"), float: ("double", "double"), str: ("string", "string")}
+_VALUE_TYPES = {bool: ("boolean", "boolean"), int: ("long", "long"), float: ("double", "double"), str: ("string", "string"),
+                # A rollout (app/domain/rollouts.py): one JSON text, free of ';' (the array delimiter).
+                list: ("rollout", "string[]")}
+_COLUMN_TYPES = dict(_VALUE_TYPES.values())
 
 _HEADERS = {
     "orgs": "id:ID(Org)",
@@ -65,6 +68,8 @@ def encode(value: Any) -> str:
         return repr(value)
     if isinstance(value, str):
         return quoted(value)
+    if isinstance(value, list) and all(isinstance(item, str) and ";" not in item for item in value):
+        return quoted(";".join(value))
     raise TypeError(f"cannot write {type(value).__name__} to the import CSV")
 
 
@@ -160,11 +165,11 @@ class AdminCsvWriter:
         if sealed:
             handle, group = self._group(
                 f"set_{kind}_sealed", "SET",
-                f":START_ID(Org),:END_ID(Flag),value:{kind},updated_at:datetime,updated_by,sealed:boolean",
+                f":START_ID(Org),:END_ID(Flag),value:{_COLUMN_TYPES[kind]},updated_at:datetime,updated_by,sealed:boolean",
                 relationship=True)
         else:
             handle, group = self._group(f"set_{kind}", "SET",
-                                        f":START_ID(Org),:END_ID(Flag),value:{kind},updated_at:datetime,updated_by",
+                                        f":START_ID(Org),:END_ID(Flag),value:{_COLUMN_TYPES[kind]},updated_at:datetime,updated_by",
                                         relationship=True)
         text = encode(stored)
         if kind == "string" and ("\n" in text or "\r" in text):

@@ -7,7 +7,10 @@ another instance would see them only after its cache follows the change feed.
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -146,3 +149,67 @@ async def test_a_sealed_value_reaches_the_sdk_with_its_metadata(live, tokens, ch
     again = reader_client.get_string_details("theme", "fallback", org(chain6[5]))
     assert (again.value, again.variant, again.flag_metadata) == ("light", "inherited",
                                                                  {"source_org": chain6[4], "depth": 1})
+
+
+# --- rollouts along the tree (docs/api.md, "Rollouts along the tree") ------------------
+
+
+@pytest.fixture
+async def ten_thousand_units(uid, make_orgs) -> tuple[str, list[str]]:
+    """A root with 10,000 customers below it: the units of a rollout with unit_depth 1."""
+    root = uid("root")
+    units = [uid(f"u{i}") for i in range(10_000)]
+    await make_orgs([(root, None)])
+    for start in range(0, len(units), 1000):  # in slices: one 10,000-org transaction timed out on a busy machine
+        await make_orgs([(unit, root) for unit in units[start:start + 1000]])
+    return root, units
+
+
+def _evaluated(client, unit: str):
+    """The SDK's details for `beta`; evaluated again, as an application would, while the service
+    sheds load (503: every unit is a cache miss here, on a busy machine), at most 20 times."""
+    for _ in range(20):
+        details = client.get_boolean_details("beta", False, org(unit))
+        if details.error_code is None or "503" not in (details.error_message or ""):
+            break
+        time.sleep(0.2)
+    assert details.error_code is None, details.error_message
+    return details
+
+
+def _in_rollout(clients, units: list[str]) -> set[str]:
+    """The units the SDK answers True for, checking each answer's reason and metadata on the way.
+    Four threads, each with its own OpenFeature client (a provider's HTTP session is not shared)."""
+    def evaluate(client, chunk: list[str]) -> set[str]:
+        inside = set()
+        for unit in chunk:
+            details = _evaluated(client, unit)
+            if details.value:
+                assert (details.reason, details.variant, details.flag_metadata["unit"]) == (
+                    Reason.SPLIT, "split", unit)
+                inside.add(unit)
+            else:
+                assert details.reason == Reason.STATIC
+        return inside
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        parts = pool.map(evaluate, clients, [units[i::len(clients)] for i in range(len(clients))])
+        return set().union(*parts)
+
+
+async def test_a_rollout_splits_10000_units_within_a_point_and_a_half_and_raising_it_only_adds(
+        live, tokens, ten_thousand_units, feature_client):
+    root, units = ten_thousand_units
+    for_percent = {}
+    for percent in (20, 35.5):
+        response = await live.put(f"/v1/orgs/{root}/flags/beta", headers=tokens.writer(),
+                                  json={"rollout": {"percent": percent, "value": True, "unit_depth": 1}})
+        assert response.status_code == 200, response.text
+        # Fresh tokens for each pass: on a busy machine both passes outlast one token's lifetime.
+        clients = [feature_client(tokens.reader()) for _ in range(4)]
+        inside = await asyncio.to_thread(_in_rollout, clients, units)
+        # Distribution: the share of units in the rollout is the percent, within 1.5 points.
+        assert abs(100 * len(inside) / len(units) - percent) <= 1.5, (percent, len(inside))
+        for_percent[percent] = inside
+    # Stickiness: raising the percent only adds units; nobody who had the feature loses it.
+    assert for_percent[20] < for_percent[35.5]

@@ -15,8 +15,9 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from app.domain import value_codec
+from app.domain import rollouts, value_codec
 from app.domain.ids import is_flag_name
+from app.domain.rollouts import Rollout
 from app.errors import Problem, ProblemType
 
 FlagType = Literal["boolean", "integer", "number", "string", "object"]
@@ -68,7 +69,9 @@ class FlagDefinition(BaseModel):
         return self
 
     def problem_with(self, value: Any) -> str | None:
-        """Why `value` cannot be this flag's value, or None when it can."""
+        """Why `value` cannot be this flag's value, or None when it can (a rollout: its value)."""
+        if type(value) is Rollout:
+            return self.problem_with(value.value)
         match self.type:
             case "boolean":
                 if not isinstance(value, bool):
@@ -93,6 +96,10 @@ class FlagDefinition(BaseModel):
                     return "expected a JSON object"
                 if len(orjson.dumps(value)) > MAX_VALUE_BYTES:
                     return f"longer than {MAX_VALUE_BYTES} bytes encoded"
+                if rollouts.has_public_shape(value):
+                    # The audit log and the change feed show rollouts in this shape: keep it theirs.
+                    return 'the shape {"rollout": {"percent", "unit_depth", "value"}} is reserved for rollouts'
+
         if self.type in ("integer", "number"):
             if self.min is not None and value < self.min:
                 return f"below the minimum {self.min:g}"
@@ -101,7 +108,10 @@ class FlagDefinition(BaseModel):
         return None
 
     def check(self, value: Any) -> Any:
-        """`value` as this flag stores it, or `422 invalid-value`."""
+        """`value` as this flag stores it, or `422 invalid-value`. A Rollout (app/domain/rollouts.py,
+        its percent and depth already checked there) is checked for the value it rolls out."""
+        if type(value) is Rollout:
+            return Rollout.of(value.percent, value.unit_depth, self.check(value.value))
         problem = self.problem_with(value)
         if problem:
             raise Problem(ProblemType.invalid_value, f"flag {self.name!r} ({self.type}): {problem}")

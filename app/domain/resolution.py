@@ -1,7 +1,8 @@
 """How an org's effective value is chosen: the nearest setting wins, else the default.
 
 A sealed value (docs/api.md, "Safe changes") wins over every value set below it: the seal
-nearest the root decides for its whole subtree.
+nearest the root decides for its whole subtree. A rollout (app/domain/rollouts.py) counts
+only for the orgs whose unit is in it; for any other org it is as if nothing were set there.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
+from app.domain import rollouts
 from app.domain.catalog import FlagDefinition
 
-Reason = Literal["own", "inherited", "default", "sealed"]
+Reason = Literal["own", "inherited", "default", "sealed", "split"]
 
 
 class Sealed(NamedTuple):
@@ -46,23 +48,49 @@ class Resolution:
     reason: Reason
     source_org: str | None
     depth: int | None  # 0 for the org itself, 1 for its parent, ...; None for the default
+    unit: str | None = None  # reason "split": the org's unit in the rollout, and its bucket
+    bucket: float | None = None
 
 
 def resolve(flag: FlagDefinition, chain: Sequence[Link]) -> Resolution:
     """`chain` is the org itself first, then each ancestor up to the root."""
     nearest = None
+    unit = None
     for depth, link in enumerate(chain):
         stored = link.stored
         if stored is not None:
-            if nearest is None:
-                nearest = depth
             if type(stored) is Sealed:
                 # Keep going: a seal nearer the root would win over this one.
                 return _sealed(flag, chain, depth)
+            if nearest is None:
+                if type(stored) is list:  # a rollout: counts only if this org's unit is in it
+                    unit = rollout_unit(flag.name, chain, depth)
+                    if unit is None:
+                        continue
+                nearest = depth
     if nearest is not None:
         link = chain[nearest]
+        if unit is not None:
+            return Resolution(rollouts.decode(link.stored).value, "split", link.org, nearest, unit,
+                              rollouts.bucket(flag.name, unit))
         return Resolution(flag.from_graph(link.stored), "own" if nearest == 0 else "inherited", link.org, nearest)
     return Resolution(flag.default, "default", None, None)
+
+
+def rollout_unit(flag_name: str, chain: Sequence[Link], setter: int) -> str | None:
+    """The chain's first org's unit in the rollout set at `chain[setter]` if that unit is in
+    the rollout; None if it is not, or the org is above the unit depth."""
+    unit = rollout_reach(chain, setter)
+    if unit is None or rollouts.bucket(flag_name, unit) >= rollouts.decode(chain[setter].stored).percent:
+        return None
+    return unit
+
+
+def rollout_reach(chain: Sequence[Link], setter: int) -> str | None:
+    """The chain's first org's unit for the rollout set at `chain[setter]`, in the rollout or
+    not; None when the org is above the unit depth (the rollout never applies to it)."""
+    index = rollouts.unit_of(len(chain), setter, rollouts.decode(chain[setter].stored).unit_depth)
+    return None if index is None else chain[index].org
 
 
 def _sealed(flag: FlagDefinition, chain: Sequence[Link], first: int) -> Resolution:

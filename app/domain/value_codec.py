@@ -2,7 +2,7 @@
 the region copy and the loaders.
 
 Neo4j properties hold scalars and lists, not maps, so an `object` value is stored as JSON
-text. The text is canonical (keys sorted), so the same object always stores the same text:
+text, and a rollout as a list. The text is canonical (keys sorted), so the same object always stores the same text:
 comparisons of stored values, and the catalog sync's "did this definition change", rely on it.
 """
 
@@ -11,6 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+
+from app.domain import rollouts
+from app.domain.rollouts import Rollout
 
 
 def canonical_json(value: Any) -> str:
@@ -27,8 +30,13 @@ def to_graph(value: Any, flag_type: str | None = None) -> Any:
     """`value` as the graph stores it.
 
     Without a flag type (a region applying an upstream event, which carries none) the value's
-    shape decides: only `object` flags hold JSON objects, so the result is the same.
+    shape decides: only `object` flags hold JSON objects, so the result is the same. A rollout
+    is kept as a one-element list (app/domain/rollouts.py): no flag type stores a list.
     """
+    if flag_type is None:
+        value = rollouts.from_public(value)  # an event shows a rollout in its public shape
+    if type(value) is Rollout:
+        return rollouts.encode(value)
     if flag_type == "object" or (flag_type is None and isinstance(value, dict)):
         return canonical_json(value)
     return value
@@ -36,6 +44,8 @@ def to_graph(value: Any, flag_type: str | None = None) -> Any:
 
 def from_graph(stored: Any, flag_type: str | None) -> Any:
     """A stored value as the API shows it: objects decoded, `number` values as floats."""
+    if type(stored) is list:
+        return rollouts.decode(stored)
     if flag_type == "object" and isinstance(stored, str):
         return orjson.loads(stored)
     if flag_type == "number" and isinstance(stored, int) and not isinstance(stored, bool):

@@ -32,7 +32,7 @@ from app.observability import metrics
 # A value set on the org or an ancestor was chosen by the hierarchy: OpenFeature's
 # TARGETING_MATCH. The catalog default applies to every org alike: STATIC.
 _REASONS = {"own": "TARGETING_MATCH", "inherited": "TARGETING_MATCH", "default": "STATIC",
-            "sealed": "TARGETING_MATCH"}
+            "sealed": "TARGETING_MATCH", "split": "SPLIT"}
 _JSON = "application/json"
 
 
@@ -58,6 +58,8 @@ def success(key: str, resolution: Resolution) -> dict[str, Any]:
                                                          "depth": resolution.depth}
     if resolution.reason == "sealed":
         metadata["sealed"] = True
+    elif resolution.unit is not None:  # a rollout (reason SPLIT): the unit that put the org in it
+        metadata["unit"] = resolution.unit
     return {"key": key, "value": resolution.value, "reason": _REASONS[resolution.reason],
             "variant": resolution.reason, "metadata": metadata}
 

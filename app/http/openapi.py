@@ -8,6 +8,8 @@ SchemaGenerator does from a Router's routes. Id patterns come from app/domain/id
 
 from __future__ import annotations
 
+import copy
+
 import re
 from collections.abc import Iterable
 from functools import cache
@@ -19,7 +21,7 @@ from starlette.routing import BaseRoute
 
 from app.domain import ids
 from app.errors import ProblemType
-from app.http import openapi_safe
+from app.http import openapi_rollouts, openapi_safe
 from app.http.api_route import ApiRoute
 from app.http.responses import JSON
 
@@ -348,7 +350,7 @@ def spec() -> dict[str, Any]:
     # routes.py names this module's operations (and `document`), so it is imported only when asked.
     from app.http.routes import ROUTES
 
-    return {
+    document = {
         "openapi": "3.1.0",
         "info": {"title": "graphflags", "version": "1",
                  "description": "Feature flags for organisations arranged in hierarchies."},
@@ -402,6 +404,11 @@ def spec() -> dict[str, Any]:
         "security": [{"bearer": []}, {"apiKey": []}],
         "paths": paths_of(ROUTES),
     }
+    # Rollouts add to the value operations and answers (app/http/openapi_rollouts.py); on a copy,
+    # since the operations are this module's constants, shared by every call.
+    document = copy.deepcopy(document)
+    openapi_rollouts.extend(document)
+    return document
 
 
 def paths_of(routes: Iterable[BaseRoute]) -> dict[str, Any]:

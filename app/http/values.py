@@ -7,7 +7,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.domain.access import Principal, Role
+from app.domain import rollouts
 from app.domain.resolution import Resolution
+from app.domain.rollouts import Rollout
 from app.errors import Problem, ProblemType
 from app.http import dry_run, schedules
 from app.http.auth import authorized
@@ -22,7 +24,10 @@ def _services(request: Request):
 
 
 def _effective(resolution: Resolution) -> dict:
-    return {"value": resolution.value, "reason": resolution.reason, "source_org": resolution.source_org}
+    effective = {"value": resolution.value, "reason": resolution.reason, "source_org": resolution.source_org}
+    if resolution.unit is not None:  # reason "split": which unit put the org in the rollout
+        effective["unit"] = resolution.unit
+    return effective
 
 
 @authorized(Role.reader)
@@ -39,7 +44,10 @@ async def get_value(request: Request, principal: Principal) -> Response:
 async def explain_value(request: Request, principal: Principal) -> Response:
     org, flag = request.path_params["org"], request.path_params["flag"]
     found = await _services(request).values.lookup(principal, org, flag)
-    return JSON({"org": org, "flag": flag, **_effective(found.resolution), "chain": found.explanation()})
+    explained = {"org": org, "flag": flag, **_effective(found.resolution)}
+    if found.resolution.unit is not None:
+        explained["bucket"] = found.resolution.bucket
+    return JSON({**explained, "chain": found.explanation()})
 
 
 def requested_sets(request: Request) -> frozenset[str] | None:
@@ -63,21 +71,33 @@ async def put_value(request: Request, principal: Principal) -> Response:
     org, flag = request.path_params["org"], request.path_params["flag"]
     rehearsal = dry_run.requested(request)
     body = await json_object(request)
-    require_keys(body, {"value"}, {"sealed", "at"})
+    value = _value_or_rollout(body)
     sealed = body.get("sealed")
     if sealed is not None and not isinstance(sealed, bool):
         raise Problem(ProblemType.invalid_body, "sealed must be true or false")
     if sealed:
         principal.require(Role.admin)  # only an admin seals
+        if type(value) is Rollout:
+            raise Problem(ProblemType.invalid_value, "a rollout cannot be sealed")
     if "at" in body:
         if rehearsal is None:
-            return await schedules.take(request, principal, org, flag, body["value"], body["at"], sealed)
+            return await schedules.take(request, principal, org, flag, value, body["at"], sealed)
         parse_at(body["at"])  # a dry run of a scheduled change: the immediate change's count
-    written = await _services(request).values.set(principal, org, flag, body["value"], dry_run=rehearsal,
+    written = await _services(request).values.set(principal, org, flag, value, dry_run=rehearsal,
                                                    sealed=sealed)
     if rehearsal is not None:
         return dry_run.answer(written)
     return JSON({"org": org, "flag": flag, "value": written.value, "previous": written.previous})
+
+
+def _value_or_rollout(body: dict) -> object:
+    """A PUT body's `value`, or its `rollout` (docs/api.md, "Rollouts along the tree") as a Rollout
+    whose percent and depth are checked (its value is checked against the flag with any value's)."""
+    if "rollout" in body:
+        require_keys(body, {"rollout"}, {"sealed", "at"})
+        return rollouts.parse(body["rollout"])
+    require_keys(body, {"value"}, {"sealed", "at"})
+    return body["value"]
 
 
 @authorized(Role.writer)

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.domain.catalog import Catalog, FlagDefinition
-from app.domain.resolution import Link, resolve, same_value, unsealed
+from app.domain import rollouts
+from app.domain.resolution import Link, Sealed, resolve, same_value, unsealed
 from app.store import dry_run as dry_run_store
 from app.store.database import Database
 from neo4j import AsyncManagedTransaction
@@ -69,15 +70,51 @@ async def value_change(db: Database, dry_run: DryRun, flag: FlagDefinition, chai
 
     No seal above chain[0] (that write is refused before it gets here).
     """
-    _, was_sealed = unsealed(chain[0].stored)
-    _, will_seal = unsealed(stored)
+    was, was_sealed = unsealed(chain[0].stored)
+    will, will_seal = unsealed(stored)
+    if rollouts.is_stored(was) or rollouts.is_stored(will) or any(
+            rollouts.is_stored(unsealed(link.stored)[0]) for link in chain[1:]):
+        # A rollout changes answers unit by unit, below the org as much as at it.
+        return await db.read_within(dry_run.timeout, _org_by_org, flag, chain, stored, dry_run.limit)
     if was_sealed or will_seal:
         return await _seal_change(db, dry_run, flag, chain, stored)
     before = resolve(flag, chain)
     after = resolve(flag, [Link(chain[0].org, stored), *chain[1:]])
     if same_value(before.value, after.value):
         return NOTHING
+    if await db.read_within(dry_run.timeout, dry_run_store.rollouts_below, flag.name, chain[0].org):
+        # Orgs out of a rollout below take their value from above it: the pruned walk would miss them.
+        return await db.read_within(dry_run.timeout, _org_by_org, flag, chain, stored, dry_run.limit)
     return await db.read_within(dry_run.timeout, _region, flag.name, chain[0].org, dry_run.limit)
+
+
+async def _org_by_org(tx: AsyncManagedTransaction, flag: FlagDefinition, chain: Sequence[Link], stored: Any,
+                      limit: int) -> Affected:
+    """Exact for any mix of values, seals and rollouts, and slower: every org of the subtree
+    of chain[0] is resolved before and after chain[0] sets `stored`, and counted if its
+    answer differs. Used where a rollout is involved (correct first; the pruned walks are
+    the fast paths of plain values)."""
+    root = chain[0].org
+    above = list(chain[1:])
+    # Each org's chain up to and including the root, built from its parent's (parents come first).
+    before: dict[str, list[Link]] = {}
+    after: dict[str, list[Link]] = {}
+    changed, sample = 0, []
+    for org, parent, value, sealed in await dry_run_store.subtree_values(tx, flag.name, root):
+        own = Sealed(value) if sealed and value is not None else value
+        if parent is None or org == root:
+            before[org] = [Link(org, chain[0].stored)]
+            after[org] = [Link(org, stored)]
+        else:
+            before[org] = [Link(org, own), *before[parent]]
+            after[org] = [Link(org, own), *after[parent]]
+        if not same_value(resolve(flag, before[org] + above).value, resolve(flag, after[org] + above).value):
+            changed += 1
+            if len(sample) < SAMPLE:
+                sample.append(org)
+            if changed > limit:
+                break
+    return _capped(changed, sample, limit)
 
 
 # Two ways to count one root's region (the same orgs; tests/test_dry_run.py runs both):
@@ -120,8 +157,15 @@ async def move(db: Database, dry_run: DryRun, catalog: Catalog, org: str, old_pa
     own_values = own[0][1] if own else {}
     changed, sealed = [], False
     for flag in catalog:
-        above_before = resolve(flag, [Link(member, values.get(flag.name)) for member, values in old or []])
-        above_after = resolve(flag, [Link(member, values.get(flag.name)) for member, values in new or []])
+        links_before = [Link(member, values.get(flag.name)) for member, values in old or []]
+        links_after = [Link(member, values.get(flag.name)) for member, values in new or []]
+        if any(rollouts.is_stored(link.stored) for link in links_before + links_after):
+            # A rollout above decides unit by unit, and units change with depth: like a seal,
+            # answered with the whole subtree as an upper bound.
+            sealed = True
+            continue
+        above_before = resolve(flag, links_before)
+        above_after = resolve(flag, links_after)
         if same_value(above_before.value, above_after.value):
             continue
         if "sealed" in (above_before.reason, above_after.reason):

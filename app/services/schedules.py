@@ -33,6 +33,7 @@ import orjson
 from loguru import logger
 
 from app.domain.access import Principal, Role
+from app.domain import rollouts
 from app.domain.catalog import Catalog
 from app.domain.ids import check_flag_name, check_org_id
 from app.errors import Problem, ProblemType
@@ -193,7 +194,8 @@ class Scheduler:
             principal = Principal(schedule["actor"], role, frozenset(schedule["orgs"] or []))
             flag = catalog.get(schedule["flag"])
             try:
-                value = None if schedule["clear"] else orjson.loads(schedule["value"])
+                # Stored as its public JSON: a rollout comes back in its public shape.
+                value = None if schedule["clear"] else rollouts.from_public(orjson.loads(schedule["value"]))
                 if flag is not None and value is not None:
                     value = flag.check(value)
                 written = await values_service._write(

@@ -19,7 +19,9 @@ from app.cache.values import ValueCache, served_stale
 from app.domain.access import Principal, Role
 from app.domain.catalog import Catalog, FlagDefinition
 from app.domain.ids import check_flag_name, check_org_id
-from app.domain.resolution import Link, Resolution, Sealed, active, resolve, same_value, sealing_org, unsealed
+from app.domain import rollouts
+from app.domain.resolution import (Link, Resolution, Sealed, active, resolve, rollout_reach, same_value, sealing_org,
+                                   unsealed)
 from app.errors import Problem, ProblemType
 from app.observability import metrics
 from app.services import dry_run as dry_runs
@@ -53,10 +55,17 @@ class Lookup:
         """Each link's own value; `active`: it is in force where it is set (no seal above
         overrides it; false where nothing is set); `sealed`: the value is sealed there."""
         entries = []
-        for link, in_force in zip(self.chain, active(self.chain), strict=True):
+        for setter, (link, in_force) in enumerate(zip(self.chain, active(self.chain), strict=True)):
             stored, sealed = unsealed(link.stored)
-            entries.append({"org": link.org, "value": None if stored is None else self.flag.from_graph(stored),
-                            "active": in_force, "sealed": sealed})
+            entry = {"org": link.org, "value": None if stored is None else self.flag.from_graph(stored),
+                     "active": in_force, "sealed": sealed}
+            if rollouts.is_stored(stored):
+                # Where the explained org stands in this rollout: its unit and the unit's bucket
+                # (both null when the org is above the unit depth, out of the rollout's reach).
+                unit = rollout_reach(self.chain, setter)
+                entry["unit"] = unit
+                entry["bucket"] = None if unit is None else rollouts.bucket(self.flag.name, unit)
+            entries.append(entry)
         return entries
 
 
@@ -332,6 +341,10 @@ def _decide(request: _WriteRequest, chain: list[Link] | None, own: dict[tuple[st
         return Written(value, previous, changed=False, sealed=seal)
     new = None if value is None else flag.to_graph(value)
     if seal:
+        if rollouts.is_stored(new):
+            # Which orgs a sealed rollout would hold fast, and to what, is not defined: refuse it.
+            raise Problem(ProblemType.invalid_value, f"{request.flag_name!r} would be a sealed rollout on {request.org!r}; "
+                                           "a rollout cannot be sealed (unseal the org's value first)")
         new = Sealed(new)
     if request.rehearse:
         raise Rehearsed(flag=flag, chain=chain, stored=new)

@@ -49,3 +49,15 @@ async def shielded(tx: AsyncManagedTransaction, flag: str, root: str, cap: int) 
     """(the orgs of `root`'s subtree, at most `cap`; those of them below an org that sets `flag`)."""
     records = await fetch(tx, "dry_run_shielded", flag=flag, root=root, cap=cap)
     return (records[0]["total"], records[0]["shielded"]) if records else (0, 0)
+
+
+async def subtree_values(tx: AsyncManagedTransaction, flag: str, root: str) -> list[list]:
+    """Every org of `root`'s subtree, parents first: [id, parent id, stored value of `flag` or None, sealed]."""
+    records = await fetch(tx, "dry_run_subtree_values", flag=flag, root=root)
+    return records[0]["rows"] if records else []
+
+
+async def rollouts_below(tx: AsyncManagedTransaction, flag: str, root: str) -> bool:
+    """Whether an org just below `root`'s region (as `regions` walks it) sets `flag` as a rollout."""
+    records = await fetch(tx, "dry_run_frontier_rollouts", flag=flag, root=root)
+    return bool(records and records[0]["found"])
