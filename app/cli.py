@@ -20,8 +20,12 @@ def main() -> None:
 @click.option("--host", default=None, help="Listen address (GRAPHFLAGS_HOST).")
 @click.option("--port", type=int, default=None, help="Listen port (GRAPHFLAGS_PORT).")
 @click.option("--workers", type=int, default=None, help="Worker processes (GRAPHFLAGS_WORKERS).")
-@click.option("--upstream", default=None, metavar="URL",
-              help="Serve as a read-only region of this upstream (GRAPHFLAGS_UPSTREAM_URL; docs/regions.md).")
+@click.option(
+    "--upstream",
+    default=None,
+    metavar="URL",
+    help="Serve as a read-only region of this upstream (GRAPHFLAGS_UPSTREAM_URL; docs/regions.md).",
+)
 def serve(host: str | None, port: int | None, workers: int | None, upstream: str | None) -> None:
     """Apply migrations once, then serve the API with uvicorn."""
     import os
@@ -92,8 +96,13 @@ def token(sub: str, roles: tuple[str, ...], orgs: tuple[str, ...], ttl: int) -> 
 
 
 @main.command("dev-cert")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path(".local/tls"),
-              show_default=True, help="Folder for cert.pem and key.pem (mode 600).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".local/tls"),
+    show_default=True,
+    help="Folder for cert.pem and key.pem (mode 600).",
+)
 @click.option("--days", type=click.IntRange(1, 3650), default=365, show_default=True)
 def dev_cert(out: Path, days: int) -> None:
     """Write a self-signed certificate for localhost/127.0.0.1, for HTTPS in development."""
@@ -104,8 +113,9 @@ def dev_cert(out: Path, days: int) -> None:
     click.echo(f"GRAPHFLAGS_TLS_KEY_FILE={key}")
 
 
-@main.command("neo4j", context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
-                                       "help_option_names": []})
+@main.command(
+    "neo4j", context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
+)
 @click.pass_context
 def neo4j(ctx: click.Context) -> None:
     """A local Neo4j without Docker: assemble|init|start|stop|status|admin|password (neo4j/neo4jctl)."""
@@ -115,8 +125,12 @@ def neo4j(ctx: click.Context) -> None:
 
 
 @main.command("backup-key")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="New file (mode 600) for GRAPHFLAGS_BACKUP_KEY_FILE; an existing one is never overwritten.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="New file (mode 600) for GRAPHFLAGS_BACKUP_KEY_FILE; an existing one is never overwritten.",
+)
 def backup_key(out: Path) -> None:
     """Generate a backup encryption key into a file (keep a copy away from the backups)."""
     import os

@@ -57,8 +57,15 @@ class ProblemType(StrEnum):
 class Problem(Exception):
     """A failure the client is told about, as a problem document."""
 
-    def __init__(self, type_: ProblemType, detail: str, *, status: int | None = None,
-                 headers: dict[str, str] | None = None, **extensions: Any) -> None:
+    def __init__(
+        self,
+        type_: ProblemType,
+        detail: str,
+        *,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
         # ProblemType(...) also takes a row error's slug (app/domain/org_rows.py), and refuses an unknown one.
         self.type = ProblemType(type_)
         self.title = self.type.title

@@ -20,8 +20,15 @@ _ERROR_TEXT = 300
 
 
 class Periodic:
-    def __init__(self, work: Callable[[], Awaitable[object]], interval: float, *, what: str,
-                 consequence: str = "", backoff_max: float | None = None) -> None:
+    def __init__(
+        self,
+        work: Callable[[], Awaitable[object]],
+        interval: float,
+        *,
+        what: str,
+        consequence: str = "",
+        backoff_max: float | None = None,
+    ) -> None:
         """`what` completes "cannot ..." in the failure's log line; `consequence` says what the
         failure means meanwhile. The wait after failures grows to `backoff_max` (default: four
         intervals, so a recovered database is noticed within a few rounds)."""
@@ -58,8 +65,14 @@ class Periodic:
         except Exception as error:
             self.failures += 1
             level = "WARNING" if self.failures == 1 else "DEBUG"
-            logger.log(level, "cannot {} ({}: {}){}; retrying", self.what, type(error).__name__,
-                       str(error)[:_ERROR_TEXT], f"; {self.consequence}" if self.consequence else "")
+            logger.log(
+                level,
+                "cannot {} ({}: {}){}; retrying",
+                self.what,
+                type(error).__name__,
+                str(error)[:_ERROR_TEXT],
+                f"; {self.consequence}" if self.consequence else "",
+            )
             return
         if self.failures:
             logger.info("{}: working again after {} failed round(s)", self.what, self.failures)

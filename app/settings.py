@@ -81,8 +81,9 @@ class Settings(BaseSettings):
     # Or keys from a URL, as identity providers publish them (app/auth/tokens.py): fetched when
     # first needed and again when a token names an unknown `kid`, at most once per refetch
     # interval (seconds), so a provider can rotate keys without a restart here.
-    jwt_jwks_url: str | None = Field(None, validation_alias=AliasChoices("GRAPHFLAGS_JWKS_URL",
-                                                                         "GRAPHFLAGS_JWT_JWKS_URL"))
+    jwt_jwks_url: str | None = Field(
+        None, validation_alias=AliasChoices("GRAPHFLAGS_JWKS_URL", "GRAPHFLAGS_JWT_JWKS_URL")
+    )
     jwt_jwks_refetch_interval: float = Field(5.0, ge=0.0)
     jwt_jwks_fetch_timeout: float = Field(3.0, gt=0.0)
     jwt_dev_key_file: Path = LOCAL_DIR / "dev-jwt.key"
@@ -200,8 +201,10 @@ class Settings(BaseSettings):
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             raise ValueError("set both GRAPHFLAGS_TLS_CERT_FILE and GRAPHFLAGS_TLS_KEY_FILE, or neither")
         if self.neo4j_trusted_ca is not None and "+s" in self.neo4j_uri.split("://", 1)[0]:
-            raise ValueError("GRAPHFLAGS_NEO4J_TRUSTED_CA needs a bolt:// or neo4j:// URI (the driver refuses a "
-                             "trust setting with +s/+ssc URIs, which choose their trust themselves)")
+            raise ValueError(
+                "GRAPHFLAGS_NEO4J_TRUSTED_CA needs a bolt:// or neo4j:// URI (the driver refuses a "
+                "trust setting with +s/+ssc URIs, which choose their trust themselves)"
+            )
         if self.jwt_jwks_file is not None and self.jwt_jwks_url is not None:
             raise ValueError("set GRAPHFLAGS_JWT_JWKS_FILE or GRAPHFLAGS_JWKS_URL, not both")
         if self.backup_key is not None and self.backup_key_file is not None:

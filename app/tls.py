@@ -16,9 +16,16 @@ CERT_NAME = "cert.pem"
 KEY_NAME = "key.pem"
 
 
-def write_dev_cert(out: Path, *, days: int = 365, hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "::1"),
-                   cert_name: str = CERT_NAME, key_name: str = KEY_NAME,
-                   common_name: str = "graphflags development", rsa: bool = False) -> tuple[Path, Path]:
+def write_dev_cert(
+    out: Path,
+    *,
+    days: int = 365,
+    hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "::1"),
+    cert_name: str = CERT_NAME,
+    key_name: str = KEY_NAME,
+    common_name: str = "graphflags development",
+    rsa: bool = False,
+) -> tuple[Path, Path]:
     """Write `out/<cert_name>` and `out/<key_name>` (mode 600) for `hosts`; returns their paths.
 
     The key is P-256 unless `rsa` (2048 bits): Neo4j's Bolt TLS is given RSA, as it always was.
@@ -32,10 +39,17 @@ def write_dev_cert(out: Path, *, days: int = 365, hosts: tuple[str, ...] = ("loc
     from cryptography.hazmat.primitives.asymmetric import rsa as rsa_keys
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    key = (rsa_keys.generate_private_key(public_exponent=65537, key_size=2048) if rsa
-           else ec.generate_private_key(ec.SECP256R1()))
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "graphflags (local, self-signed)")])
+    key = (
+        rsa_keys.generate_private_key(public_exponent=65537, key_size=2048)
+        if rsa
+        else ec.generate_private_key(ec.SECP256R1())
+    )
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "graphflags (local, self-signed)"),
+        ]
+    )
     alt_names: list[x509.GeneralName] = []
     for host in hosts:
         try:
@@ -56,9 +70,20 @@ def write_dev_cert(out: Path, *, days: int = 365, hosts: tuple[str, ...] = ("loc
         # A CA that signs nothing but itself: what strict verifiers (Python 3.13's
         # VERIFY_X509_STRICT, browsers) expect of a trust anchor that is also the leaf.
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=False,
-                                     content_commitment=False, key_encipherment=rsa, data_encipherment=False,
-                                     key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=False,
+                content_commitment=False,
+                key_encipherment=rsa,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False)
@@ -66,8 +91,9 @@ def write_dev_cert(out: Path, *, days: int = 365, hosts: tuple[str, ...] = ("loc
     )
     out.mkdir(parents=True, exist_ok=True)
     key_path, cert_path = out / key_name, out / cert_name
-    key_bytes = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption())
+    key_bytes = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     # Created 600 from the first byte on, never readable by others even briefly.
     tmp = key_path.with_name(f".{key_name}.{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

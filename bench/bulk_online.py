@@ -57,24 +57,35 @@ def main() -> None:
     prefix = f"b{int(time.time())}x"
     with open(body, "w") as out:
         write_csv(Shape(orgs=args.rows, max_depth=20, density=0, seed=9, prefix=prefix), out)
-    token = mint_dev_token(Settings(jwt_dev_key_file=work / "dev-jwt.key"), subject="bench-bulk", roles=["admin"],
-                           orgs=["*"], ttl=7200)
+    token = mint_dev_token(
+        Settings(jwt_dev_key_file=work / "dev-jwt.key"), subject="bench-bulk", roles=["admin"], orgs=["*"], ttl=7200
+    )
     service, base_url = serve(home, work)
     try:
         before = memory_kib(service.pid)
         with open(body, "rb") as stream, httpx.Client(timeout=3600) as client:
             start = time.perf_counter()
-            response = client.post(f"{base_url}/v1/orgs/bulk", content=stream,
-                                   headers={"Authorization": f"Bearer {token}", "Content-Type": "text/csv"})
+            response = client.post(
+                f"{base_url}/v1/orgs/bulk",
+                content=stream,
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "text/csv"},
+            )
             took = time.perf_counter() - start
         after = memory_kib(service.pid)
     finally:
         service.terminate()
         service.wait(timeout=60)
-    result = {"rows": args.rows, "body_bytes": body.stat().st_size, "status": response.status_code,
-              "answer": response.text[:300], "seconds": took, "rows_per_s": args.rows / took,
-              "rss_before_mib": before["VmRSS"] / 1024, "rss_peak_mib": after["VmHWM"] / 1024,
-              "load_average": os.getloadavg()}
+    result = {
+        "rows": args.rows,
+        "body_bytes": body.stat().st_size,
+        "status": response.status_code,
+        "answer": response.text[:300],
+        "seconds": took,
+        "rows_per_s": args.rows / took,
+        "rss_before_mib": before["VmRSS"] / 1024,
+        "rss_peak_mib": after["VmHWM"] / 1024,
+        "load_average": os.getloadavg(),
+    }
     (work / f"bulk-online-{args.rows}.json").write_text(json.dumps(result, indent=2))
     body.unlink()
     print(json.dumps(result, indent=2))

@@ -38,10 +38,20 @@ from app.settings import Settings  # noqa: E402
 
 def serve(work: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = {**os.environ, "GRAPHFLAGS_PORT": str(port), "GRAPHFLAGS_WATCH_CATALOG": "false",
-           "GRAPHFLAGS_LOG_LEVEL": "WARNING", "GRAPHFLAGS_JWT_DEV_KEY_FILE": str(work / "dev-jwt.key")}
-    process = subprocess.Popen([str(REPO / ".venv/bin/graphflags"), "serve"], env=env, cwd=REPO,
-                               stdout=subprocess.DEVNULL, stderr=open(work / "serve.log", "w"))
+    env = {
+        **os.environ,
+        "GRAPHFLAGS_PORT": str(port),
+        "GRAPHFLAGS_WATCH_CATALOG": "false",
+        "GRAPHFLAGS_LOG_LEVEL": "WARNING",
+        "GRAPHFLAGS_JWT_DEV_KEY_FILE": str(work / "dev-jwt.key"),
+    }
+    process = subprocess.Popen(
+        [str(REPO / ".venv/bin/graphflags"), "serve"],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=open(work / "serve.log", "w"),
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -57,8 +67,9 @@ def serve(work: Path) -> tuple[subprocess.Popen, str]:
 
 def peak_rss_mib(process: subprocess.Popen) -> float:
     """The largest resident set of the service's processes (supervisor and worker)."""
-    pids = [process.pid] + [int(p) for p in subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True,
-                                                          text=True).stdout.split()]
+    pids = [process.pid] + [
+        int(p) for p in subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
+    ]
     peak = 0
     for pid in pids:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -76,8 +87,9 @@ def main() -> None:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     load_before = os.getloadavg()
-    token = mint_dev_token(Settings(jwt_dev_key_file=work / "dev-jwt.key"), subject="bench", roles=["admin"],
-                           orgs=["*"], ttl=3600)
+    token = mint_dev_token(
+        Settings(jwt_dev_key_file=work / "dev-jwt.key"), subject="bench", roles=["admin"], orgs=["*"], ttl=3600
+    )
     service, base_url = serve(work)
     prefix = f"bv{uuid.uuid4().hex[:6]}"
     root, orgs = f"{prefix}-root", [f"{prefix}-{i}" for i in range(args.rows)]
@@ -104,23 +116,37 @@ def main() -> None:
                 took = time.perf_counter() - start
                 assert response.status_code == 200, response.text[:500]
                 assert response.json() == {"changed": args.rows, "unchanged": 0}, response.text
-                runs.append({"format": form, "seconds": round(took, 2), "body_mib": round(len(body) / 2**20, 1),
-                             "rss_peak_mib": round(peak_rss_mib(service), 1)})
+                runs.append(
+                    {
+                        "format": form,
+                        "seconds": round(took, 2),
+                        "body_mib": round(len(body) / 2**20, 1),
+                        "rss_peak_mib": round(peak_rss_mib(service), 1),
+                    }
+                )
                 print(json.dumps(runs[-1]), flush=True)
             # A dry run of flipping every row again: judged like the real request, counted by Neo4j.
             flipped = orjson.dumps([{"org": org, "value": not value} for org in orgs])
             start = time.perf_counter()
-            dry = client.put(f"/v1/flags/{args.flag}/values", params={"dry_run": "true"}, content=flipped,
-                             headers={"content-type": "application/json"})
-            results["dry_run_same_rows"] = {"seconds": round(time.perf_counter() - start, 2),
-                                            "affected": dry.json()["affected"]["orgs"]}
+            dry = client.put(
+                f"/v1/flags/{args.flag}/values",
+                params={"dry_run": "true"},
+                content=flipped,
+                headers={"content-type": "application/json"},
+            )
+            results["dry_run_same_rows"] = {
+                "seconds": round(time.perf_counter() - start, 2),
+                "affected": dry.json()["affected"]["orgs"],
+            }
             health = []
             for _ in range(50):
                 start = time.perf_counter()
                 assert client.get("/healthz").status_code == 200
                 health.append(time.perf_counter() - start)
-            results["healthz_ms"] = {"p50": round(statistics.median(health) * 1000, 2),
-                                     "max": round(max(health) * 1000, 2)}
+            results["healthz_ms"] = {
+                "p50": round(statistics.median(health) * 1000, 2),
+                "max": round(max(health) * 1000, 2),
+            }
             results["runs"] = runs
     finally:
         service.terminate()

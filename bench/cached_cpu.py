@@ -48,9 +48,20 @@ async def measure(requests: int) -> dict[str, float]:
             headers = [(b"host", b"bench"), (b"authorization", f"Bearer {token}".encode())]
             if payload:
                 headers += [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
-            scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
-                     "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"",
-                     "headers": headers, "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+            scope = {
+                "type": "http",
+                "asgi": {"version": "3.0"},
+                "http_version": "1.1",
+                "method": method,
+                "scheme": "http",
+                "path": path,
+                "raw_path": path.encode(),
+                "root_path": "",
+                "query_string": b"",
+                "headers": headers,
+                "client": ("127.0.0.1", 1),
+                "server": ("127.0.0.1", 80),
+            }
 
             async def receive(payload=payload):
                 return {"type": "http.request", "body": payload, "more_body": False}

@@ -75,8 +75,9 @@ def build(home: Neo4jHome, orgs: int, work: Path, catalog: Catalog, args) -> lis
 def profile_statement(home: Neo4jHome, orgs: list[str]) -> list[str]:
     """The operators of the batch statement's PROFILE: index seeks only, never a scan."""
     with GraphDatabase.driver(home.bolt_uri, auth=("neo4j", home.password)) as driver:
-        summary = driver.execute_query("PROFILE " + cypher("lookup_chains"),
-                                       lookups=[[org, FLAG] for org in orgs], database_="neo4j").summary
+        summary = driver.execute_query(
+            "PROFILE " + cypher("lookup_chains"), lookups=[[org, FLAG] for org in orgs], database_="neo4j"
+        ).summary
     operators: list[str] = []
 
     def walk(plan: dict) -> None:
@@ -89,8 +90,9 @@ def profile_statement(home: Neo4jHome, orgs: list[str]) -> list[str]:
 
 
 def wrk_healthz(base: str, duration: int, pids: list[int]) -> float:
-    out = subprocess.run(["wrk", "-t1", "-c50", f"-d{duration}s", f"{base}/healthz"], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        ["wrk", "-t1", "-c50", f"-d{duration}s", f"{base}/healthz"], capture_output=True, text=True, check=True
+    ).stdout
     return float(out.split("Requests/sec:")[1].split()[0])
 
 
@@ -133,9 +135,23 @@ def main() -> None:
     if not args.reuse:
         shutil.rmtree(home_dir, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
-    subprocess.run([str(NEO4JCTL), "init", str(home_dir), "--bolt-port", str(free_port()), "--http-port",
-                    str(free_port()), "--heap", args.heap, "--pagecache", args.pagecache], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [
+            str(NEO4JCTL),
+            "init",
+            str(home_dir),
+            "--bolt-port",
+            str(free_port()),
+            "--http-port",
+            str(free_port()),
+            "--heap",
+            args.heap,
+            "--pagecache",
+            args.pagecache,
+        ],
+        check=True,
+        capture_output=True,
+    )
     home = Neo4jHome(home_dir)
     service = None
     try:
@@ -149,8 +165,9 @@ def main() -> None:
         neo4j_pid = int((home_dir / "run" / "neo4j.pid").read_text().strip())
         plan = profile_statement(home, ids[:50])
         print("PROFILE lookup_chains (50 orgs):\n  " + "\n  ".join(plan), flush=True)
-        token = mint_dev_token(Settings(jwt_dev_key_file=work / "dev-jwt.key"), subject="bench", roles=["reader"],
-                               orgs=["*"], ttl=3600)
+        token = mint_dev_token(
+            Settings(jwt_dev_key_file=work / "dev-jwt.key"), subject="bench", roles=["reader"], orgs=["*"], ttl=3600
+        )
         service, base = serve(home, work, args.workers)
         pids = service_pids(service.pid)
         tmp = Path(tempfile.gettempdir())
@@ -161,7 +178,7 @@ def main() -> None:
             if cursor + count > len(ids):
                 raise SystemExit(f"out of unasked org ids ({len(ids):,}); raise --sample")
             cursor += count
-            return ids[cursor - count:cursor]
+            return ids[cursor - count : cursor]
 
         # Warm the service (pooled connections, query plans, both workers) on orgs measured never after.
         attack("rest", 1000, 5, targets("rest", base, fresh(5000), token), pids, neo4j_pid, tmp)
@@ -175,10 +192,21 @@ def main() -> None:
             crossing[case] = None
             for rate in rates:
                 print(f"{case} at {rate}/s ...", flush=True)
-                spy = tmp / f"cold-{case}-{rate}.spy" if (case == profile_case and str(rate) == profile_rate
-                                                           and (REPO / ".venv/bin/py-spy").exists()) else None
-                row = attack(case, rate, args.duration, targets(case, base, fresh(rate * args.duration), token),
-                             pids, neo4j_pid, tmp, spy)
+                spy = (
+                    tmp / f"cold-{case}-{rate}.spy"
+                    if (case == profile_case and str(rate) == profile_rate and (REPO / ".venv/bin/py-spy").exists())
+                    else None
+                )
+                row = attack(
+                    case,
+                    rate,
+                    args.duration,
+                    targets(case, base, fresh(rate * args.duration), token),
+                    pids,
+                    neo4j_pid,
+                    tmp,
+                    spy,
+                )
                 rows.append(row)
                 print(f"  {row[0].row()} neo4j CPU {row[1]:.2f} {dict(row[2])}", flush=True)
                 if spy is not None and spy.exists():
@@ -188,8 +216,9 @@ def main() -> None:
                 if crossing[case] is not None and rate >= TARGET_RATE:
                     break
                 time.sleep(2)  # let queues drain before the next rate
-        noop = attack("healthz", TARGET_RATE, args.duration, targets("healthz", base, ["-"], token), pids,
-                      neo4j_pid, tmp)
+        noop = attack(
+            "healthz", TARGET_RATE, args.duration, targets("healthz", base, ["-"], token), pids, neo4j_pid, tmp
+        )
         noop_wrk = wrk_healthz(base, args.duration, pids)
     finally:
         if service is not None:
@@ -204,8 +233,11 @@ def main() -> None:
 
 
 def report(rows, noop, noop_wrk, crossing, plan, hot, load_before, load_after, warm_s, args) -> None:
-    names = {"rest": f"REST `GET /v1/orgs/{{org}}/flags/{FLAG}`", "ofrep": f"OFREP `POST /ofrep/v1/evaluate/flags/{FLAG}`",
-             "bulk": "bulk `GET /v1/orgs/{org}/flags`"}
+    names = {
+        "rest": f"REST `GET /v1/orgs/{{org}}/flags/{FLAG}`",
+        "ofrep": f"OFREP `POST /ofrep/v1/evaluate/flags/{FLAG}`",
+        "bulk": "bulk `GET /v1/orgs/{org}/flags`",
+    }
     lines = [
         START,
         f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores; "
@@ -225,12 +257,21 @@ def report(rows, noop, noop_wrk, crossing, plan, hot, load_before, load_after, w
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for run, neo4j_cpu, statuses in rows:
-        lines.append(f"| {names[run.case]} | {run.rate} | {run.rps:,.0f} | {run.p50:.2f} | {run.p95:.2f} | "
-                     f"{run.p99:.2f} | {run.errors} | {' '.join(f'{c}: {n}' for c, n in sorted(statuses.items()))} | "
-                     f"{run.load_cpu:.2f} | {run.service_cpu:.2f} | {neo4j_cpu:.2f} |")
-    lines += ["", "p95 first above 50 ms: " + "; ".join(
-        f"{names[case]} at {f'{rate:,}/s' if rate else 'none of the rates tried'}" for case, rate in crossing.items()),
-        "", "`PROFILE` of the batch statement (50 orgs): " + ", ".join(plan)]
+        lines.append(
+            f"| {names[run.case]} | {run.rate} | {run.rps:,.0f} | {run.p50:.2f} | {run.p95:.2f} | "
+            f"{run.p99:.2f} | {run.errors} | {' '.join(f'{c}: {n}' for c, n in sorted(statuses.items()))} | "
+            f"{run.load_cpu:.2f} | {run.service_cpu:.2f} | {neo4j_cpu:.2f} |"
+        )
+    lines += [
+        "",
+        "p95 first above 50 ms: "
+        + "; ".join(
+            f"{names[case]} at {f'{rate:,}/s' if rate else 'none of the rates tried'}"
+            for case, rate in crossing.items()
+        ),
+        "",
+        "`PROFILE` of the batch statement (50 orgs): " + ", ".join(plan),
+    ]
     if hot:
         lines += ["", f"py-spy, one worker during {args.profile} (inclusive share of samples):", "", "```", *hot, "```"]
     lines.append(END)

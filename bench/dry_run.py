@@ -51,8 +51,23 @@ FLAG = "beta-dashboard"  # boolean, default false: setting true changes every un
 
 def build(args) -> None:
     home_dir = Path(args.home)
-    subprocess.run([NEO4JCTL, "init", home_dir, "--bolt-port", str(free_port()), "--http-port", str(free_port()),
-                    "--heap", args.heap, "--pagecache", args.pagecache], check=True, capture_output=True)
+    subprocess.run(
+        [
+            NEO4JCTL,
+            "init",
+            home_dir,
+            "--bolt-port",
+            str(free_port()),
+            "--http-port",
+            str(free_port()),
+            "--heap",
+            args.heap,
+            "--pagecache",
+            args.pagecache,
+        ],
+        check=True,
+        capture_output=True,
+    )
     home = Neo4jHome(home_dir)
     folder = home_dir / "import"
     shutil.rmtree(folder, ignore_errors=True)
@@ -75,8 +90,9 @@ def measure(args) -> None:
     load_before = os.getloadavg()
     home.stop()
     home.start()  # cold page cache
-    token = mint_dev_token(Settings(jwt_dev_key_file=work / "dev-jwt.key"), subject="bench", roles=["writer"],
-                           orgs=["*"], ttl=3600)
+    token = mint_dev_token(
+        Settings(jwt_dev_key_file=work / "dev-jwt.key"), subject="bench", roles=["writer"], orgs=["*"], ttl=3600
+    )
     service, base_url = serve(home, work)
     results: dict = {"load_before": load_before}
     try:
@@ -86,8 +102,11 @@ def measure(args) -> None:
 
             def dry_run() -> tuple[float, dict]:
                 start = time.perf_counter()
-                response = client.put(f"/v1/orgs/{TENANT_ROOT}/flags/{FLAG}", params={"dry_run": "true"},
-                                      json={"value": not current["value"]})
+                response = client.put(
+                    f"/v1/orgs/{TENANT_ROOT}/flags/{FLAG}",
+                    params={"dry_run": "true"},
+                    json={"value": not current["value"]},
+                )
                 took = time.perf_counter() - start
                 assert response.status_code == 200, response.text
                 return took, response.json()["affected"]
@@ -100,8 +119,12 @@ def measure(args) -> None:
             cold, affected = dry_run()
             warm = [dry_run()[0] for _ in range(args.repeat)]
             health = [healthz() for _ in range(50)]
-            results.update(cold_s=cold, warm_s=warm, affected={**affected, "sample": affected["sample"][:3]},
-                           healthz_ms={"p50": statistics.median(health) * 1000, "max": max(health) * 1000})
+            results.update(
+                cold_s=cold,
+                warm_s=warm,
+                affected={**affected, "sample": affected["sample"][:3]},
+                healthz_ms={"p50": statistics.median(health) * 1000, "max": max(health) * 1000},
+            )
     finally:
         service.terminate()
         service.wait(timeout=30)
@@ -112,16 +135,21 @@ def measure(args) -> None:
             took, subtraction = [], []
             for _ in range(args.repeat):
                 start = time.perf_counter()
-                record = session.run(cypher("dry_run_region"), flag=FLAG, roots=[TENANT_ROOT], cap=1_000_001,
-                                     sample=20).single()
+                record = session.run(
+                    cypher("dry_run_region"), flag=FLAG, roots=[TENANT_ROOT], cap=1_000_001, sample=20
+                ).single()
                 took.append(time.perf_counter() - start)
                 start = time.perf_counter()
                 parts = session.run(cypher("dry_run_shielded"), flag=FLAG, root=TENANT_ROOT, cap=1_000_001).single()
                 subtraction.append(time.perf_counter() - start)
-            results.update(subtraction_s=subtraction, subtraction_orgs=parts["total"] - parts["shielded"],
-                           flag_setters=session.run(cypher("dry_run_flag_setters"), flag=FLAG).single()["setters"])
-            subtree = session.run("MATCH (:Org {id: $root})-[:PARENT_OF*0..]->(d) RETURN count(d) AS n",
-                                  root=TENANT_ROOT).single()["n"]
+            results.update(
+                subtraction_s=subtraction,
+                subtraction_orgs=parts["total"] - parts["shielded"],
+                flag_setters=session.run(cypher("dry_run_flag_setters"), flag=FLAG).single()["setters"],
+            )
+            subtree = session.run(
+                "MATCH (:Org {id: $root})-[:PARENT_OF*0..]->(d) RETURN count(d) AS n", root=TENANT_ROOT
+            ).single()["n"]
     results.update(cypher_s=took, cypher_orgs=record["orgs"], subtree=subtree, load_after=os.getloadavg())
     print(json.dumps(results, indent=2))
 

@@ -43,8 +43,11 @@ RESULTS = REPO / "bench" / "RESULTS.md"
 START, END = "<!-- hotpath:start -->", "<!-- hotpath:end -->"
 # Issue 11: each cached lookup beside the no-op of the same run.
 CEILING_START, CEILING_END = "<!-- ceiling:start -->", "<!-- ceiling:end -->"
-CEILING_CASES = {"cached": "`GET /v1/orgs/{org}/flags/{flag}`", "seed": "seed `GET /{org}/{flag}`",
-                 "ofrep": "OFREP `POST /ofrep/v1/evaluate/flags/{flag}`"}
+CEILING_CASES = {
+    "cached": "`GET /v1/orgs/{org}/flags/{flag}`",
+    "seed": "seed `GET /{org}/{flag}`",
+    "ofrep": "OFREP `POST /ofrep/v1/evaluate/flags/{flag}`",
+}
 DEFAULT_CASES = "noop,cached,seed,ofrep,uncached,mix,toggles,bulk"
 CONNECTIONS = 50
 # h2load sends POSTs only with a body file (it cannot mmap /dev/null): the seed toggle ignores it.
@@ -69,8 +72,10 @@ class Run:
     service_cpu: float  # cores used by the service (all workers)
 
     def row(self) -> str:
-        return (f"| {self.case} | {self.rate} | {self.rps:,.0f} | {self.p50:.2f} | {self.p95:.2f} | {self.p99:.2f} "
-                f"| {self.errors} | {self.load_cpu:.2f} | {self.service_cpu:.2f} |")
+        return (
+            f"| {self.case} | {self.rate} | {self.rps:,.0f} | {self.p50:.2f} | {self.p95:.2f} | {self.p99:.2f} "
+            f"| {self.errors} | {self.load_cpu:.2f} | {self.service_cpu:.2f} |"
+        )
 
 
 def sh(*args: str, **kwargs) -> subprocess.CompletedProcess:
@@ -136,14 +141,33 @@ def percentiles(log: Path) -> tuple[int, int, list[float]]:
     return ok, errors, latencies
 
 
-def h2load(case: str, rate: int, uris: list[str], token: str, duration: int, pids: list[int],
-           tmp: Path = Path(tempfile.gettempdir()), body: bytes | None = None) -> Run:
+def h2load(
+    case: str,
+    rate: int,
+    uris: list[str],
+    token: str,
+    duration: int,
+    pids: list[int],
+    tmp: Path = Path(tempfile.gettempdir()),
+    body: bytes | None = None,
+) -> Run:
     """`body`: every request is a POST of it (JSON)."""
     uri_file, log = tmp / f"{case}-uris.txt", tmp / f"{case}-{rate}.log"
     uri_file.write_text("\n".join(uris) + "\n")
     log.unlink(missing_ok=True)
-    args = ["h2load", "--h1", f"-c{CONNECTIONS}", "-t1", f"--rps={rate / CONNECTIONS:g}", f"-D{duration}",
-            f"--log-file={log}", "-i", str(uri_file), "-H", f"Authorization: Bearer {token}"]
+    args = [
+        "h2load",
+        "--h1",
+        f"-c{CONNECTIONS}",
+        "-t1",
+        f"--rps={rate / CONNECTIONS:g}",
+        f"-D{duration}",
+        f"--log-file={log}",
+        "-i",
+        str(uri_file),
+        "-H",
+        f"Authorization: Bearer {token}",
+    ]
     if body is not None:
         body_file = tmp / f"{case}-body.json"
         body_file.write_bytes(body)
@@ -158,12 +182,31 @@ def h2load(case: str, rate: int, uris: list[str], token: str, duration: int, pid
     wall = time.monotonic() - started
     ok, errors, latencies = percentiles(log)
     quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
-    return Run(case, f"{rate:,}/s", ok + errors, ok, errors, (ok + errors) / duration, quantiles[49], quantiles[94],
-               quantiles[98], load_cpu / wall, (cpu_seconds(pids) - before) / wall)
+    return Run(
+        case,
+        f"{rate:,}/s",
+        ok + errors,
+        ok,
+        errors,
+        (ok + errors) / duration,
+        quantiles[49],
+        quantiles[94],
+        quantiles[98],
+        load_cpu / wall,
+        (cpu_seconds(pids) - before) / wall,
+    )
 
 
-def vegeta(case: str, rate: int, uris: list[str], token: str, duration: int, pids: list[int], method: str = "GET",
-           tmp: Path = Path(tempfile.gettempdir())) -> Run:
+def vegeta(
+    case: str,
+    rate: int,
+    uris: list[str],
+    token: str,
+    duration: int,
+    pids: list[int],
+    method: str = "GET",
+    tmp: Path = Path(tempfile.gettempdir()),
+) -> Run:
     """A fixed rate with vegeta: requests evenly spaced (one every 1/rate s), each target used
     once in turn, and connections opened as needed, so a slow answer never holds back the
     next request. Used where h2load misleads: its --rps fires every connection's request in
@@ -174,23 +217,55 @@ def vegeta(case: str, rate: int, uris: list[str], token: str, duration: int, pid
     targets.write_text("".join(f"{method} {uri}\n" for uri in uris))
     before = cpu_seconds(pids)
     started = time.monotonic()
-    load = subprocess.Popen([VEGETA, "attack", f"-rate={rate}/s", f"-duration={duration}s", f"-targets={targets}",
-                             "-header", f"Authorization: Bearer {token}", f"-output={results}"])
+    load = subprocess.Popen(
+        [
+            VEGETA,
+            "attack",
+            f"-rate={rate}/s",
+            f"-duration={duration}s",
+            f"-targets={targets}",
+            "-header",
+            f"Authorization: Bearer {token}",
+            f"-output={results}",
+        ]
+    )
     load_cpu = 0.0
     while load.poll() is None:
         load_cpu = max(load_cpu, cpu_seconds([load.pid]))
         time.sleep(0.2)
     wall = time.monotonic() - started
-    report = json.loads(subprocess.run([VEGETA, "report", "-type=json", str(results)], capture_output=True,
-                                       text=True, check=True).stdout)
+    report = json.loads(
+        subprocess.run(
+            [VEGETA, "report", "-type=json", str(results)], capture_output=True, text=True, check=True
+        ).stdout
+    )
     ok = sum(n for code, n in report["status_codes"].items() if code.startswith("2"))
     latency = {key: nanos / 1e6 for key, nanos in report["latencies"].items()}
-    return Run(case, f"{rate:,}/s", report["requests"], ok, report["requests"] - ok, report["throughput"],
-               latency["50th"], latency["95th"], latency["99th"], load_cpu / wall, (cpu_seconds(pids) - before) / wall)
+    return Run(
+        case,
+        f"{rate:,}/s",
+        report["requests"],
+        ok,
+        report["requests"] - ok,
+        report["throughput"],
+        latency["50th"],
+        latency["95th"],
+        latency["99th"],
+        load_cpu / wall,
+        (cpu_seconds(pids) - before) / wall,
+    )
 
 
-def wrk(case: str, paths: list[str], token: str, duration: int, pids: list[int], method: str = "GET",
-        tmp: Path = Path(tempfile.gettempdir()), bodies: list[str] | None = None) -> Run:
+def wrk(
+    case: str,
+    paths: list[str],
+    token: str,
+    duration: int,
+    pids: list[int],
+    method: str = "GET",
+    tmp: Path = Path(tempfile.gettempdir()),
+    bodies: list[str] | None = None,
+) -> Run:
     """`bodies`: JSON bodies sent in turn with the paths (each request a POST)."""
     script = tmp / f"{case}.lua"
     listing = ",".join(f'"{path}"' for path in paths)
@@ -210,8 +285,11 @@ def wrk(case: str, paths: list[str], token: str, duration: int, pids: list[int],
         )
     before = cpu_seconds(pids)
     started = time.monotonic()
-    load = subprocess.Popen(["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency", "-s", str(script), BASE],
-                            stdout=subprocess.PIPE, text=True)
+    load = subprocess.Popen(
+        ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency", "-s", str(script), BASE],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     load_cpu = 0.0
     while load.poll() is None:
         load_cpu = max(load_cpu, cpu_seconds([load.pid]))
@@ -219,11 +297,24 @@ def wrk(case: str, paths: list[str], token: str, duration: int, pids: list[int],
     out = load.stdout.read()
     wall = time.monotonic() - started
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    latency = {m.group(1): _ms(m.group(2), m.group(3)) for m in re.finditer(r"^\s+(\d+)%\s+([\d.]+)(us|ms|s)$", out, re.M)}
+    latency = {
+        m.group(1): _ms(m.group(2), m.group(3)) for m in re.finditer(r"^\s+(\d+)%\s+([\d.]+)(us|ms|s)$", out, re.M)
+    }
     errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
     sent = int(re.search(r"(\d+) requests in", out).group(1))
-    return Run(case, "saturation", sent, sent - errors, errors, rps, latency.get("50", 0), latency.get("90", 0),
-               latency.get("99", 0), load_cpu / wall, (cpu_seconds(pids) - before) / wall)
+    return Run(
+        case,
+        "saturation",
+        sent,
+        sent - errors,
+        errors,
+        rps,
+        latency.get("50", 0),
+        latency.get("90", 0),
+        latency.get("99", 0),
+        load_cpu / wall,
+        (cpu_seconds(pids) - before) / wall,
+    )
 
 
 def _ms(value: str, unit: str) -> float:
@@ -243,9 +334,13 @@ def main() -> None:
     rates = [int(rate) for rate in options.rates.split(",")]
     cases = options.cases.split(",")
 
-    env = {**os.environ, "NEO4J_URI": f"bolt://127.0.0.1:{BOLT}", "NEO4J_PASSWORD": (HOME / "password").read_text().strip()
-           if (HOME / "password").exists() else "", "GRAPHFLAGS_PORT": str(PORT), "GRAPHFLAGS_LOG_LEVEL": "WARNING",
-           }
+    env = {
+        **os.environ,
+        "NEO4J_URI": f"bolt://127.0.0.1:{BOLT}",
+        "NEO4J_PASSWORD": (HOME / "password").read_text().strip() if (HOME / "password").exists() else "",
+        "GRAPHFLAGS_PORT": str(PORT),
+        "GRAPHFLAGS_LOG_LEVEL": "WARNING",
+    }
     if options.workers is None:
         env.pop("GRAPHFLAGS_WORKERS", None)
         sys.path.insert(0, str(REPO))
@@ -254,18 +349,63 @@ def main() -> None:
         options.workers = usable_cpus()
     else:
         env["GRAPHFLAGS_WORKERS"] = str(options.workers)
-    token = sh(sys.executable, "-m", "app.cli", "token", "--sub", "bench", "--role", "admin", "--org", "*",
-               "--ttl", "86400", capture_output=True, cwd=REPO).stdout.strip()
+    token = sh(
+        sys.executable,
+        "-m",
+        "app.cli",
+        "token",
+        "--sub",
+        "bench",
+        "--role",
+        "admin",
+        "--org",
+        "*",
+        "--ttl",
+        "86400",
+        capture_output=True,
+        cwd=REPO,
+    ).stdout.strip()
     # Lookups are measured as clients make them: a reader, scoped to the tree's root (o-0).
-    reader = sh(sys.executable, "-m", "app.cli", "token", "--sub", "bench-reader", "--role", "reader", "--org", "o-0",
-                "--ttl", "86400", capture_output=True, cwd=REPO).stdout.strip()
+    reader = sh(
+        sys.executable,
+        "-m",
+        "app.cli",
+        "token",
+        "--sub",
+        "bench-reader",
+        "--role",
+        "reader",
+        "--org",
+        "o-0",
+        "--ttl",
+        "86400",
+        capture_output=True,
+        cwd=REPO,
+    ).stdout.strip()
     load_before = os.getloadavg()
-    sh(str(NEO4JCTL), "init", str(HOME), "--bolt-port", str(BOLT), "--http-port", str(HTTP), "--heap", "2g",
-       "--pagecache", "2g", stdout=subprocess.DEVNULL)
+    sh(
+        str(NEO4JCTL),
+        "init",
+        str(HOME),
+        "--bolt-port",
+        str(BOLT),
+        "--http-port",
+        str(HTTP),
+        "--heap",
+        "2g",
+        "--pagecache",
+        "2g",
+        stdout=subprocess.DEVNULL,
+    )
     env["NEO4J_PASSWORD"] = (HOME / "password").read_text().strip()
     start_database(env)
-    service = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], env=env, cwd=REPO,
-                               stdout=subprocess.DEVNULL, stderr=open(REPO / ".local" / "bench-serve.log", "w"))
+    service = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve"],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=open(REPO / ".local" / "bench-serve.log", "w"),
+    )
     try:
         ensure_orgs(options.orgs, token)
         pids = service_pids(service.pid)
@@ -285,7 +425,7 @@ def main() -> None:
 
         def cold_paths(count: int) -> list[str]:
             nonlocal cold_cursor
-            chosen = cold[cold_cursor:cold_cursor + count]
+            chosen = cold[cold_cursor : cold_cursor + count]
             cold_cursor += count
             return [f"/v1/orgs/o-{n}/flags/new-checkout" for n in chosen]
 
@@ -297,7 +437,7 @@ def main() -> None:
         runs: list[Run] = []
         for case in cases:
             # Writes are serialised (commit-ordered audit seqs): show where their ceiling lies too.
-            for rate in ([50, 100, *rates] if case == "toggles" else rates):
+            for rate in [50, 100, *rates] if case == "toggles" else rates:
                 print(f"{case} at {rate}/s ...", flush=True)
                 if case == "noop":
                     runs.append(h2load(case, rate, [BASE + "/healthz"], token, options.duration, pids))
@@ -307,24 +447,59 @@ def main() -> None:
                     runs.append(h2load(case, rate, [BASE + p for p in seed_lookups], reader, options.duration, pids))
                 elif case == "ofrep":
                     # h2load sends one body: one org, every flag in turn.
-                    runs.append(h2load(case, rate, [f"{BASE}/ofrep/v1/evaluate/flags/{flag}" for flag in FLAGS],
-                                       reader, options.duration, pids,
-                                       body=json.dumps({"context": {"targetingKey": hot[0]}}).encode()))
+                    runs.append(
+                        h2load(
+                            case,
+                            rate,
+                            [f"{BASE}/ofrep/v1/evaluate/flags/{flag}" for flag in FLAGS],
+                            reader,
+                            options.duration,
+                            pids,
+                            body=json.dumps({"context": {"targetingKey": hot[0]}}).encode(),
+                        )
+                    )
                 elif case == "uncached":
-                    runs.append(vegeta(case, rate, [BASE + p for p in cold_paths(rate * options.duration)], token,
-                                       options.duration, pids))
+                    runs.append(
+                        vegeta(
+                            case,
+                            rate,
+                            [BASE + p for p in cold_paths(rate * options.duration)],
+                            token,
+                            options.duration,
+                            pids,
+                        )
+                    )
                 elif case == "bulk":
-                    runs.append(h2load(case, rate, [f"{BASE}/v1/orgs/{org}/flags" for org in hot], token,
-                                       options.duration, pids))
+                    runs.append(
+                        h2load(
+                            case, rate, [f"{BASE}/v1/orgs/{org}/flags" for org in hot], token, options.duration, pids
+                        )
+                    )
                 elif case == "toggles":
-                    runs.append(vegeta(case, rate, [BASE + p for p in toggles], token, options.duration, pids,
-                                       method="POST"))
+                    runs.append(
+                        vegeta(case, rate, [BASE + p for p in toggles], token, options.duration, pids, method="POST")
+                    )
                 elif case == "mix":
                     toggle_rate = max(1, rate // 100)
                     writer = subprocess.Popen(
-                        ["h2load", "--h1", "-c2", "-t1", f"--rps={toggle_rate / 2:g}", f"-D{options.duration}",
-                         "-d", str(BODY), "-i", "/dev/stdin", "-H", f"Authorization: Bearer {token}"],
-                        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+                        [
+                            "h2load",
+                            "--h1",
+                            "-c2",
+                            "-t1",
+                            f"--rps={toggle_rate / 2:g}",
+                            f"-D{options.duration}",
+                            "-d",
+                            str(BODY),
+                            "-i",
+                            "/dev/stdin",
+                            "-H",
+                            f"Authorization: Bearer {token}",
+                        ],
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.DEVNULL,
+                        text=True,
+                    )
                     writer.stdin.write("\n".join(BASE + p for p in toggles) + "\n")
                     writer.stdin.close()
                     run = h2load(case, rate - toggle_rate, [BASE + p for p in lookups], token, options.duration, pids)
@@ -353,8 +528,9 @@ def main() -> None:
 
 
 def report(runs: list[Run], options, load_before: tuple[float, ...], load_after: tuple[float, ...]) -> None:
-    cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True,
-                         text=True).stdout.strip()
+    cpu = subprocess.run(
+        ["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True
+    ).stdout.strip()
     lines = [
         START,
         f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores ({cpu}), "
@@ -387,6 +563,7 @@ def report(runs: list[Run], options, load_before: tuple[float, ...], load_after:
 
 def ceiling_table(runs: list[Run], options, load_before: tuple[float, ...], load_after: tuple[float, ...]) -> str:
     """Each cached lookup beside `GET /healthz` of the same run: saturation ratio, p95 at 10,000/s."""
+
     def find(case: str, rate: str) -> Run | None:
         return next((run for run in runs if run.case == case and run.rate == rate), None)
 
@@ -399,27 +576,31 @@ def ceiling_table(runs: list[Run], options, load_before: tuple[float, ...], load
         run, fixed = find(case, "saturation"), find(case, "10,000/s")
         if run is None:
             continue
-        rows.append(f"| {label} | {run.rps:,.0f} | {noop.rps:,.0f} | {run.rps / noop.rps:.2f} "
-                    f"| {f'{fixed.p95:.2f}' if fixed else '-'} | {f'{noop_fixed.p95:.2f}' if noop_fixed else '-'} "
-                    f"| {f'{1e6 * run.service_cpu / run.rps:.0f}'} | {1e6 * noop.service_cpu / noop.rps:.0f} |")
-    return "\n".join([
-        CEILING_START,
-        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: cached lookups with a reader token "
-        f"(scoped to the root o-0), `graphflags serve` with {options.workers} workers (the default: one per usable "
-        f"CPU), {CONNECTIONS} connections; saturation `wrk -t1 -c{CONNECTIONS} -d{options.duration}s`, fixed "
-        f"10,000/s `h2load --h1 -c{CONNECTIONS} -t1 --rps={10_000 // CONNECTIONS} -D {options.duration}` (p95 from "
-        f"its per-request log); the no-op is `GET /healthz` in the same run. Load average before "
-        f"{load_before[0]:.2f}, after {load_after[0]:.2f} (1 min).",
-        "",
-        f"Command: `make bench` runs it with every case; this run: `.venv/bin/python bench/hotpath.py --orgs "
-        f"{options.orgs} --duration {options.duration} --rates {options.rates} --cases {options.cases}`",
-        "",
-        "| request | wrk req/s | healthz req/s | ratio | p95 ms at 10,000/s | healthz p95 ms | "
-        "service CPU us/request | healthz CPU us/request |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
-        *rows,
-        CEILING_END,
-    ])
+        rows.append(
+            f"| {label} | {run.rps:,.0f} | {noop.rps:,.0f} | {run.rps / noop.rps:.2f} "
+            f"| {f'{fixed.p95:.2f}' if fixed else '-'} | {f'{noop_fixed.p95:.2f}' if noop_fixed else '-'} "
+            f"| {f'{1e6 * run.service_cpu / run.rps:.0f}'} | {1e6 * noop.service_cpu / noop.rps:.0f} |"
+        )
+    return "\n".join(
+        [
+            CEILING_START,
+            f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: cached lookups with a reader token "
+            f"(scoped to the root o-0), `graphflags serve` with {options.workers} workers (the default: one per usable "
+            f"CPU), {CONNECTIONS} connections; saturation `wrk -t1 -c{CONNECTIONS} -d{options.duration}s`, fixed "
+            f"10,000/s `h2load --h1 -c{CONNECTIONS} -t1 --rps={10_000 // CONNECTIONS} -D {options.duration}` (p95 from "
+            f"its per-request log); the no-op is `GET /healthz` in the same run. Load average before "
+            f"{load_before[0]:.2f}, after {load_after[0]:.2f} (1 min).",
+            "",
+            f"Command: `make bench` runs it with every case; this run: `.venv/bin/python bench/hotpath.py --orgs "
+            f"{options.orgs} --duration {options.duration} --rates {options.rates} --cases {options.cases}`",
+            "",
+            "| request | wrk req/s | healthz req/s | ratio | p95 ms at 10,000/s | healthz p95 ms | "
+            "service CPU us/request | healthz CPU us/request |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+            *rows,
+            CEILING_END,
+        ]
+    )
 
 
 def write_section(start: str, end: str, heading: str, table: str) -> None:
@@ -427,7 +608,7 @@ def write_section(start: str, end: str, heading: str, table: str) -> None:
     replacing the previous one between the same markers; other sections are left alone."""
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
     if start in text:
-        text = text[:text.index(start)] + table + text[text.index(end) + len(end):]
+        text = text[: text.index(start)] + table + text[text.index(end) + len(end) :]
     else:
         text = text.rstrip() + f"\n\n## {heading}\n\n" + table + "\n"
     RESULTS.write_text(text)

@@ -43,10 +43,16 @@ CONFIGS = {
     "off": {"GRAPHFLAGS_METRICS": "false"},
     "metrics": {"GRAPHFLAGS_METRICS": "true"},
     "tracing 1%": {"GRAPHFLAGS_METRICS": "true", "GRAPHFLAGS_OTLP_ENDPOINT": "SINK"},
-    "tracing 10%": {"GRAPHFLAGS_METRICS": "true", "GRAPHFLAGS_OTLP_ENDPOINT": "SINK",
-                    "GRAPHFLAGS_TRACE_SAMPLE_RATIO": "0.1"},
-    "tracing 100%": {"GRAPHFLAGS_METRICS": "true", "GRAPHFLAGS_OTLP_ENDPOINT": "SINK",
-                     "GRAPHFLAGS_TRACE_SAMPLE_RATIO": "1.0"},
+    "tracing 10%": {
+        "GRAPHFLAGS_METRICS": "true",
+        "GRAPHFLAGS_OTLP_ENDPOINT": "SINK",
+        "GRAPHFLAGS_TRACE_SAMPLE_RATIO": "0.1",
+    },
+    "tracing 100%": {
+        "GRAPHFLAGS_METRICS": "true",
+        "GRAPHFLAGS_OTLP_ENDPOINT": "SINK",
+        "GRAPHFLAGS_TRACE_SAMPLE_RATIO": "1.0",
+    },
 }
 
 
@@ -90,8 +96,12 @@ def wait_ready() -> None:
 def wrk(path: str, token: str, duration: int, pids: list[int]) -> tuple[float, float, float, float]:
     """Requests/s, p50 and p99 in ms, and the cores the service used."""
     before, started = cpu_seconds(pids), time.monotonic()
-    out = subprocess.run(["wrk", "-t1", "-c50", f"-d{duration}s", "--latency", "-H", f"Authorization: Bearer {token}",
-                          BASE + path], check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["wrk", "-t1", "-c50", f"-d{duration}s", "--latency", "-H", f"Authorization: Bearer {token}", BASE + path],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     cores = (cpu_seconds(pids) - before) / (time.monotonic() - started)
     if "Non-2xx" in out:
         raise SystemExit(f"errors under load:\n{out}")
@@ -116,11 +126,22 @@ def main() -> None:
     sink_url = f"http://127.0.0.1:{sink.server_address[1]}"
 
     keys = Path(tempfile.mkdtemp(prefix="graphflags-bench-obs-"))
-    env = {**os.environ, "GRAPHFLAGS_PORT": str(PORT), "GRAPHFLAGS_WORKERS": "2",
-           "GRAPHFLAGS_JWT_DEV_KEY_FILE": str(keys / "dev-jwt.key"), "GRAPHFLAGS_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "GRAPHFLAGS_PORT": str(PORT),
+        "GRAPHFLAGS_WORKERS": "2",
+        "GRAPHFLAGS_JWT_DEV_KEY_FILE": str(keys / "dev-jwt.key"),
+        "GRAPHFLAGS_LOG_LEVEL": "WARNING",
+    }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    token = subprocess.run([sys.executable, "-m", "app.cli", "token", "--sub", "bench", "--role", "admin", "--org", "*",
-                            "--ttl", "7200"], env=env, cwd=REPO, check=True, capture_output=True, text=True).stdout.strip()
+    token = subprocess.run(
+        [sys.executable, "-m", "app.cli", "token", "--sub", "bench", "--role", "admin", "--org", "*", "--ttl", "7200"],
+        env=env,
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     headers = {"Authorization": f"Bearer {token}"}
     chain = [f"bench-obs-{depth}" for depth in range(4)]
     lookup = f"/v1/orgs/{chain[-1]}/flags/{FLAG}"
@@ -135,8 +156,9 @@ def main() -> None:
                 if round_ == 0 and name == "off":
                     rows = [{"id": org, "parent": chain[i - 1] if i else None} for i, org in enumerate(chain)]
                     httpx.post(f"{BASE}/v1/orgs/bulk", json=rows, headers=headers).raise_for_status()
-                    httpx.put(f"{BASE}/v1/orgs/{chain[0]}/flags/{FLAG}", json={"value": True},
-                              headers=headers).raise_for_status()
+                    httpx.put(
+                        f"{BASE}/v1/orgs/{chain[0]}/flags/{FLAG}", json={"value": True}, headers=headers
+                    ).raise_for_status()
                 for _ in range(200):  # both workers' caches hold the chain
                     assert httpx.get(BASE + lookup, headers=headers).json()["reason"] == "inherited"
                 pids = process_tree(service.pid)
@@ -149,18 +171,24 @@ def main() -> None:
             print(name, results[name][-1], file=sys.stderr, flush=True)
 
     base = statistics.median(r[0] for r in results["off"])
-    print(f"\n{options.rounds} rounds of {options.duration} s each, median shown; wrk -t1 -c50, 2 workers; "
-          f"OTLP batches received by the sink: {_Sink.batches}\n")
-    print("| configuration | requests/s | vs off | service CPU us/request | vs off | p50 ms | p99 ms "
-          "| requests/s of each round |")
+    print(
+        f"\n{options.rounds} rounds of {options.duration} s each, median shown; wrk -t1 -c50, 2 workers; "
+        f"OTLP batches received by the sink: {_Sink.batches}\n"
+    )
+    print(
+        "| configuration | requests/s | vs off | service CPU us/request | vs off | p50 ms | p99 ms "
+        "| requests/s of each round |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     base_cpu = statistics.median(1e6 * r[3] / r[0] for r in results["off"])
     for name, runs in results.items():
         rps = statistics.median(r[0] for r in runs)
         cpu = statistics.median(1e6 * r[3] / r[0] for r in runs)  # CPU per request: robust to a busy machine
-        print(f"| {name} | {rps:,.0f} | {100 * (rps / base - 1):+.1f}% | {cpu:.0f} | {100 * (cpu / base_cpu - 1):+.1f}% "
-              f"| {statistics.median(r[1] for r in runs):.2f} | {statistics.median(r[2] for r in runs):.2f} "
-              f"| {', '.join(f'{r[0]:,.0f}' for r in runs)} |")
+        print(
+            f"| {name} | {rps:,.0f} | {100 * (rps / base - 1):+.1f}% | {cpu:.0f} | {100 * (cpu / base_cpu - 1):+.1f}% "
+            f"| {statistics.median(r[1] for r in runs):.2f} | {statistics.median(r[2] for r in runs):.2f} "
+            f"| {', '.join(f'{r[0]:,.0f}' for r in runs)} |"
+        )
 
 
 if __name__ == "__main__":

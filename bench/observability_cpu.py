@@ -42,8 +42,9 @@ CONFIGS = {
 }
 
 
-async def measure(requests: int, around: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
-                  ) -> float:
+async def measure(
+    requests: int, around: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
+) -> float:
     """CPU microseconds per request; `around()` wraps the measured requests only (a profiler)."""
     from asgi_lifespan import LifespanManager
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -58,10 +59,20 @@ async def measure(requests: int, around: Callable[[], contextlib.AbstractContext
     token = mint_dev_token(settings, subject="bench", roles=["reader"], orgs=["*"], ttl=3600)
     app = create_app(settings)
     path = f"/v1/orgs/{ORG}/flags/{FLAG}"
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-             "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"",
-             "headers": [(b"host", b"bench"), (b"authorization", f"Bearer {token}".encode())],
-             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"bench"), (b"authorization", f"Bearer {token}".encode())],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
     statuses: list[int] = []
 
     async def receive():
@@ -109,8 +120,14 @@ def main() -> None:
             with tempfile.TemporaryDirectory(prefix="graphflags-bench-metrics-") as metrics_dir:
                 if overrides.get("MULTIPROC"):
                     env["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-                out = subprocess.run([sys.executable, __file__, "--child", "--requests", str(options.requests)],
-                                     env=env, cwd=REPO, check=True, capture_output=True, text=True).stdout
+                out = subprocess.run(
+                    [sys.executable, __file__, "--child", "--requests", str(options.requests)],
+                    env=env,
+                    cwd=REPO,
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
             results[name].append(json.loads(out.strip().splitlines()[-1]))
             print(name, f"{results[name][-1]:.1f} us", file=sys.stderr, flush=True)
     base = statistics.median(results["off"])

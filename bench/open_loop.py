@@ -69,20 +69,34 @@ def warm_database(home: Neo4jHome) -> float:
     """Read every record the lookups use once, so they come from the page cache afterwards."""
     clock = time.perf_counter()
     with GraphDatabase.driver(home.bolt_uri, auth=("neo4j", home.password)) as driver:
-        for statement in ("MATCH (o:Org) WHERE o.id >= '' RETURN count(o.id)",  # the id index and properties
-                          "MATCH (:Org)-[r:PARENT_OF]->() RETURN count(r)",  # nodes and relationships
-                          "MATCH (:Org)-[s:SET]->(:Flag) RETURN count(s.value)"):
+        for statement in (
+            "MATCH (o:Org) WHERE o.id >= '' RETURN count(o.id)",  # the id index and properties
+            "MATCH (:Org)-[r:PARENT_OF]->() RETURN count(r)",  # nodes and relationships
+            "MATCH (:Org)-[s:SET]->(:Flag) RETURN count(s.value)",
+        ):
             driver.execute_query(statement, database_="neo4j")
     return time.perf_counter() - clock
 
 
 def serve(home: Neo4jHome, work: Path, workers: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = {**os.environ, "NEO4J_URI": home.bolt_uri, "NEO4J_PASSWORD": home.password,
-           "GRAPHFLAGS_PORT": str(port), "GRAPHFLAGS_WORKERS": str(workers), "GRAPHFLAGS_WATCH_CATALOG": "false",
-           "GRAPHFLAGS_LOG_LEVEL": "WARNING", "GRAPHFLAGS_JWT_DEV_KEY_FILE": str(work / "dev-jwt.key")}
-    process = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], env=env, cwd=REPO,
-                               stdout=subprocess.DEVNULL, stderr=open(work / "serve.log", "w"))
+    env = {
+        **os.environ,
+        "NEO4J_URI": home.bolt_uri,
+        "NEO4J_PASSWORD": home.password,
+        "GRAPHFLAGS_PORT": str(port),
+        "GRAPHFLAGS_WORKERS": str(workers),
+        "GRAPHFLAGS_WATCH_CATALOG": "false",
+        "GRAPHFLAGS_LOG_LEVEL": "WARNING",
+        "GRAPHFLAGS_JWT_DEV_KEY_FILE": str(work / "dev-jwt.key"),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve"],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=open(work / "serve.log", "w"),
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -105,28 +119,67 @@ def targets(case: str, base: str, orgs: list[str], token: str) -> list[dict]:
         return [{"method": "GET", "url": f"{base}/v1/orgs/{org}/flags", "header": auth} for org in orgs]
     if case == "ofrep":
         header = {**auth, "Content-Type": ["application/json"]}
-        return [{"method": "POST", "url": f"{base}/ofrep/v1/evaluate/flags/{FLAG}", "header": header,
-                 "body": base64.b64encode(json.dumps({"context": {"targetingKey": org}}).encode()).decode()}
-                for org in orgs]
+        return [
+            {
+                "method": "POST",
+                "url": f"{base}/ofrep/v1/evaluate/flags/{FLAG}",
+                "header": header,
+                "body": base64.b64encode(json.dumps({"context": {"targetingKey": org}}).encode()).decode(),
+            }
+            for org in orgs
+        ]
     if case == "healthz":
         return [{"method": "GET", "url": f"{base}/healthz"}] * len(orgs)
     raise ValueError(case)
 
 
-def attack(case: str, rate: int, duration: int, chosen: list[dict], pids: list[int], neo4j_pid: int,
-           tmp: Path, profile: Path | None = None) -> tuple[Run, float, Counter]:
+def attack(
+    case: str,
+    rate: int,
+    duration: int,
+    chosen: list[dict],
+    pids: list[int],
+    neo4j_pid: int,
+    tmp: Path,
+    profile: Path | None = None,
+) -> tuple[Run, float, Counter]:
     target_file, results = tmp / f"cold-{case}.json", tmp / f"cold-{case}-{rate}.bin"
     target_file.write_text("".join(json.dumps(t) + "\n" for t in chosen))
     before, neo4j_before = cpu_seconds(pids), cpu_seconds([neo4j_pid])
     started = time.monotonic()
-    load = subprocess.Popen([VEGETA, "attack", "-format=json", f"-rate={rate}/s", f"-duration={duration}s",
-                             f"-targets={target_file}", "-timeout=10s", f"-output={results}"])
+    load = subprocess.Popen(
+        [
+            VEGETA,
+            "attack",
+            "-format=json",
+            f"-rate={rate}/s",
+            f"-duration={duration}s",
+            f"-targets={target_file}",
+            "-timeout=10s",
+            f"-output={results}",
+        ]
+    )
     spy = None
     if profile is not None:
         worker = max(service_pids(pids[0])[1:], key=lambda pid: cpu_seconds([pid]))  # a worker, not a helper
-        spy = subprocess.Popen([str(REPO / ".venv/bin/py-spy"), "record", "-p", str(worker), "-d",
-                                str(max(1, duration - 2)), "-r", "200", "-f", "raw", "-o", str(profile)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        spy = subprocess.Popen(
+            [
+                str(REPO / ".venv/bin/py-spy"),
+                "record",
+                "-p",
+                str(worker),
+                "-d",
+                str(max(1, duration - 2)),
+                "-r",
+                "200",
+                "-f",
+                "raw",
+                "-o",
+                str(profile),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     load_cpu = 0.0
     while load.poll() is None:
         load_cpu = max(load_cpu, cpu_seconds([load.pid]))
@@ -134,11 +187,25 @@ def attack(case: str, rate: int, duration: int, chosen: list[dict], pids: list[i
     wall = time.monotonic() - started
     if spy is not None:
         spy.wait(timeout=60)
-    report = json.loads(subprocess.run([VEGETA, "report", "-type=json", str(results)], capture_output=True,
-                                       text=True, check=True).stdout)
+    report = json.loads(
+        subprocess.run(
+            [VEGETA, "report", "-type=json", str(results)], capture_output=True, text=True, check=True
+        ).stdout
+    )
     statuses = Counter(report["status_codes"])
     ok = sum(n for code, n in statuses.items() if code.startswith("2"))
     latency = {key: nanos / 1e6 for key, nanos in report["latencies"].items()}
-    run = Run(case, f"{rate:,}/s", report["requests"], ok, report["requests"] - ok, report["throughput"],
-              latency["50th"], latency["95th"], latency["99th"], load_cpu / wall, (cpu_seconds(pids) - before) / wall)
+    run = Run(
+        case,
+        f"{rate:,}/s",
+        report["requests"],
+        ok,
+        report["requests"] - ok,
+        report["throughput"],
+        latency["50th"],
+        latency["95th"],
+        latency["99th"],
+        load_cpu / wall,
+        (cpu_seconds(pids) - before) / wall,
+    )
     return run, (cpu_seconds([neo4j_pid]) - neo4j_before) / wall, statuses

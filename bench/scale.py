@@ -75,8 +75,14 @@ RTO_S, RPO_S = 15 * 60, 60 * 60
 def percentiles(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
     pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
-    return {"p50": pick(0.50), "p95": pick(0.95), "p99": pick(0.99), "max": ordered[-1],
-            "mean": statistics.fmean(ordered), "n": len(ordered)}
+    return {
+        "p50": pick(0.50),
+        "p95": pick(0.95),
+        "p99": pick(0.99),
+        "max": ordered[-1],
+        "mean": statistics.fmean(ordered),
+        "n": len(ordered),
+    }
 
 
 class BothSamples:
@@ -107,8 +113,9 @@ def _descendants(root: int) -> set[int]:
 
 
 @contextmanager
-def peak_rss(markers: tuple[bytes, ...] = (b"Neo4jAdminCommand", b"AdminTool"),
-             every: float = 0.5) -> Iterator[dict[str, int]]:
+def peak_rss(
+    markers: tuple[bytes, ...] = (b"Neo4jAdminCommand", b"AdminTool"), every: float = 0.5
+) -> Iterator[dict[str, int]]:
     """The highest total RSS (bytes) of this process's descendants whose command line holds one of
     `markers`: neo4j-admin's small launcher JVM and the JVM it starts to do the work. Sampled
     from /proc, so a peak shorter than `every` can be missed."""
@@ -160,19 +167,23 @@ def stop(service: subprocess.Popen | None) -> None:
         service.wait(timeout=60)
 
 
-def generate(orgs: int, folder: Path, catalog: Catalog, open_loop_orgs: int) -> tuple[DepthSample, list[str], dict, float]:
+def generate(
+    orgs: int, folder: Path, catalog: Catalog, open_loop_orgs: int
+) -> tuple[DepthSample, list[str], dict, float]:
     shutil.rmtree(folder, ignore_errors=True)
     depths, ids = DepthSample(500, seed=42), IdSample(min(1.0, 1.5 * open_loop_orgs / orgs), seed=7)
     clock = time.perf_counter()
-    manifest = write_admin(Shape(orgs=orgs, max_depth=20, density=0.01, seed=42), folder, catalog,
-                           BothSamples(depths, ids))
+    manifest = write_admin(
+        Shape(orgs=orgs, max_depth=20, density=0.01, seed=42), folder, catalog, BothSamples(depths, ids)
+    )
     seconds = time.perf_counter() - clock
     random.Random(11).shuffle(ids.ids)
     return depths, ids.ids, manifest.counts(), seconds
 
 
-def sequential_lookups(home: Neo4jHome, work: Path, depths: DepthSample, catalog: Catalog, count: int,
-                       token: str) -> dict:
+def sequential_lookups(
+    home: Neo4jHome, work: Path, depths: DepthSample, catalog: Catalog, count: int, token: str
+) -> dict:
     """Restart Neo4j, one fresh worker: cold then warm single lookups, and /healthz the same way."""
     clock = time.perf_counter()
     home.stop()
@@ -181,8 +192,11 @@ def sequential_lookups(home: Neo4jHome, work: Path, depths: DepthSample, catalog
     rng = random.Random(7)
     per_depth = {int(depth): ids for depth, ids in depths.document()["per_depth"].items()}
     flags = [flag.name for flag in catalog]
-    probes = list(dict.fromkeys((rng.choice(per_depth[d]), rng.choice(flags))
-                                for d in (rng.choice(sorted(per_depth)) for _ in range(count))))
+    probes = list(
+        dict.fromkeys(
+            (rng.choice(per_depth[d]), rng.choice(flags)) for d in (rng.choice(sorted(per_depth)) for _ in range(count))
+        )
+    )
     first_org = per_depth[0][0]
     probes = [probe for probe in probes if probe[0] != first_org]  # cold means first touch
     service, base = serve(home, work, 1)
@@ -196,8 +210,14 @@ def sequential_lookups(home: Neo4jHome, work: Path, depths: DepthSample, catalog
             healthz = sequential(client, ["/healthz"] * len(paths))
     finally:
         stop(service)
-    return {"restart_s": restart_s, "first_request_ms": first, "cold_ms": percentiles(cold),
-            "warm_ms": percentiles(warm), "healthz_ms": percentiles(healthz), "deepest_depth": depths.deepest[0]}
+    return {
+        "restart_s": restart_s,
+        "first_request_ms": first,
+        "cold_ms": percentiles(cold),
+        "warm_ms": percentiles(warm),
+        "healthz_ms": percentiles(healthz),
+        "deepest_depth": depths.deepest[0],
+    }
 
 
 def open_loop(home: Neo4jHome, work: Path, ids: list[str], token: str, args) -> dict:
@@ -216,22 +236,49 @@ def open_loop(home: Neo4jHome, work: Path, ids: list[str], token: str, args) -> 
             if cursor + count > len(ids):
                 raise SystemExit(f"out of never-asked org ids ({len(ids):,}): lower --rates or --duration")
             cursor += count
-            return ids[cursor - count:cursor]
+            return ids[cursor - count : cursor]
 
         # Connections, plans and both workers warmed on orgs never measured afterwards.
         warmup = min(2000, len(ids) // 10)
         attack("rest", max(1, warmup // 5), 5, targets("rest", base, fresh(warmup), token), pids, neo4j_pid, tmp)
         for rate in (int(r) for r in args.rates.split(",")):
-            run, neo4j_cpu, statuses = attack("rest", rate, args.duration,
-                                              targets("rest", base, fresh(rate * args.duration), token),
-                                              pids, neo4j_pid, tmp)
-            noop, _, _ = attack("healthz", rate, args.duration, targets("healthz", base, ["-"] * (rate * args.duration),
-                                                                        token), pids, neo4j_pid, tmp)
-            rows.append({"rate": rate, "rps": run.rps, "p50": run.p50, "p95": run.p95, "p99": run.p99,
-                         "errors": run.errors, "statuses": dict(statuses), "service_cpu": run.service_cpu,
-                         "neo4j_cpu": neo4j_cpu, "healthz": {"p50": noop.p50, "p95": noop.p95, "p99": noop.p99}})
-            print(f"  open loop {rate}/s: {run.rps:,.0f}/s p50/p95/p99 {run.p50:.1f}/{run.p95:.1f}/{run.p99:.1f} ms "
-                  f"errors {run.errors}; healthz p95 {noop.p95:.1f} ms", flush=True)
+            run, neo4j_cpu, statuses = attack(
+                "rest",
+                rate,
+                args.duration,
+                targets("rest", base, fresh(rate * args.duration), token),
+                pids,
+                neo4j_pid,
+                tmp,
+            )
+            noop, _, _ = attack(
+                "healthz",
+                rate,
+                args.duration,
+                targets("healthz", base, ["-"] * (rate * args.duration), token),
+                pids,
+                neo4j_pid,
+                tmp,
+            )
+            rows.append(
+                {
+                    "rate": rate,
+                    "rps": run.rps,
+                    "p50": run.p50,
+                    "p95": run.p95,
+                    "p99": run.p99,
+                    "errors": run.errors,
+                    "statuses": dict(statuses),
+                    "service_cpu": run.service_cpu,
+                    "neo4j_cpu": neo4j_cpu,
+                    "healthz": {"p50": noop.p50, "p95": noop.p95, "p99": noop.p99},
+                }
+            )
+            print(
+                f"  open loop {rate}/s: {run.rps:,.0f}/s p50/p95/p99 {run.p50:.1f}/{run.p95:.1f}/{run.p99:.1f} ms "
+                f"errors {run.errors}; healthz p95 {noop.p95:.1f} ms",
+                flush=True,
+            )
             time.sleep(2)  # let queues drain before the next rate
     finally:
         stop(service)
@@ -246,27 +293,44 @@ def backups(home: Neo4jHome, work: Path, args) -> dict:
     key = work / "backup.key"
     if not key.exists():
         subprocess.run([GRAPHFLAGS, "backup-key", "--out", str(key)], check=True, capture_output=True)
-    env = {**os.environ, "NEO4J_URI": home.bolt_uri, "NEO4J_PASSWORD": home.password,
-           "GRAPHFLAGS_BACKUP_KEY_FILE": str(key), "GRAPHFLAGS_LOG_LEVEL": "WARNING",
-           "GRAPHFLAGS_FLAGS_FILE": str(REPO / "flags.json")}
+    env = {
+        **os.environ,
+        "NEO4J_URI": home.bolt_uri,
+        "NEO4J_PASSWORD": home.password,
+        "GRAPHFLAGS_BACKUP_KEY_FILE": str(key),
+        "GRAPHFLAGS_LOG_LEVEL": "WARNING",
+        "GRAPHFLAGS_FLAGS_FILE": str(REPO / "flags.json"),
+    }
 
     def timed(*command: str) -> tuple[float, str]:
         clock = time.perf_counter()
         done = subprocess.run([GRAPHFLAGS, *command], env=env, cwd=REPO, check=True, capture_output=True, text=True)
-        return time.perf_counter() - clock, done.stdout.strip().splitlines()[-1].split()[0] if done.stdout.strip() else ""
+        return time.perf_counter() - clock, done.stdout.strip().splitlines()[-1].split()[
+            0
+        ] if done.stdout.strip() else ""
 
     home.start()
     result: dict = {}
     try:
         result["export_s"], folder = timed("backup", "--to", str(out), "--home", str(home.path))
         result["export_bytes"] = folder_bytes(Path(folder))
-        result["restore_export_s"], _ = timed("restore", "--from", folder, "--home", str(home.path),
-                                              "--heap", args.admin_heap, "--off-heap", args.admin_off_heap)
+        result["restore_export_s"], _ = timed(
+            "restore",
+            "--from",
+            folder,
+            "--home",
+            str(home.path),
+            "--heap",
+            args.admin_heap,
+            "--off-heap",
+            args.admin_off_heap,
+        )
         shutil.rmtree(folder)
         result["dump_s"], folder = timed("backup", "--offline", "--to", str(out), "--home", str(home.path))
         result["dump_bytes"] = folder_bytes(Path(folder))
-        result["restore_dump_s"], _ = timed("restore", "--from", folder, "--home", str(home.path),
-                                            "--heap", args.admin_heap)
+        result["restore_dump_s"], _ = timed(
+            "restore", "--from", folder, "--home", str(home.path), "--heap", args.admin_heap
+        )
     finally:
         shutil.rmtree(out, ignore_errors=True)
     # RPO 1 h with an hourly export: the newest is at most an hour plus its own duration old, so
@@ -288,11 +352,22 @@ def run_size(orgs: int, args, catalog: Catalog, home: Neo4jHome, work: Path, tok
     with peak_rss() as admin_peak:
         report = import_directory(home, folder, settings, heap=args.admin_heap, off_heap=args.admin_off_heap)
     shutil.rmtree(folder)
-    print(f"[{orgs:,}] import {report.seconds}, neo4j-admin peak RSS {admin_peak['bytes'] / 2**30:.2f} GiB, "
-          f"store {report.store_bytes / 2**20:,.0f} MiB", flush=True)
-    result = {"orgs": orgs, "counts": counts, "rows": sum(counts.values()), "csv_bytes": csv_bytes,
-              "generate_s": generate_s, "import": report.seconds, "admin_peak_rss_bytes": admin_peak["bytes"],
-              "store_bytes": report.store_bytes, "tx_log_bytes": home.transaction_log_bytes()}
+    print(
+        f"[{orgs:,}] import {report.seconds}, neo4j-admin peak RSS {admin_peak['bytes'] / 2**30:.2f} GiB, "
+        f"store {report.store_bytes / 2**20:,.0f} MiB",
+        flush=True,
+    )
+    result = {
+        "orgs": orgs,
+        "counts": counts,
+        "rows": sum(counts.values()),
+        "csv_bytes": csv_bytes,
+        "generate_s": generate_s,
+        "import": report.seconds,
+        "admin_peak_rss_bytes": admin_peak["bytes"],
+        "store_bytes": report.store_bytes,
+        "tx_log_bytes": home.transaction_log_bytes(),
+    }
     result["sequential"] = sequential_lookups(home, work, depths, catalog, args.lookups, token)
     print(f"[{orgs:,}] sequential {json.dumps(result['sequential'])}", flush=True)
     result["open_loop"] = open_loop(home, work, ids, token, args)
@@ -322,38 +397,66 @@ def tables(results: list[dict], args) -> str:
     ]
     for r in results:
         s = r["import"]
-        lines.append(f"| {r['orgs']:,} | {r['rows']:,} | {r['generate_s']:.1f} s | {s['neo4j-admin import']:.1f} s | "
-                     f"{gib(r['admin_peak_rss_bytes'])} | {s['migrations (constraints)']:.1f} + {s['catalog sync']:.1f} s | "
-                     f"{gib(r['store_bytes'])} | {r['sequential']['restart_s']:.1f} s |")
-    lines += ["", "Sequential single lookups after a restart, one worker, keep-alive HTTP (ms, p50 / p95 / p99):", "",
-              "| orgs | cold (first touch) | warm (service cache) | GET /healthz (no-op) | first request |",
-              "|---:|---:|---:|---:|---:|"]
+        lines.append(
+            f"| {r['orgs']:,} | {r['rows']:,} | {r['generate_s']:.1f} s | {s['neo4j-admin import']:.1f} s | "
+            f"{gib(r['admin_peak_rss_bytes'])} | {s['migrations (constraints)']:.1f} + {s['catalog sync']:.1f} s | "
+            f"{gib(r['store_bytes'])} | {r['sequential']['restart_s']:.1f} s |"
+        )
+    lines += [
+        "",
+        "Sequential single lookups after a restart, one worker, keep-alive HTTP (ms, p50 / p95 / p99):",
+        "",
+        "| orgs | cold (first touch) | warm (service cache) | GET /healthz (no-op) | first request |",
+        "|---:|---:|---:|---:|---:|",
+    ]
     for r in results:
         q = r["sequential"]
-        lines.append(f"| {r['orgs']:,} | {ms(q['cold_ms'])} | {ms(q['warm_ms'])} | {ms(q['healthz_ms'])} | "
-                     f"{q['first_request_ms']:.1f} |")
-    lines += ["", f"Open-loop cold lookups (vegeta, {args.duration} s a rate, every request for an org never asked "
-                  f"before, page cache warmed first, {args.workers} workers); /healthz at the same rate right after:", "",
-              "| orgs | rate | achieved/s | p50 / p95 / p99 ms | errors | service CPU | Neo4j CPU | /healthz p50 / p95 / p99 ms |",
-              "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        lines.append(
+            f"| {r['orgs']:,} | {ms(q['cold_ms'])} | {ms(q['warm_ms'])} | {ms(q['healthz_ms'])} | "
+            f"{q['first_request_ms']:.1f} |"
+        )
+    lines += [
+        "",
+        f"Open-loop cold lookups (vegeta, {args.duration} s a rate, every request for an org never asked "
+        f"before, page cache warmed first, {args.workers} workers); /healthz at the same rate right after:",
+        "",
+        "| orgs | rate | achieved/s | p50 / p95 / p99 ms | errors | service CPU | Neo4j CPU | /healthz p50 / p95 / p99 ms |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in results:
         for row in r["open_loop"]["rates"]:
-            lines.append(f"| {r['orgs']:,} | {row['rate']:,}/s | {row['rps']:,.0f} | {ms(row)} | {row['errors']} | "
-                         f"{row['service_cpu']:.2f} | {row['neo4j_cpu']:.2f} | {ms(row['healthz'])} |")
+            lines.append(
+                f"| {r['orgs']:,} | {row['rate']:,}/s | {row['rps']:,.0f} | {ms(row)} | {row['errors']} | "
+                f"{row['service_cpu']:.2f} | {row['neo4j_cpu']:.2f} | {ms(row['healthz'])} |"
+            )
     if any("backup" in r for r in results):
-        lines += ["", "Backups (encrypted; restore = verify, load or import, start, migrations, sync):", "",
-                  "| orgs | online export | restore from export | offline dump | restore from dump | RPO 1 h | RTO 15 min |",
-                  "|---:|---:|---:|---:|---:|---|---|"]
+        lines += [
+            "",
+            "Backups (encrypted; restore = verify, load or import, start, migrations, sync):",
+            "",
+            "| orgs | online export | restore from export | offline dump | restore from dump | RPO 1 h | RTO 15 min |",
+            "|---:|---:|---:|---:|---:|---|---|",
+        ]
         for r in results:
             b = r.get("backup")
             if b:
-                rto = ("holds (dump and export)" if b["rto_15min_holds_export"] else
-                       "holds from a dump only" if b["rto_15min_holds_dump"] else "does not hold: failover")
-                lines.append(f"| {r['orgs']:,} | {b['export_s']:.0f} s, {b['export_bytes'] / 2**20:,.0f} MiB | "
-                             f"{b['restore_export_s']:.0f} s | {b['dump_s']:.0f} s, {b['dump_bytes'] / 2**20:,.0f} MiB | "
-                             f"{b['restore_dump_s']:.0f} s | {'holds' if b['rpo_1h_holds'] else 'does not hold'} | {rto} |")
-    lines += ["", "Load average after each size: " + "; ".join(
-        f"{r['orgs']:,}: {r['load_average'][0]:.1f}" for r in results), END]
+                rto = (
+                    "holds (dump and export)"
+                    if b["rto_15min_holds_export"]
+                    else "holds from a dump only"
+                    if b["rto_15min_holds_dump"]
+                    else "does not hold: failover"
+                )
+                lines.append(
+                    f"| {r['orgs']:,} | {b['export_s']:.0f} s, {b['export_bytes'] / 2**20:,.0f} MiB | "
+                    f"{b['restore_export_s']:.0f} s | {b['dump_s']:.0f} s, {b['dump_bytes'] / 2**20:,.0f} MiB | "
+                    f"{b['restore_dump_s']:.0f} s | {'holds' if b['rpo_1h_holds'] else 'does not hold'} | {rto} |"
+                )
+    lines += [
+        "",
+        "Load average after each size: " + "; ".join(f"{r['orgs']:,}: {r['load_average'][0]:.1f}" for r in results),
+        END,
+    ]
     return "\n".join(lines)
 
 
@@ -377,11 +480,27 @@ def main() -> None:
     catalog = Catalog.load(REPO / "flags.json")
     home_dir, work = Path(args.home), Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    subprocess.run([str(NEO4JCTL), "init", str(home_dir), "--bolt-port", str(free_port()), "--http-port",
-                    str(free_port()), "--heap", args.heap, "--pagecache", args.pagecache], check=True, capture_output=True)
+    subprocess.run(
+        [
+            str(NEO4JCTL),
+            "init",
+            str(home_dir),
+            "--bolt-port",
+            str(free_port()),
+            "--http-port",
+            str(free_port()),
+            "--heap",
+            args.heap,
+            "--pagecache",
+            args.pagecache,
+        ],
+        check=True,
+        capture_output=True,
+    )
     home = Neo4jHome(home_dir)
-    token = mint_dev_token(Settings(jwt_dev_key_file=work / "dev-jwt.key"), subject="bench", roles=["reader"],
-                           orgs=["*"], ttl=6 * 3600)
+    token = mint_dev_token(
+        Settings(jwt_dev_key_file=work / "dev-jwt.key"), subject="bench", roles=["reader"], orgs=["*"], ttl=6 * 3600
+    )
     print(f"machine: {platform.node()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}", flush=True)
     results = []
     try:

@@ -45,8 +45,9 @@ def main() -> None:
     services = []
     for name in ("one", "two"):
         (work / name).mkdir(parents=True, exist_ok=True)
-    token = mint_dev_token(Settings(jwt_dev_key_file=work / "dev-jwt.key"), subject="bench", roles=["admin"],
-                           orgs=["*"], ttl=3600)
+    token = mint_dev_token(
+        Settings(jwt_dev_key_file=work / "dev-jwt.key"), subject="bench", roles=["admin"], orgs=["*"], ttl=3600
+    )
     for name in ("one", "two"):
         (work / name / "dev-jwt.key").write_bytes((work / "dev-jwt.key").read_bytes())
         services.append(serve(work / name))
@@ -63,8 +64,10 @@ def main() -> None:
             for i, org in enumerate(orgs):
                 at = start + timedelta(seconds=3 + 5 * i / args.schedules)
                 url = (url_one, url_two)[i % 2]
-                response = client.put(f"{url}/v1/orgs/{org}/flags/{args.flag}",
-                                      json={"value": True, "at": at.isoformat().replace("+00:00", "Z")})
+                response = client.put(
+                    f"{url}/v1/orgs/{org}/flags/{args.flag}",
+                    json={"value": True, "at": at.isoformat().replace("+00:00", "Z")},
+                )
                 assert response.status_code == 202, response.text
                 taken[org] = (response.json()["schedule"], at)
             deadline = time.monotonic() + 60
@@ -73,8 +76,11 @@ def main() -> None:
                 time.sleep(0.2)
             late, events_per_schedule = [], []
             for org, (schedule, at) in taken.items():
-                events = [e for e in client.get(f"{url_one}/v1/audit", params={"org": org}).json()["events"]
-                          if e.get("schedule") == schedule]
+                events = [
+                    e
+                    for e in client.get(f"{url_one}/v1/audit", params={"org": org}).json()["events"]
+                    if e.get("schedule") == schedule
+                ]
                 events_per_schedule.append(len(events))
                 late.append((datetime.fromisoformat(events[0]["at"]) - at).total_seconds())
             health = []
@@ -87,12 +93,24 @@ def main() -> None:
             process.terminate()
             process.wait(timeout=30)
     ordered = sorted(late)
-    print(json.dumps({
-        "schedules": args.schedules, "events_per_schedule": sorted(set(events_per_schedule)),
-        "late_s": {"min": round(ordered[0], 3), "p50": round(statistics.median(ordered), 3),
-                   "p95": round(ordered[int(0.95 * (len(ordered) - 1))], 3), "max": round(ordered[-1], 3)},
-        "healthz_ms": {"p50": round(statistics.median(health) * 1000, 2), "max": round(max(health) * 1000, 2)},
-        "load_before": load_before, "load_after": os.getloadavg()}, indent=2))
+    print(
+        json.dumps(
+            {
+                "schedules": args.schedules,
+                "events_per_schedule": sorted(set(events_per_schedule)),
+                "late_s": {
+                    "min": round(ordered[0], 3),
+                    "p50": round(statistics.median(ordered), 3),
+                    "p95": round(ordered[int(0.95 * (len(ordered) - 1))], 3),
+                    "max": round(ordered[-1], 3),
+                },
+                "healthz_ms": {"p50": round(statistics.median(health) * 1000, 2), "max": round(max(health) * 1000, 2)},
+                "load_before": load_before,
+                "load_after": os.getloadavg(),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

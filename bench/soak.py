@@ -78,15 +78,52 @@ def main() -> None:
     options = parser.parse_args()
     seconds = options.minutes * 60
 
-    sh(str(NEO4JCTL), "init", str(HOME), "--bolt-port", str(BOLT), "--http-port", str(HTTP), "--heap", "2g",
-       "--pagecache", "2g", stdout=subprocess.DEVNULL)
-    env = {**os.environ, "NEO4J_URI": f"bolt://127.0.0.1:{BOLT}", "NEO4J_PASSWORD": (HOME / "password").read_text().strip(),
-           "GRAPHFLAGS_PORT": str(PORT), "GRAPHFLAGS_LOG_LEVEL": "WARNING", "GRAPHFLAGS_WORKERS": "2"}
-    token = sh(sys.executable, "-m", "app.cli", "token", "--sub", "soak", "--role", "admin", "--org", "*",
-               "--ttl", str(seconds + 3600), capture_output=True, cwd=REPO).stdout.strip()
+    sh(
+        str(NEO4JCTL),
+        "init",
+        str(HOME),
+        "--bolt-port",
+        str(BOLT),
+        "--http-port",
+        str(HTTP),
+        "--heap",
+        "2g",
+        "--pagecache",
+        "2g",
+        stdout=subprocess.DEVNULL,
+    )
+    env = {
+        **os.environ,
+        "NEO4J_URI": f"bolt://127.0.0.1:{BOLT}",
+        "NEO4J_PASSWORD": (HOME / "password").read_text().strip(),
+        "GRAPHFLAGS_PORT": str(PORT),
+        "GRAPHFLAGS_LOG_LEVEL": "WARNING",
+        "GRAPHFLAGS_WORKERS": "2",
+    }
+    token = sh(
+        sys.executable,
+        "-m",
+        "app.cli",
+        "token",
+        "--sub",
+        "soak",
+        "--role",
+        "admin",
+        "--org",
+        "*",
+        "--ttl",
+        str(seconds + 3600),
+        capture_output=True,
+        cwd=REPO,
+    ).stdout.strip()
     start_database(env)
-    service = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], env=env, cwd=REPO,
-                               stdout=subprocess.DEVNULL, stderr=open(REPO / ".local" / "soak-serve.log", "w"))
+    service = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve"],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=open(REPO / ".local" / "soak-serve.log", "w"),
+    )
     tmp = Path(tempfile.mkdtemp())
     try:
         ensure_orgs(options.orgs, token)
@@ -95,8 +132,11 @@ def main() -> None:
         rng = random.Random(7)
         orgs = [f"o-{rng.randrange(options.orgs)}" for _ in range(20_000)]
         (tmp / "lookups.txt").write_text("".join(f"{BASE}/v1/orgs/{org}/flags/new-checkout\n" for org in orgs))
-        (tmp / "toggles.txt").write_text("".join(f"{BASE}/{org}/beta-dashboard/{'true' if i % 2 else 'false'}\n"
-                                                 for i, org in enumerate(orgs[:1000] * 2)))
+        (tmp / "toggles.txt").write_text(
+            "".join(
+                f"{BASE}/{org}/beta-dashboard/{'true' if i % 2 else 'false'}\n" for i, org in enumerate(orgs[:1000] * 2)
+            )
+        )
         samples: list[tuple[float, float, float]] = []
         stop = threading.Event()
 
@@ -110,12 +150,30 @@ def main() -> None:
         started_us = time.time_ns() // 1000
         sampler.start()
         common = ["h2load", "--h1", "-t1", f"-D{seconds}", "-H", f"Authorization: Bearer {token}"]
-        lookups = subprocess.Popen([*common, "-c40", f"--rps={options.lookups / 40:g}",
-                                    f"--log-file={tmp / 'lookups.log'}", "-i", str(tmp / "lookups.txt")],
-                                   stdout=subprocess.DEVNULL)
-        toggles = subprocess.Popen([*common, "-c4", f"--rps={options.toggles / 4:g}", "-d", str(BODY),
-                                    f"--log-file={tmp / 'toggles.log'}", "-i", str(tmp / "toggles.txt")],
-                                   stdout=subprocess.DEVNULL)
+        lookups = subprocess.Popen(
+            [
+                *common,
+                "-c40",
+                f"--rps={options.lookups / 40:g}",
+                f"--log-file={tmp / 'lookups.log'}",
+                "-i",
+                str(tmp / "lookups.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        toggles = subprocess.Popen(
+            [
+                *common,
+                "-c4",
+                f"--rps={options.toggles / 4:g}",
+                "-d",
+                str(BODY),
+                f"--log-file={tmp / 'toggles.log'}",
+                "-i",
+                str(tmp / "toggles.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
         lookups.wait()
         toggles.wait()
         stop.set()
@@ -139,8 +197,12 @@ def report(options, started_us: int, tmp: Path, samples) -> None:
     ]
     for name in ("lookups", "toggles"):
         ok, errors, minutes = per_minute(tmp / f"{name}.log", started_us)
-        lines += [f"**{name}**: {ok:,} answered 2xx, {errors} errors.", "",
-                  "| minute | requests | p50 ms | p95 ms | p99 ms |", "| --- | --- | --- | --- | --- |"]
+        lines += [
+            f"**{name}**: {ok:,} answered 2xx, {errors} errors.",
+            "",
+            "| minute | requests | p50 ms | p95 ms | p99 ms |",
+            "| --- | --- | --- | --- | --- |",
+        ]
         for minute in sorted(minutes):
             latencies = minutes[minute]
             q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [latencies[0]] * 99
@@ -149,8 +211,12 @@ def report(options, started_us: int, tmp: Path, samples) -> None:
     # Resident memory at the end of each minute: a leak climbs steadily to the end, a cache
     # that fills (20,000 orgs and their ancestors here) levels off once every org was asked.
     by_minute = {int(at // 60): service for at, service, _ in samples}
-    lines += ["| minute | service resident MiB |", "| --- | --- |",
-              *(f"| {minute} | {by_minute[minute]:.0f} |" for minute in sorted(by_minute)), ""]
+    lines += [
+        "| minute | service resident MiB |",
+        "| --- | --- |",
+        *(f"| {minute} | {by_minute[minute]:.0f} |" for minute in sorted(by_minute)),
+        "",
+    ]
     first, last = samples[0], samples[-1]
     lines += [
         f"Memory (resident): service {first[1]:.0f} MiB at start, {last[1]:.0f} MiB at the end "

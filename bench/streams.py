@@ -55,8 +55,9 @@ def ensure_orgs(http: httpx.Client) -> None:
         return
     rows = ["bs-root,"] + [f"bs-{u},bs-root" for u in range(UNITS)]
     rows += [f"{leaf(n)},bs-{n // PER_UNIT}" for n in range(UNITS * PER_UNIT)]
-    http.post("/v1/orgs/bulk", content="id,parent\n" + "\n".join(rows) + "\n",
-              headers={"Content-Type": "text/csv"}).raise_for_status()
+    http.post(
+        "/v1/orgs/bulk", content="id,parent\n" + "\n".join(rows) + "\n", headers={"Content-Type": "text/csv"}
+    ).raise_for_status()
 
 
 def rss_bytes(pid: int) -> int:
@@ -79,13 +80,18 @@ class Streams:
 
         async def one(n: int) -> None:
             async with gate:
-                answer = await http.post("/ofrep/v1/evaluate/flags", json={"context": {"targetingKey": leaf(n)}},
-                                         headers={"X-API-Key": token})
+                answer = await http.post(
+                    "/ofrep/v1/evaluate/flags",
+                    json={"context": {"targetingKey": leaf(n)}},
+                    headers={"X-API-Key": token},
+                )
                 answer.raise_for_status()
                 url = urlsplit(answer.json()["eventStreams"][0]["url"])
                 reader, writer = await asyncio.open_connection(url.hostname, url.port)
-                writer.write(f"GET {url.path}?{url.query} HTTP/1.1\r\nHost: {url.netloc}\r\n"
-                             f"Accept: text/event-stream\r\n\r\n".encode())
+                writer.write(
+                    f"GET {url.path}?{url.query} HTTP/1.1\r\nHost: {url.netloc}\r\n"
+                    f"Accept: text/event-stream\r\n\r\n".encode()
+                )
                 await writer.drain()
                 head = await reader.readuntil(b"\r\n\r\n")
                 if not head.startswith(b"HTTP/1.1 200"):
@@ -119,8 +125,9 @@ async def fan_out(http: httpx.AsyncClient, admin: str, streams: Streams, value: 
     """Change the root's value; seconds from the write's answer to the first and last stream
     hearing of it, and how many of them did within `wait` s."""
     marks = [len(times) for times in streams.heard]
-    response = await http.put(f"/v1/orgs/bs-root/flags/{FLAG}", json={"value": value},
-                              headers={"Authorization": f"Bearer {admin}"})
+    response = await http.put(
+        f"/v1/orgs/bs-root/flags/{FLAG}", json={"value": value}, headers={"Authorization": f"Bearer {admin}"}
+    )
     response.raise_for_status()
     acknowledged = time.monotonic()
     deadline = acknowledged + wait
@@ -141,8 +148,9 @@ async def measure(base: str, token: str, admin: str, count: int, duration: int, 
     limits = httpx.Limits(max_connections=60)
     async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as http:
         # Warm: the bulk answers of every leaf cached, the first fan-out paid.
-        await http.put(f"/v1/orgs/bs-root/flags/{FLAG}", json={"value": False},
-                       headers={"Authorization": f"Bearer {admin}"})
+        await http.put(
+            f"/v1/orgs/bs-root/flags/{FLAG}", json={"value": False}, headers={"Authorization": f"Bearer {admin}"}
+        )
         await asyncio.sleep(2)
         rss_before = rss_bytes(pid)
         started = time.monotonic()
@@ -165,8 +173,11 @@ async def measure(base: str, token: str, admin: str, count: int, duration: int, 
         async def toggling(stop: asyncio.Event) -> int:
             toggles, value = 0, False
             while not stop.is_set():
-                await http.put(f"/v1/orgs/bs-root/flags/{FLAG}", json={"value": value},
-                               headers={"Authorization": f"Bearer {admin}"})
+                await http.put(
+                    f"/v1/orgs/bs-root/flags/{FLAG}",
+                    json={"value": value},
+                    headers={"Authorization": f"Bearer {admin}"},
+                )
                 value, toggles = not value, toggles + 1
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=1.0)
@@ -176,8 +187,9 @@ async def measure(base: str, token: str, admin: str, count: int, duration: int, 
 
         stop = asyncio.Event()
         toggler = asyncio.create_task(toggling(stop))
-        busy = await loop.run_in_executor(None, lambda: h2load("lookup+fan-out", LOOKUP_RATE, path, token, duration,
-                                                               [pid]))
+        busy = await loop.run_in_executor(
+            None, lambda: h2load("lookup+fan-out", LOOKUP_RATE, path, token, duration, [pid])
+        )
         stop.set()
         results["toggles"] = await toggler
         results["lookups"] = (quiet, busy)
@@ -204,16 +216,48 @@ def main() -> None:
         ports.add(free_port())
     bolt, http_port, port = sorted(ports)
     base = f"http://127.0.0.1:{port}"
-    sh(str(NEO4JCTL), "init", str(HOME), "--bolt-port", str(bolt), "--http-port", str(http_port), "--heap", "1g",
-       "--pagecache", "512m", stdout=subprocess.DEVNULL)
+    sh(
+        str(NEO4JCTL),
+        "init",
+        str(HOME),
+        "--bolt-port",
+        str(bolt),
+        "--http-port",
+        str(http_port),
+        "--heap",
+        "1g",
+        "--pagecache",
+        "512m",
+        stdout=subprocess.DEVNULL,
+    )
     password = (HOME / "password").read_text().strip()
-    env = {**os.environ, "NEO4J_URI": f"bolt://127.0.0.1:{bolt}", "NEO4J_PASSWORD": password,
-           "GRAPHFLAGS_PORT": str(port), "GRAPHFLAGS_LOG_LEVEL": "WARNING", "GRAPHFLAGS_WORKERS": "1",
-           "GRAPHFLAGS_MAX_STREAMS_PER_TOKEN": str(options.streams + 10)}
+    env = {
+        **os.environ,
+        "NEO4J_URI": f"bolt://127.0.0.1:{bolt}",
+        "NEO4J_PASSWORD": password,
+        "GRAPHFLAGS_PORT": str(port),
+        "GRAPHFLAGS_LOG_LEVEL": "WARNING",
+        "GRAPHFLAGS_WORKERS": "1",
+        "GRAPHFLAGS_MAX_STREAMS_PER_TOKEN": str(options.streams + 10),
+    }
 
     def token(role: str) -> str:
-        return sh(sys.executable, "-m", "app.cli", "token", "--sub", "bench-streams", "--role", role, "--org",
-                  "bs-root" if role == "reader" else "*", "--ttl", "86400", capture_output=True, cwd=REPO).stdout.strip()
+        return sh(
+            sys.executable,
+            "-m",
+            "app.cli",
+            "token",
+            "--sub",
+            "bench-streams",
+            "--role",
+            role,
+            "--org",
+            "bs-root" if role == "reader" else "*",
+            "--ttl",
+            "86400",
+            capture_output=True,
+            cwd=REPO,
+        ).stdout.strip()
 
     admin, reader = token("admin"), token("reader")
     # A generous start bound: on a busy machine Neo4j's first start took over the default 120 s.
@@ -221,9 +265,13 @@ def main() -> None:
     service = None
     try:
         sh(sys.executable, "-m", "app.cli", "migrate", env=env, cwd=REPO, stdout=subprocess.DEVNULL)
-        service = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], env=env, cwd=REPO,
-                                   stdout=subprocess.DEVNULL,
-                                   stderr=open(REPO / ".local" / "bench-streams-serve.log", "w"))
+        service = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve"],
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=open(REPO / ".local" / "bench-streams-serve.log", "w"),
+        )
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {admin}"}, timeout=600) as http:
             wait_ready(http)
             ensure_orgs(http)
@@ -258,8 +306,10 @@ def report(results: dict, options, load_before: str, load_after: str) -> None:
     ]
     for n, (first, last, heard) in enumerate(results["fan_out"], 1):
         timing = "none heard" if first is None else f"first {first * 1000:.0f} ms, last {last * 1000:.0f} ms"
-        lines.append(f"| fan-out {n}: one change of the root, write acknowledged -> event | {timing}; "
-                     f"{heard:,} of {count:,} streams |")
+        lines.append(
+            f"| fan-out {n}: one change of the root, write acknowledged -> event | {timing}; "
+            f"{heard:,} of {count:,} streams |"
+        )
     slower = (busy.p95 / quiet.p95 - 1) * 100 if quiet.p95 else float("nan")
     lines += [
         f"| cached lookup at {LOOKUP_RATE:,}/s (h2load), p50 / p95 / p99, no change | "

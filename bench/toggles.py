@@ -72,8 +72,17 @@ def toggles(first: int, count: int) -> list[str]:
     return [f"/{org}/{FLAG}/true" for org in orgs] + [f"/{org}/{FLAG}/false" for org in orgs]
 
 
-def wrk(case: str, base: str, paths: list[str], token: str, duration: int, connections: int, pids: list[int],
-        method: str = "GET", tmp: Path = Path(tempfile.gettempdir())) -> tuple[Run, str]:
+def wrk(
+    case: str,
+    base: str,
+    paths: list[str],
+    token: str,
+    duration: int,
+    connections: int,
+    pids: list[int],
+    method: str = "GET",
+    tmp: Path = Path(tempfile.gettempdir()),
+) -> tuple[Run, str]:
     script = tmp / ("toggles-" + re.sub(r"\W+", "-", case) + f"-{connections}.lua")
     listing = ",".join(f'"{path}"' for path in paths)
     script.write_text(
@@ -83,8 +92,11 @@ def wrk(case: str, base: str, paths: list[str], token: str, duration: int, conne
     )
     before = cpu_seconds(pids)
     started = time.monotonic()
-    load = subprocess.Popen(["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), base],
-                            stdout=subprocess.PIPE, text=True)
+    load = subprocess.Popen(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), base],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     load_cpu = 0.0
     while load.poll() is None:
         load_cpu = max(load_cpu, cpu_seconds([load.pid]))
@@ -92,13 +104,29 @@ def wrk(case: str, base: str, paths: list[str], token: str, duration: int, conne
     out = load.stdout.read()
     wall = time.monotonic() - started
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    latency = {m.group(1): _ms(m.group(2), m.group(3)) for m in re.finditer(r"^\s+(\d+)%\s+([\d.]+)(us|ms|s)$", out, re.M)}
+    latency = {
+        m.group(1): _ms(m.group(2), m.group(3)) for m in re.finditer(r"^\s+(\d+)%\s+([\d.]+)(us|ms|s)$", out, re.M)
+    }
     errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
-    errors += sum(int(n) for n in re.findall(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
-                                             out)[0]) if "Socket errors" in out else 0
+    errors += (
+        sum(int(n) for n in re.findall(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)[0])
+        if "Socket errors" in out
+        else 0
+    )
     sent = int(re.search(r"(\d+) requests in", out).group(1))
-    return Run(case, f"wrk -c{connections}", sent, sent - errors, errors, rps, latency.get("50", 0),
-               latency.get("90", 0), latency.get("99", 0), load_cpu / wall, (cpu_seconds(pids) - before) / wall), out
+    return Run(
+        case,
+        f"wrk -c{connections}",
+        sent,
+        sent - errors,
+        errors,
+        rps,
+        latency.get("50", 0),
+        latency.get("90", 0),
+        latency.get("99", 0),
+        load_cpu / wall,
+        (cpu_seconds(pids) - before) / wall,
+    ), out
 
 
 def clear_toggled_values(uri: str, password: str) -> None:
@@ -125,8 +153,23 @@ def ensure_orgs(base: str, orgs: int, token: str) -> None:
 
 def profile(pid: int, duration: int, out: Path) -> subprocess.Popen:
     spy = shutil_which("py-spy")
-    return subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(duration), "--format", "raw",
-                             "--output", str(out), "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [
+            spy,
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(duration),
+            "--format",
+            "raw",
+            "--output",
+            str(out),
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def settle(pids: list[int], idle: float = 0.15, longest: float = 90.0) -> None:
@@ -182,20 +225,56 @@ def main() -> None:
 
     bolt, http_port, port = free_port(), free_port(), free_port()
     base = f"http://127.0.0.1:{port}"
-    sh(str(NEO4JCTL), "init", str(HOME), "--bolt-port", str(bolt), "--http-port", str(http_port), "--heap", "2g",
-       "--pagecache", "2g", stdout=subprocess.DEVNULL)
+    sh(
+        str(NEO4JCTL),
+        "init",
+        str(HOME),
+        "--bolt-port",
+        str(bolt),
+        "--http-port",
+        str(http_port),
+        "--heap",
+        "2g",
+        "--pagecache",
+        "2g",
+        stdout=subprocess.DEVNULL,
+    )
     password = (HOME / "password").read_text().strip()
-    env = {**os.environ, "NEO4J_URI": f"bolt://127.0.0.1:{bolt}", "NEO4J_PASSWORD": password,
-           "GRAPHFLAGS_PORT": str(port), "GRAPHFLAGS_LOG_LEVEL": "WARNING", "GRAPHFLAGS_WORKERS": str(options.workers)}
-    token = sh(sys.executable, "-m", "app.cli", "token", "--sub", "bench", "--role", "admin", "--org", "*",
-               "--ttl", "86400", capture_output=True, cwd=REPO).stdout.strip()
+    env = {
+        **os.environ,
+        "NEO4J_URI": f"bolt://127.0.0.1:{bolt}",
+        "NEO4J_PASSWORD": password,
+        "GRAPHFLAGS_PORT": str(port),
+        "GRAPHFLAGS_LOG_LEVEL": "WARNING",
+        "GRAPHFLAGS_WORKERS": str(options.workers),
+    }
+    token = sh(
+        sys.executable,
+        "-m",
+        "app.cli",
+        "token",
+        "--sub",
+        "bench",
+        "--role",
+        "admin",
+        "--org",
+        "*",
+        "--ttl",
+        "86400",
+        capture_output=True,
+        cwd=REPO,
+    ).stdout.strip()
     sh(str(NEO4JCTL), "start", str(HOME), stdout=subprocess.DEVNULL)
     service = None
     try:
         sh(sys.executable, "-m", "app.cli", "migrate", env=env, cwd=REPO, stdout=subprocess.DEVNULL)
-        service = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], env=env, cwd=REPO,
-                                   stdout=subprocess.DEVNULL,
-                                   stderr=open(REPO / ".local" / "bench-toggles-serve.log", "w"))
+        service = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve"],
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=open(REPO / ".local" / "bench-toggles-serve.log", "w"),
+        )
         ensure_orgs(base, options.orgs, token)
         clear_toggled_values(env["NEO4J_URI"], password)
         pids = service_pids(service.pid)
@@ -217,7 +296,9 @@ def main() -> None:
             return run
 
         print("noop (GET /healthz) at saturation ...", flush=True)
-        runs.append(measured(lambda: wrk("noop GET /healthz", base, ["/healthz"], token, options.duration, 50, pids)[0]))
+        runs.append(
+            measured(lambda: wrk("noop GET /healthz", base, ["/healthz"], token, options.duration, 50, pids)[0])
+        )
         slice_ = 1  # slice 0 was the warm-up's
         spy = None
         for count in connections:
@@ -226,8 +307,9 @@ def main() -> None:
                 busiest = max(pids[1:] or pids, key=lambda pid: cpu_seconds([pid]))
                 spy = profile(busiest, options.duration, REPO / ".local" / f"toggles-c{count}.pyspy.txt")
             paths = toggles(slice_ * ORGS_PER_RUN, ORGS_PER_RUN)
-            run, out = measured(lambda: wrk("toggles", base, paths, token, options.duration, count, pids,
-                                            method="POST"))
+            run, out = measured(
+                lambda: wrk("toggles", base, paths, token, options.duration, count, pids, method="POST")
+            )
             slice_ += 1
             runs.append(run)
             if spy is not None:
@@ -237,8 +319,11 @@ def main() -> None:
             print(f"toggles at {rate}/s (vegeta) ...", flush=True)
             paths = toggles(slice_ * ORGS_PER_RUN, ORGS_PER_RUN)
             slice_ += 1
-            run = measured(lambda: vegeta("toggles", rate, [base + path for path in paths], token,
-                                          options.duration, pids, method="POST"))
+            run = measured(
+                lambda: vegeta(
+                    "toggles", rate, [base + path for path in paths], token, options.duration, pids, method="POST"
+                )
+            )
             run.rate = f"vegeta {rate:,}/s"
             runs.append(run)
         load_after = uptime()
@@ -255,8 +340,9 @@ def main() -> None:
 
 
 def report(runs: list[Run], database_cpu: list[float], options, load_before: str, load_after: str, ready) -> None:
-    cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True,
-                         text=True).stdout.strip()
+    cpu = subprocess.run(
+        ["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True
+    ).stdout.strip()
     lines = [
         START,
         f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores ({cpu}); "

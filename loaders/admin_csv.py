@@ -37,9 +37,14 @@ MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 
 # Stored Python type -> (file suffix, neo4j-admin column type)
-_VALUE_TYPES = {bool: ("boolean", "boolean"), int: ("long", "long"), float: ("double", "double"), str: ("string", "string"),
-                # A rollout (app/domain/rollouts.py): one JSON text, free of ';' (the array delimiter).
-                list: ("rollout", "string[]")}
+_VALUE_TYPES = {
+    bool: ("boolean", "boolean"),
+    int: ("long", "long"),
+    float: ("double", "double"),
+    str: ("string", "string"),
+    # A rollout (app/domain/rollouts.py): one JSON text, free of ';' (the array delimiter).
+    list: ("rollout", "string[]"),
+}
 _COLUMN_TYPES = dict(_VALUE_TYPES.values())
 
 _HEADERS = {
@@ -93,8 +98,13 @@ class Group:
     rows: int = 0
 
     def document(self) -> dict[str, Any]:
-        return {"kind": self.kind, "label": self.label, "header": f"{self.name}.header.csv",
-                "files": [f"{self.name}.csv"], "rows": self.rows}
+        return {
+            "kind": self.kind,
+            "label": self.label,
+            "header": f"{self.name}.header.csv",
+            "files": [f"{self.name}.csv"],
+            "rows": self.rows,
+        }
 
 
 @dataclass
@@ -113,9 +123,16 @@ class Manifest:
         return totals
 
     def document(self) -> dict[str, Any]:
-        return {"format": FORMAT_VERSION, "source": self.source, "created_at": self.created_at,
-                "multiline": self.multiline, "audit_last_seq": self.audit_last_seq, "counts": self.counts(),
-                "groups": [group.document() for group in self.groups], **self.extra}
+        return {
+            "format": FORMAT_VERSION,
+            "source": self.source,
+            "created_at": self.created_at,
+            "multiline": self.multiline,
+            "audit_last_seq": self.audit_last_seq,
+            "counts": self.counts(),
+            "groups": [group.document() for group in self.groups],
+            **self.extra,
+        }
 
 
 class AdminCsvWriter:
@@ -133,8 +150,7 @@ class AdminCsvWriter:
         self._edges = self._open("nodes", "parent_of", "PARENT_OF", _HEADERS["parent_of"], relationship=True)
         self._max_seq = 0
 
-    def _open(self, kind: str, name: str, label: str, header: str, relationship: bool = False
-              ) -> tuple[TextIO, Group]:
+    def _open(self, kind: str, name: str, label: str, header: str, relationship: bool = False) -> tuple[TextIO, Group]:
         group = Group("relationships" if relationship else kind, name, label)
         (self.directory / f"{name}.header.csv").write_text(header + "\n")
         handle = open(self.directory / f"{name}.csv", "w", encoding="utf-8", newline="", buffering=self._buffer)
@@ -164,27 +180,48 @@ class AdminCsvWriter:
         kind = stored_kind(stored)
         if sealed:
             handle, group = self._group(
-                f"set_{kind}_sealed", "SET",
+                f"set_{kind}_sealed",
+                "SET",
                 f":START_ID(Org),:END_ID(Flag),value:{_COLUMN_TYPES[kind]},updated_at:datetime,updated_by,sealed:boolean",
-                relationship=True)
+                relationship=True,
+            )
         else:
-            handle, group = self._group(f"set_{kind}", "SET",
-                                        f":START_ID(Org),:END_ID(Flag),value:{_COLUMN_TYPES[kind]},updated_at:datetime,updated_by",
-                                        relationship=True)
+            handle, group = self._group(
+                f"set_{kind}",
+                "SET",
+                f":START_ID(Org),:END_ID(Flag),value:{_COLUMN_TYPES[kind]},updated_at:datetime,updated_by",
+                relationship=True,
+            )
         text = encode(stored)
         if kind == "string" and ("\n" in text or "\r" in text):
             self.manifest.multiline = True
         handle.write(f"{org},{flag},{text},{updated_at},{encode(updated_by)}{',true' if sealed else ''}\n")
         group.rows += 1
 
-    def flag(self, name: str, type_: str, default: Any, set_: str | None, description: str | None,
-             definition: str | None, active: bool) -> None:
+    def flag(
+        self,
+        name: str,
+        type_: str,
+        default: Any,
+        set_: str | None,
+        description: str | None,
+        definition: str | None,
+        active: bool,
+    ) -> None:
         """A Flag node; `default` as the graph holds it."""
         kind = stored_kind(default)
-        handle, group = self._group(f"flags_{kind}", "Flag",
-                                    f"name:ID(Flag),type,default:{kind},set,description,definition,active:boolean")
-        fields = [name, encode(type_), encode(default), encode(set_), encode(description), encode(definition),
-                  encode(active)]
+        handle, group = self._group(
+            f"flags_{kind}", "Flag", f"name:ID(Flag),type,default:{kind},set,description,definition,active:boolean"
+        )
+        fields = [
+            name,
+            encode(type_),
+            encode(default),
+            encode(set_),
+            encode(description),
+            encode(definition),
+            encode(active),
+        ]
         line = ",".join(fields)
         if "\n" in line or "\r" in line:
             self.manifest.multiline = True
@@ -194,22 +231,51 @@ class AdminCsvWriter:
     def catalog(self, catalog: Catalog) -> None:
         for flag in catalog:
             # The text the catalog sync writes, so the first sync after an import finds nothing to change.
-            self.flag(flag.name, flag.type, flag.to_graph(flag.default), flag.set, flag.description,
-                      flag.stored_definition(), True)
+            self.flag(
+                flag.name,
+                flag.type,
+                flag.to_graph(flag.default),
+                flag.set,
+                flag.description,
+                flag.stored_definition(),
+                True,
+            )
 
-    def audit_event(self, seq: int, at: str, actor: str, action: str, org: str | None, flag: str | None,
-                    old: str | None, new: str | None, path: list[str], sealed: bool | None = None,
-                    schedule: str | None = None) -> None:
+    def audit_event(
+        self,
+        seq: int,
+        at: str,
+        actor: str,
+        action: str,
+        org: str | None,
+        flag: str | None,
+        old: str | None,
+        new: str | None,
+        path: list[str],
+        sealed: bool | None = None,
+        schedule: str | None = None,
+    ) -> None:
         # Events of seals and of schedules (README, "Safe changes") carry one or two properties
         # more: files of their own, so every other event has no column for them.
         extra = [column for column, value in (("sealed:boolean", sealed), ("schedule", schedule)) if value is not None]
         name = "_".join(["audit_events", *(column.split(":")[0] for column in extra)])
         handle, group = self._group(name, "AuditEvent", ",".join([_HEADERS["audit_events"], *extra]))
         # Org ids hold no ';' (the array delimiter), so the path needs no escaping.
-        line = ",".join([str(seq), at, encode(actor), encode(action), encode(org), encode(flag), encode(old),
-                         encode(new), quoted(";".join(path)),
-                         *([str(sealed).lower()] if sealed is not None else []),
-                         *([encode(schedule)] if schedule is not None else [])])
+        line = ",".join(
+            [
+                str(seq),
+                at,
+                encode(actor),
+                encode(action),
+                encode(org),
+                encode(flag),
+                encode(old),
+                encode(new),
+                quoted(";".join(path)),
+                *([str(sealed).lower()] if sealed is not None else []),
+                *([encode(schedule)] if schedule is not None else []),
+            ]
+        )
         if "\n" in line or "\r" in line:
             self.manifest.multiline = True
         handle.write(line + "\n")

@@ -34,8 +34,15 @@ class ImportReport:
         return sum(self.seconds.values())
 
 
-def import_directory(home: Neo4jHome, directory: Path, settings: Settings, *, heap: str = "1g",
-                     off_heap: str = "2g", threads: int | None = None) -> ImportReport:
+def import_directory(
+    home: Neo4jHome,
+    directory: Path,
+    settings: Settings,
+    *,
+    heap: str = "1g",
+    off_heap: str = "2g",
+    threads: int | None = None,
+) -> ImportReport:
     """Replace `home`'s default database with the graph in `directory`; `settings` name the catalog."""
     manifest = read_manifest(directory)
     report = ImportReport(counts=manifest["counts"])
@@ -46,9 +53,14 @@ def import_directory(home: Neo4jHome, directory: Path, settings: Settings, *, he
 
     clock = time.perf_counter()
     directory.mkdir(parents=True, exist_ok=True)
-    options = ["--overwrite-destination=true", "--bad-tolerance=0", "--skip-bad-relationships=false",
-               "--skip-duplicate-nodes=false", f"--max-off-heap-memory={off_heap}",
-               f"--report-file={(directory / 'import.report').resolve()}"]
+    options = [
+        "--overwrite-destination=true",
+        "--bad-tolerance=0",
+        "--skip-bad-relationships=false",
+        "--skip-duplicate-nodes=false",
+        f"--max-off-heap-memory={off_heap}",
+        f"--report-file={(directory / 'import.report').resolve()}",
+    ]
     if threads:
         options.append(f"--threads={threads}")
     # The database name goes first: after --relationships it would be taken for one more file.

@@ -61,8 +61,9 @@ def _sha256(path: Path) -> str:
 
 
 def _write_sums(folder: Path) -> None:
-    lines = [f"{_sha256(path)}  {path.name}\n" for path in sorted(folder.iterdir())
-             if path.is_file() and path.name != SUMS]
+    lines = [
+        f"{_sha256(path)}  {path.name}\n" for path in sorted(folder.iterdir()) if path.is_file() and path.name != SUMS
+    ]
     (folder / SUMS).write_text("".join(lines))
 
 
@@ -155,8 +156,9 @@ def backup_offline(home: Neo4jHome, root: Path, settings: Settings | None = None
     return _take(root, "dump", key, dump)
 
 
-def restore(home: Neo4jHome, folder: Path, settings: Settings, *, heap: str = "1g", off_heap: str = "2g"
-            ) -> ImportReport:
+def restore(
+    home: Neo4jHome, folder: Path, settings: Settings, *, heap: str = "1g", off_heap: str = "2g"
+) -> ImportReport:
     """Replace the home's database with a backup folder of either kind."""
     key = _key(settings)
     try:
@@ -174,8 +176,9 @@ def _restore(home: Neo4jHome, folder: Path, settings: Settings, *, heap: str, of
     report = ImportReport(counts={})
     clock = time.perf_counter()
     home.stop()
-    home.admin("database", "load", "neo4j", f"--from-path={folder.resolve()}", "--overwrite-destination=true",
-               heap=heap)
+    home.admin(
+        "database", "load", "neo4j", f"--from-path={folder.resolve()}", "--overwrite-destination=true", heap=heap
+    )
     report.seconds["neo4j-admin load"] = time.perf_counter() - clock
     report.store_bytes = home.store_bytes()
     clock = time.perf_counter()

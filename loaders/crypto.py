@@ -90,8 +90,9 @@ def parse_key(text: str) -> bytes:
 
 
 def _derive(master: bytes, salt: bytes) -> tuple[AESGCM, bytes]:
-    material = HKDF(algorithm=hashes.SHA256(), length=32 + _CHECK, salt=salt,
-                    info=b"graphflags backup file v2").derive(master)
+    material = HKDF(algorithm=hashes.SHA256(), length=32 + _CHECK, salt=salt, info=b"graphflags backup file v2").derive(
+        master
+    )
     return AESGCM(material[:32]), material[32:]
 
 
@@ -121,13 +122,15 @@ def decrypt_chunks(master: bytes, source: BinaryIO, name: str = "file", context:
     """Plaintext chunks of `source`; raises WrongKey or CryptoError (and yields nothing more)."""
     header = source.read(HEADER)
     if header.startswith(FORMAT1_MAGIC):
-        raise FormatError(f"{name} is in backup format 1, which this version does not restore (it reads format "
-                          f"{FORMAT} only: format 1 cannot tell a file of its backup from one swapped in)")
+        raise FormatError(
+            f"{name} is in backup format 1, which this version does not restore (it reads format "
+            f"{FORMAT} only: format 1 cannot tell a file of its backup from one swapped in)"
+        )
     if len(header) != HEADER or not header.startswith(MAGIC):
         raise CryptoError(f"{name} is not a graphflags encrypted backup file")
     aad = header + context
-    aead, check = _derive(master, header[len(MAGIC):len(MAGIC) + _SALT])
-    if not secrets.compare_digest(check, header[len(MAGIC) + _SALT:]):
+    aead, check = _derive(master, header[len(MAGIC) : len(MAGIC) + _SALT])
+    if not secrets.compare_digest(check, header[len(MAGIC) + _SALT :]):
         raise WrongKey(f"{name} was encrypted with another backup key (GRAPHFLAGS_BACKUP_KEY / _FILE)")
     index = 0
     while True:
@@ -140,8 +143,10 @@ def decrypt_chunks(master: bytes, source: BinaryIO, name: str = "file", context:
         try:
             yield aead.decrypt(_nonce(index, last), sealed, aad)
         except InvalidTag:
-            raise CryptoError(f"{name} fails authentication (chunk {index}): damaged or truncated, or written for "
-                              "another backup or under another name") from None
+            raise CryptoError(
+                f"{name} fails authentication (chunk {index}): damaged or truncated, or written for "
+                "another backup or under another name"
+            ) from None
         if last:
             return
         index += 1
@@ -213,13 +218,22 @@ def encrypt_folder(plain: Path, out: Path, key: bytes, kind: str) -> None:
     """Encrypt every file of `plain` into the new folder `out`, with the manifest that binds them."""
     files = [{"name": path.name, **dict(zip(("size", "sha256"), _sha256(path), strict=True))} for path in _files(plain)]
     backup_id = os.urandom(_BACKUP_ID)
-    manifest = json.dumps({"format": FORMAT, "backup_id": backup_id.hex(), "kind": kind,
-                           "created": datetime.now(UTC).isoformat(), "files": files}, sort_keys=True).encode()
+    manifest = json.dumps(
+        {
+            "format": FORMAT,
+            "backup_id": backup_id.hex(),
+            "kind": kind,
+            "created": datetime.now(UTC).isoformat(),
+            "files": files,
+        },
+        sort_keys=True,
+    ).encode()
     digest = hashlib.sha256(manifest).digest()
     out.mkdir()
     for entry in files:
-        encrypt_file(key, plain / entry["name"], out / (entry["name"] + SUFFIX),
-                     _file_context(backup_id, digest, entry["name"]))
+        encrypt_file(
+            key, plain / entry["name"], out / (entry["name"] + SUFFIX), _file_context(backup_id, digest, entry["name"])
+        )
     with open(out / BACKUP_MANIFEST, "xb") as sink:
         sink.write(MANIFEST_MAGIC + backup_id)
         encrypt_stream(key, io.BytesIO(manifest), sink, _manifest_context(backup_id))
@@ -229,7 +243,8 @@ def encrypt_folder(plain: Path, out: Path, key: bytes, kind: str) -> None:
 
 def mark_unencrypted(folder: Path) -> None:
     (folder / UNENCRYPTED_MARK).write_text(
-        "This backup is NOT encrypted: it was written without GRAPHFLAGS_BACKUP_KEY(_FILE).\n")
+        "This backup is NOT encrypted: it was written without GRAPHFLAGS_BACKUP_KEY(_FILE).\n"
+    )
 
 
 def _read_manifest(key: bytes, path: Path) -> tuple[dict, bytes, bytes]:
@@ -238,7 +253,7 @@ def _read_manifest(key: bytes, path: Path) -> tuple[dict, bytes, bytes]:
         prefix = source.read(len(MANIFEST_MAGIC) + _BACKUP_ID)
         if len(prefix) != len(MANIFEST_MAGIC) + _BACKUP_ID or not prefix.startswith(MANIFEST_MAGIC):
             raise CryptoError(f"{path.name} is not a graphflags backup manifest (format {FORMAT})")
-        backup_id = prefix[len(MANIFEST_MAGIC):]
+        backup_id = prefix[len(MANIFEST_MAGIC) :]
         text = b"".join(decrypt_chunks(key, source, path.name, _manifest_context(backup_id)))
     manifest = json.loads(text)
     if manifest.get("format") != FORMAT or manifest.get("backup_id") != backup_id.hex():
@@ -259,12 +274,14 @@ def _plain_refusal(folder: Path, names: set[str]) -> CryptoError:
                     f"{folder} is a backup in format 1 (written before backups had an id and an authenticated "
                     f"manifest); this version restores format {FORMAT} only, because format 1 cannot tell its own "
                     "files from files swapped in from other backups. Restore it with the graphflags release that "
-                    "wrote it, or use a newer backup")
+                    "wrote it, or use a newer backup"
+                )
     if not sealed:
         return CryptoError(
             f"{folder} is an unencrypted backup, but a backup key is configured: refusing it, since anyone who can "
             "write to the backups could have made it. To restore it on purpose, run restore without "
-            "GRAPHFLAGS_BACKUP_KEY / GRAPHFLAGS_BACKUP_KEY_FILE")
+            "GRAPHFLAGS_BACKUP_KEY / GRAPHFLAGS_BACKUP_KEY_FILE"
+        )
     return CryptoError(f"{folder} has encrypted files but no {BACKUP_MANIFEST}: not a whole backup")
 
 
@@ -283,8 +300,10 @@ class decrypted_folder:
         names = {path.name for path in entries if path.is_file()} - {SUMS}
         if self.key is None:
             if any(name.endswith(SUFFIX) for name in names):
-                raise CryptoError(f"{self.folder} is encrypted: set GRAPHFLAGS_BACKUP_KEY or "
-                                  "GRAPHFLAGS_BACKUP_KEY_FILE to the key it was written with")
+                raise CryptoError(
+                    f"{self.folder} is encrypted: set GRAPHFLAGS_BACKUP_KEY or "
+                    "GRAPHFLAGS_BACKUP_KEY_FILE to the key it was written with"
+                )
             return self.folder
         if BACKUP_MANIFEST not in names:
             raise _plain_refusal(self.folder, names)
@@ -294,20 +313,28 @@ class decrypted_folder:
         if others := sorted(path.name for path in entries if not path.is_file()):
             raise CryptoError(f"{self.folder} holds folders no backup has: {', '.join(others)}")
         if plain := sorted(name for name in present - listed.keys() if not name.endswith(SUFFIX)):
-            raise CryptoError(f"{self.folder} mixes files that are not encrypted into an encrypted backup "
-                              f"({', '.join(plain)}): refusing it")
+            raise CryptoError(
+                f"{self.folder} mixes files that are not encrypted into an encrypted backup "
+                f"({', '.join(plain)}): refusing it"
+            )
         if added := sorted(present - listed.keys()):
-            raise CryptoError(f"{', '.join(added)} in {self.folder} is not listed in the backup's authenticated "
-                              "manifest: refusing it")
+            raise CryptoError(
+                f"{', '.join(added)} in {self.folder} is not listed in the backup's authenticated manifest: refusing it"
+            )
         if missing := sorted(listed.keys() - present):
-            raise CryptoError(f"{', '.join(missing)} is missing from {self.folder} (the backup's authenticated "
-                              "manifest lists it)")
+            raise CryptoError(
+                f"{', '.join(missing)} is missing from {self.folder} (the backup's authenticated manifest lists it)"
+            )
         # mkdtemp makes it 700; on the backups' filesystem, which docs/security.md has encrypted.
         self.scratch = Path(tempfile.mkdtemp(prefix=".graphflags-restore-", dir=self.folder.parent))
         try:
             for name, entry in listed.items():
-                got = decrypt_file(self.key, self.folder / name, self.scratch / entry["name"],
-                                   _file_context(backup_id, digest, entry["name"]))
+                got = decrypt_file(
+                    self.key,
+                    self.folder / name,
+                    self.scratch / entry["name"],
+                    _file_context(backup_id, digest, entry["name"]),
+                )
                 if got != (entry["size"], entry["sha256"]):  # authenticated already: this would be our bug
                     raise CryptoError(f"{name} does not match the size and SHA-256 its manifest lists")
         except BaseException:

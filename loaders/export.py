@@ -25,8 +25,9 @@ from app.store.database import Database
 from loaders.admin_csv import AdminCsvWriter, Manifest
 
 
-async def export_graph(db: Database, directory: Path, page: int = 20_000,
-                       progress: Callable[[str, int], None] | None = None) -> Manifest:
+async def export_graph(
+    db: Database, directory: Path, page: int = 20_000, progress: Callable[[str, int], None] | None = None
+) -> Manifest:
     writer = AdminCsvWriter(directory, source="export")
     clock = time.perf_counter()
     try:

@@ -197,13 +197,20 @@ class DepthSample:
             self.deepest = (depth, org)
 
     def document(self) -> dict[str, Any]:
-        return {"per_depth": {str(d): self.kept[d] for d in sorted(self.kept)},
-                "orgs_at_depth": {str(d): self.seen[d] for d in sorted(self.seen)},
-                "deepest": {"depth": self.deepest[0], "id": self.deepest[1]}}
+        return {
+            "per_depth": {str(d): self.kept[d] for d in sorted(self.kept)},
+            "orgs_at_depth": {str(d): self.seen[d] for d in sorted(self.seen)},
+            "deepest": {"depth": self.deepest[0], "id": self.deepest[1]},
+        }
 
 
-def write_csv(shape: Shape, out: TextIO, values_out: TextIO | None = None, catalog: Catalog | None = None,
-              sample: DepthSample | None = None) -> int:
+def write_csv(
+    shape: Shape,
+    out: TextIO,
+    values_out: TextIO | None = None,
+    catalog: Catalog | None = None,
+    sample: DepthSample | None = None,
+) -> int:
     """The user-facing format: `id,parent` (and `org,flag,value`, the value as JSON)."""
     out.write("id,parent\n")
     writer = csv.writer(values_out, lineterminator="\n") if values_out is not None else None
@@ -253,32 +260,89 @@ def parse_fanout(_ctx, _param, text: str) -> tuple[int, ...]:
 
 @click.command()
 @click.option("--orgs", type=click.IntRange(min=1), required=True, help="How many orgs.")
-@click.option("--fanout", default="10,8,6,4", show_default=True, callback=parse_fanout,
-              help="Children per org at each level below a tenant root; the last figure repeats.")
-@click.option("--max-depth", type=click.IntRange(1, MAX_DEPTH), default=12, show_default=True,
-              help="Deepest level below a root; huge tenants reach it through one thin division.")
+@click.option(
+    "--fanout",
+    default="10,8,6,4",
+    show_default=True,
+    callback=parse_fanout,
+    help="Children per org at each level below a tenant root; the last figure repeats.",
+)
+@click.option(
+    "--max-depth",
+    type=click.IntRange(1, MAX_DEPTH),
+    default=12,
+    show_default=True,
+    help="Deepest level below a root; huge tenants reach it through one thin division.",
+)
 @click.option("--huge", type=click.IntRange(min=0), default=3, show_default=True, help="Huge tenants.")
-@click.option("--huge-share", type=click.FloatRange(0, 1), default=0.5, show_default=True,
-              help="Fraction of all orgs in the huge tenants.")
-@click.option("--tail-max", type=click.IntRange(min=1), default=5000, show_default=True,
-              help="Largest small tenant.")
-@click.option("--density", type=click.FloatRange(0, 1), default=0.01, show_default=True,
-              help="Fraction of orgs that set a flag value of their own.")
+@click.option(
+    "--huge-share",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    show_default=True,
+    help="Fraction of all orgs in the huge tenants.",
+)
+@click.option("--tail-max", type=click.IntRange(min=1), default=5000, show_default=True, help="Largest small tenant.")
+@click.option(
+    "--density",
+    type=click.FloatRange(0, 1),
+    default=0.01,
+    show_default=True,
+    help="Fraction of orgs that set a flag value of their own.",
+)
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--prefix", default="t", show_default=True, help="Org ids are PREFIX<tenant>-<n>.")
-@click.option("--catalog", "catalog_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=Path("flags.json"), show_default=True, help="Flags the values are drawn from.")
-@click.option("--values", "values_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write org,flag,value rows (value as JSON) to this file.")
-@click.option("--admin-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Write neo4j-admin import files (orgs, edges, flags, values) here instead of CSV to stdout.")
-@click.option("--sample", "sample_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write up to 500 orgs per depth (and the deepest org) to this JSON file, for benchmarks.")
-def main(orgs: int, fanout: tuple[int, ...], max_depth: int, huge: int, huge_share: float, tail_max: int,
-         density: float, seed: int, prefix: str, catalog_file: Path, values_file: Path | None,
-         admin_dir: Path | None, sample_file: Path | None) -> None:
-    shape = Shape(orgs=orgs, fanout=fanout, max_depth=max_depth, huge=huge, huge_share=huge_share,
-                  tail_max=tail_max, density=density, seed=seed, prefix=prefix)
+@click.option(
+    "--catalog",
+    "catalog_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=Path("flags.json"),
+    show_default=True,
+    help="Flags the values are drawn from.",
+)
+@click.option(
+    "--values",
+    "values_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write org,flag,value rows (value as JSON) to this file.",
+)
+@click.option(
+    "--admin-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write neo4j-admin import files (orgs, edges, flags, values) here instead of CSV to stdout.",
+)
+@click.option(
+    "--sample",
+    "sample_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write up to 500 orgs per depth (and the deepest org) to this JSON file, for benchmarks.",
+)
+def main(
+    orgs: int,
+    fanout: tuple[int, ...],
+    max_depth: int,
+    huge: int,
+    huge_share: float,
+    tail_max: int,
+    density: float,
+    seed: int,
+    prefix: str,
+    catalog_file: Path,
+    values_file: Path | None,
+    admin_dir: Path | None,
+    sample_file: Path | None,
+) -> None:
+    shape = Shape(
+        orgs=orgs,
+        fanout=fanout,
+        max_depth=max_depth,
+        huge=huge,
+        huge_share=huge_share,
+        tail_max=tail_max,
+        density=density,
+        seed=seed,
+        prefix=prefix,
+    )
     catalog = Catalog.load(catalog_file)
     sample = DepthSample(500, seed) if sample_file else None
     if admin_dir is not None:

@@ -68,8 +68,18 @@ def _records(path: Path, expected: list[str]) -> Iterator[tuple[int, list[str]]]
         reader = csv.reader(handle)
         header = [column.strip().lower() for column in next(reader, [])]
         if header != expected:
-            raise BadRows([BadRow(path.name, 1, None, "invalid-header",
-                                  f"the header must be {','.join(expected)}, it is {','.join(header)!r}")], 1)
+            raise BadRows(
+                [
+                    BadRow(
+                        path.name,
+                        1,
+                        None,
+                        "invalid-header",
+                        f"the header must be {','.join(expected)}, it is {','.join(header)!r}",
+                    )
+                ],
+                1,
+            )
         start = reader.line_num
         for record in reader:
             if record:
@@ -102,8 +112,9 @@ class Forest:
         return on_cycles(self.parent)
 
 
-def check_and_write(orgs_csv: Path, values_csv: Path | None, catalog: Catalog, directory: Path,
-                    actor: str = "import") -> Manifest:
+def check_and_write(
+    orgs_csv: Path, values_csv: Path | None, catalog: Catalog, directory: Path, actor: str = "import"
+) -> Manifest:
     """Judge the input; if it is sound write the import files to `directory`, else raise BadRows."""
     bad = BadRows()
     forest = Forest()
@@ -118,8 +129,15 @@ def check_and_write(orgs_csv: Path, values_csv: Path | None, catalog: Catalog, d
         if cyclic:
             names = {index: org for org, index in forest.index.items()}
             for index in cyclic:
-                bad.add(BadRow(orgs_csv.name, forest.line[index], names[index], "cycle",
-                               f"{names[index]!r} would be its own ancestor"))
+                bad.add(
+                    BadRow(
+                        orgs_csv.name,
+                        forest.line[index],
+                        names[index],
+                        "cycle",
+                        f"{names[index]!r} would be its own ancestor",
+                    )
+                )
         if values_csv is not None:
             _values(values_csv, forest, catalog, writer, actor, bad)
         if bad.total:
@@ -162,8 +180,9 @@ def _unknown_parents(orgs_csv: Path, forest: Forest, bad: BadRows) -> None:
             forest.parent[index] = _ROOT
 
 
-def _values(values_csv: Path, forest: Forest, catalog: Catalog, writer: AdminCsvWriter, actor: str,
-            bad: BadRows) -> None:
+def _values(
+    values_csv: Path, forest: Forest, catalog: Catalog, writer: AdminCsvWriter, actor: str, bad: BadRows
+) -> None:
     file = values_csv.name
     at = now_rfc3339()
     flags = {flag.name: position for position, flag in enumerate(catalog)}

@@ -48,8 +48,9 @@ def _docker_engine_answers() -> bool:
 @pytest.fixture(scope="session")
 def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jServer]:
     if os.environ.get("NEO4J_URI"):
-        yield Neo4jServer(os.environ["NEO4J_URI"], os.environ.get("NEO4J_USER", "neo4j"),
-                          os.environ.get("NEO4J_PASSWORD", ""))
+        yield Neo4jServer(
+            os.environ["NEO4J_URI"], os.environ.get("NEO4J_USER", "neo4j"), os.environ.get("NEO4J_PASSWORD", "")
+        )
         return
     if _docker_engine_answers():
         from testcontainers.neo4j import Neo4jContainer  # type: ignore[import-not-found]
@@ -137,8 +138,11 @@ def live_server(migrated: Settings) -> Iterator[str]:
 
     port = free_port()
     # The grace period bounds shutdown while an SSE stream is still open.
-    server = uvicorn.Server(uvicorn.Config(create_app(migrated), host="127.0.0.1", port=port, log_level="warning",
-                                           timeout_graceful_shutdown=2))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(migrated), host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=2
+        )
+    )
     thread = threading.Thread(target=server.run, name="live-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
@@ -159,8 +163,9 @@ class Tokens:
         self.settings = settings
 
     def mint(self, role: str | None, *orgs: str, sub: str = "tester", ttl: int = 600, **extra) -> str:
-        return mint_dev_token(self.settings, subject=sub, roles=[role] if role else [], orgs=list(orgs) or ["*"],
-                              ttl=ttl, extra=extra)
+        return mint_dev_token(
+            self.settings, subject=sub, roles=[role] if role else [], orgs=list(orgs) or ["*"], ttl=ttl, extra=extra
+        )
 
     def headers(self, role: str | None, *orgs: str, sub: str = "tester") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.mint(role, *orgs, sub=sub)}"}
@@ -210,8 +215,18 @@ async def chain6(uid, make_orgs) -> list[str]:
 
 # Fixtures that reach the shared Neo4j (directly or through the app): a test that asks for none
 # of them is a unit test. Modules that start servers of their own are marked `slow` themselves.
-_DATABASE_FIXTURES = {"neo4j_server", "base_settings", "migrated", "settings_for", "app", "client", "live_server",
-                      "tokens", "make_orgs", "chain6"}
+_DATABASE_FIXTURES = {
+    "neo4j_server",
+    "base_settings",
+    "migrated",
+    "settings_for",
+    "app",
+    "client",
+    "live_server",
+    "tokens",
+    "make_orgs",
+    "chain6",
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -27,8 +27,7 @@ def test_alert_rules_are_valid():
 
 
 def test_each_alert_rule_fires_on_its_pattern():
-    result = subprocess.run([promtool(), "test", "rules", "alerts.test.yml"], cwd=OPS, capture_output=True,
-                            text=True)
+    result = subprocess.run([promtool(), "test", "rules", "alerts.test.yml"], cwd=OPS, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -41,8 +40,7 @@ def test_every_alert_rule_has_a_unit_test_that_expects_it_to_fire():
 
 
 def test_the_compose_prometheus_config_is_valid_and_loads_the_rules():
-    result = subprocess.run([promtool(), "check", "config", "prometheus.yml"], cwd=OPS, capture_output=True,
-                            text=True)
+    result = subprocess.run([promtool(), "check", "config", "prometheus.yml"], cwd=OPS, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     rules = re.findall(r"^\s*- alert: \w+", (OPS / "alerts.yml").read_text(), re.M)
     assert f"{len(rules)} rules found" in result.stdout  # the compose config loads every rule

@@ -63,8 +63,9 @@ async def test_a_write_here_is_seen_by_the_next_lookup(app, client, tokens, chai
     root, leaf = chain6[0], chain6[-1]
     reader, writer = tokens.reader(), tokens.writer()
     assert await held_value(app, client, reader, leaf, "retention-days") == 30
-    assert (await client.put(f"/v1/orgs/{root}/flags/retention-days", json={"value": 90},
-                             headers=writer)).status_code == 200
+    assert (
+        await client.put(f"/v1/orgs/{root}/flags/retention-days", json={"value": 90}, headers=writer)
+    ).status_code == 200
     assert not app.state.answers.holds("value", leaf, "retention-days")
     assert await held_value(app, client, reader, leaf, "retention-days") == 90
     # The seed's toggle, then a clear: each seen by the lookup right after it.
@@ -107,8 +108,10 @@ async def test_a_token_outside_the_scope_never_gets_a_held_answer(app, client, t
 @asynccontextmanager
 async def instance(settings):
     app = create_app(settings)
-    async with LifespanManager(app, startup_timeout=60), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://answers") as http:
+    async with (
+        LifespanManager(app, startup_timeout=60),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://answers") as http,
+    ):
         yield app, http
 
 
@@ -137,15 +140,31 @@ async def test_held_answers_still_count_against_rate_limits(settings_for, tokens
         assert refused.status_code == 429 and "retry-after" in refused.headers
 
 
-@pytest.mark.parametrize("method, path", [
-    ("GET", "/v1/orgs/acme/flags/beta"), ("GET", "/v1/orgs/acme/flags"), ("GET", "/acme/beta"),
-    ("POST", "/ofrep/v1/evaluate/flags/beta"), ("POST", "/ofrep/v1/evaluate/flags"),
-    # Earlier routes that the seed's /{org}/{flag} would also match: theirs, as the router decides.
-    ("GET", "/v1/flags"), ("GET", "/v1/audit"), ("GET", "/v1/changes"), ("GET", "/v1/snapshot"),
-    ("GET", "/v1/orgs"), ("GET", "/v1/orgs/acme"), ("GET", "/v1/flags/beta"),
-    ("GET", "/v1/orgs/acme/flags/beta/explain"), ("PUT", "/v1/orgs/acme/flags/beta"), ("HEAD", "/acme/beta"),
-    ("POST", "/acme/beta/true"), ("GET", "/healthz"), ("GET", "/a/b/c"), ("GET", "/acme/beta/"),
-])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", "/v1/orgs/acme/flags/beta"),
+        ("GET", "/v1/orgs/acme/flags"),
+        ("GET", "/acme/beta"),
+        ("POST", "/ofrep/v1/evaluate/flags/beta"),
+        ("POST", "/ofrep/v1/evaluate/flags"),
+        # Earlier routes that the seed's /{org}/{flag} would also match: theirs, as the router decides.
+        ("GET", "/v1/flags"),
+        ("GET", "/v1/audit"),
+        ("GET", "/v1/changes"),
+        ("GET", "/v1/snapshot"),
+        ("GET", "/v1/orgs"),
+        ("GET", "/v1/orgs/acme"),
+        ("GET", "/v1/flags/beta"),
+        ("GET", "/v1/orgs/acme/flags/beta/explain"),
+        ("PUT", "/v1/orgs/acme/flags/beta"),
+        ("HEAD", "/acme/beta"),
+        ("POST", "/acme/beta/true"),
+        ("GET", "/healthz"),
+        ("GET", "/a/b/c"),
+        ("GET", "/acme/beta/"),
+    ],
+)
 async def test_hot_routes_go_where_the_router_sends_them(app, method, path):
     """The direct dispatch of lookups (app/http/hot.py) picks the route Starlette's router would pick."""
     from starlette.routing import Match
@@ -159,7 +178,10 @@ async def test_hot_routes_go_where_the_router_sends_them(app, method, path):
         hot = hot.app
     found = hot.route_for(scope)
     if found is None:
-        assert router_choice is None or router_choice.endpoint.__name__ not in {
-            "get_value", "list_values", "evaluate_flag", "evaluate_flags"} or method == "HEAD"
+        assert (
+            router_choice is None
+            or router_choice.endpoint.__name__ not in {"get_value", "list_values", "evaluate_flag", "evaluate_flags"}
+            or method == "HEAD"
+        )
     else:
         assert found[0] is router_choice

@@ -50,8 +50,9 @@ async def test_every_change_writes_one_event_and_no_ops_write_none(client, token
     assert (await client.delete(put, headers=carol)).status_code == 204  # no-op: nothing set
     assert (await client.post(f"/{child}/limits/%7B%22seats%22%3A3%7D", headers=bob)).status_code == 200
     assert (await client.post(f"/{child}/limits/%7B%22seats%22%3A3%7D", headers=bob)).status_code == 200  # no-op
-    assert (await client.put(f"/v1/orgs/{child}/flags/limits", json={"value": {"seats": 3}},
-                             headers=bob)).status_code == 200  # no-op
+    assert (
+        await client.put(f"/v1/orgs/{child}/flags/limits", json={"value": {"seats": 3}}, headers=bob)
+    ).status_code == 200  # no-op
     # failed requests write nothing either
     assert (await client.put(put, json={"value": "blue"}, headers=bob)).status_code == 422
     assert (await client.put(put, content=b"{}", headers=bob)).status_code == 400
@@ -99,7 +100,8 @@ async def test_bulk_create_writes_one_event_per_new_org(client, tokens, uid):
     assert again.json() == {"created": 0, "unchanged": 6}
     events = await events_of(client, tokens, org=root, subtree="true")
     assert sorted((e["action"], e["org"], e["actor"]) for e in events) == sorted(
-        [("org.create", kid, "loader") for kid in kids] + [("org.create", root, "loader")])
+        [("org.create", kid, "loader") for kid in kids] + [("org.create", root, "loader")]
+    )
     assert all(e["new"] == {"parent": root} for e in events if e["org"] != root)
 
 
@@ -107,13 +109,20 @@ async def test_bulk_create_writes_one_event_per_new_org(client, tokens, uid):
 async def history(client, tokens, uid, make_orgs):
     """root -> mid -> leaf, plus side: flag changes by two actors on each."""
     ids = {name: uid(name) for name in ("root", "mid", "leaf", "side")}
-    await make_orgs([(ids["root"], None), (ids["mid"], ids["root"]), (ids["leaf"], ids["mid"]),
-                     (ids["side"], ids["root"])])
-    for org, flag, value, actor in [("root", "beta", True, "ann"), ("mid", "retention-days", 10, "ben"),
-                                    ("leaf", "beta", False, "ann"), ("leaf", "retention-days", 20, "ben"),
-                                    ("side", "beta", True, "ben"), ("mid", "beta", True, "ann")]:
-        response = await client.put(f"/v1/orgs/{ids[org]}/flags/{flag}", json={"value": value},
-                                    headers=tokens.writer(sub=actor))
+    await make_orgs(
+        [(ids["root"], None), (ids["mid"], ids["root"]), (ids["leaf"], ids["mid"]), (ids["side"], ids["root"])]
+    )
+    for org, flag, value, actor in [
+        ("root", "beta", True, "ann"),
+        ("mid", "retention-days", 10, "ben"),
+        ("leaf", "beta", False, "ann"),
+        ("leaf", "retention-days", 20, "ben"),
+        ("side", "beta", True, "ben"),
+        ("mid", "beta", True, "ann"),
+    ]:
+        response = await client.put(
+            f"/v1/orgs/{ids[org]}/flags/{flag}", json={"value": value}, headers=tokens.writer(sub=actor)
+        )
         assert response.status_code == 200
     return ids
 
@@ -130,8 +139,11 @@ async def test_filter_by_org_alone_and_with_subtree(client, tokens, history):
 
     below_mid = flag_events(await events_of(client, tokens, org=history["mid"], subtree="true"))
     assert [(e["org"], e["flag"]) for e in below_mid] == [
-        (history["mid"], "beta"), (history["leaf"], "retention-days"), (history["leaf"], "beta"),
-        (history["mid"], "retention-days")]
+        (history["mid"], "beta"),
+        (history["leaf"], "retention-days"),
+        (history["leaf"], "beta"),
+        (history["mid"], "retention-days"),
+    ]
     everything = await events_of(client, tokens, org=history["root"], subtree="true")
     assert len(flag_events(everything)) == 6
     assert {e["org"] for e in everything} == set(history.values())
@@ -144,8 +156,11 @@ async def test_filter_by_flag_and_actor(client, tokens, history):
     assert [e["org"] for e in beta] == [history["mid"], history["side"], history["leaf"], root]
     assert {e["flag"] for e in beta} == {"beta"}
     ben = await events_of(client, tokens, org=root, subtree="true", actor="ben")
-    assert [(e["org"], e["flag"]) for e in ben] == [(history["side"], "beta"), (history["leaf"], "retention-days"),
-                                                   (history["mid"], "retention-days")]
+    assert [(e["org"], e["flag"]) for e in ben] == [
+        (history["side"], "beta"),
+        (history["leaf"], "retention-days"),
+        (history["mid"], "retention-days"),
+    ]
     both = await events_of(client, tokens, org=root, subtree="true", actor="ann", flag="retention-days")
     assert both == []
     assert await events_of(client, tokens, org=root, subtree="true", actor="nobody-at-all") == []
@@ -172,7 +187,11 @@ async def test_filter_since(client, tokens, uid, make_orgs):
     shifted = await events_of(client, tokens, org=org, since=moment.isoformat())
     assert [e["new"] for e in shifted] == [3, 2]
     assert [e["new"] for e in await events_of(client, tokens, org=org, since="2000-01-01T00:00:00Z")] == [
-        3, 2, 1, {"parent": None}]
+        3,
+        2,
+        1,
+        {"parent": None},
+    ]
     assert await events_of(client, tokens, org=org, since="2999-01-01T00:00:00+00:00") == []
 
 
@@ -219,12 +238,26 @@ async def test_limit_defaults_to_100_and_allows_1000(client, tokens, uid, make_o
     assert {e["seq"] for e in big["events"]} == {e["seq"] for e in default["events"] + rest["events"]}
 
 
-@pytest.mark.parametrize("params", [
-    {"limit": "0"}, {"limit": "1001"}, {"limit": "-1"}, {"limit": "ten"}, {"limit": "1.5"}, {"limit": ""},
-    {"since": "yesterday"}, {"since": "2026-01-01T00:00:00"}, {"since": "2026-13-01T00:00:00Z"},
-    {"subtree": "maybe"}, {"cursor": "abc"}, {"cursor": "-5"},
-    {"org": "bad id"}, {"org": "x" * 129}, {"flag": "Bad_Flag"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"limit": "0"},
+        {"limit": "1001"},
+        {"limit": "-1"},
+        {"limit": "ten"},
+        {"limit": "1.5"},
+        {"limit": ""},
+        {"since": "yesterday"},
+        {"since": "2026-01-01T00:00:00"},
+        {"since": "2026-13-01T00:00:00Z"},
+        {"subtree": "maybe"},
+        {"cursor": "abc"},
+        {"cursor": "-5"},
+        {"org": "bad id"},
+        {"org": "x" * 129},
+        {"flag": "Bad_Flag"},
+    ],
+)
 async def test_malformed_query_is_422(client, tokens, params):
     response = await client.get("/v1/audit", params=params, headers=tokens.admin())
     assert response.status_code == 422, response.text
@@ -235,8 +268,16 @@ async def test_malformed_query_is_422(client, tokens, params):
 
 async def test_scoped_admin_sees_only_its_subtree(client, tokens, uid, make_orgs):
     ids = {name: uid(name) for name in ("top", "A", "a1", "B", "b1", "wanderer")}
-    await make_orgs([(ids["top"], None), (ids["A"], ids["top"]), (ids["a1"], ids["A"]), (ids["B"], ids["top"]),
-                     (ids["b1"], ids["B"]), (ids["wanderer"], ids["b1"])])
+    await make_orgs(
+        [
+            (ids["top"], None),
+            (ids["A"], ids["top"]),
+            (ids["a1"], ids["A"]),
+            (ids["B"], ids["top"]),
+            (ids["b1"], ids["B"]),
+            (ids["wanderer"], ids["b1"]),
+        ]
+    )
     for org in ("top", "A", "a1", "B", "b1"):
         await client.put(f"/v1/orgs/{ids[org]}/flags/beta", json={"value": True}, headers=tokens.writer())
     # a move from B's subtree into A's: both sides see it
@@ -248,7 +289,9 @@ async def test_scoped_admin_sees_only_its_subtree(client, tokens, uid, make_orgs
     assert {e["org"] for e in seen} == {ids["A"], ids["a1"], ids["wanderer"]}
     assert ("org.move", ids["wanderer"]) in {(e["action"], e["org"]) for e in seen}
     assert {(e["action"], e["org"]) for e in seen if e["action"] == "flag.set"} == {
-        ("flag.set", ids["A"]), ("flag.set", ids["a1"])}
+        ("flag.set", ids["A"]),
+        ("flag.set", ids["a1"]),
+    }
     # wanderer's creation happened under B: not A's business
     assert ("org.create", ids["wanderer"]) not in {(e["action"], e["org"]) for e in seen}
 
@@ -261,8 +304,7 @@ async def test_scoped_admin_sees_only_its_subtree(client, tokens, uid, make_orgs
     assert foreign.status_code in (200, 403), foreign.text
     if foreign.status_code == 200:
         assert foreign.json()["events"] == []
-    subtree_top = (await audit(client, tokens, headers=scoped_a, org=ids["top"], subtree="true",
-                               limit=1000))["events"]
+    subtree_top = (await audit(client, tokens, headers=scoped_a, org=ids["top"], subtree="true", limit=1000))["events"]
     assert {e["org"] for e in subtree_top} <= {ids["A"], ids["a1"], ids["wanderer"]}
     assert ids["top"] not in {e["org"] for e in subtree_top}
     # the unscoped admin sees all of it

@@ -26,8 +26,9 @@ async def append(db: Database, actor: str, org: str, count: int = 1, path: list[
 
     async def work(tx):
         await audit_store.claim_sequence(tx)
-        first = await audit_store.append(tx, actor, [
-            Change("flag.set", org, path or [org], old=None, new=i, flag="beta") for i in range(count)])
+        first = await audit_store.append(
+            tx, actor, [Change("flag.set", org, path or [org], old=None, new=i, flag="beta") for i in range(count)]
+        )
         return list(range(first, first + count))
 
     return await db.write(work)
@@ -108,8 +109,7 @@ class TestBoundedScans:
         service = AuditService(db, scan=4)
         first, following = await service.page(admin_of("*"), AuditFilter(org=root, subtree=True, limit=100))
         assert first == [] and following is not None
-        second, _ = await service.page(admin_of("*"), AuditFilter(org=root, subtree=True, limit=100,
-                                                                   cursor=following))
+        second, _ = await service.page(admin_of("*"), AuditFilter(org=root, subtree=True, limit=100, cursor=following))
         assert [e["seq"] for e in second] == own
 
     async def test_an_actor_filter_alone_needs_no_window(self, db, uid):
@@ -162,8 +162,9 @@ class TestScopedFeed:
         old = await append(db, "ann", uid("old"), count=6)
 
         async def age(tx):
-            await tx.run("MATCH (e:AuditEvent) WHERE e.seq IN $seqs SET e.at = datetime() - duration({days: 1})",
-                         seqs=old)
+            await tx.run(
+                "MATCH (e:AuditEvent) WHERE e.seq IN $seqs SET e.at = datetime() - duration({days: 1})", seqs=old
+            )
 
         await db.write(age)
         recent = await append(db, "ann", uid("recent"), count=2)

@@ -43,8 +43,15 @@ def b64(data: dict | bytes) -> str:
 
 def claims_for(settings, **overrides) -> dict:
     now = int(time.time())
-    claims = {"iss": settings.jwt_issuer, "aud": settings.jwt_audience, "sub": "mallory", "iat": now,
-              "exp": now + 600, "roles": ["admin"], "orgs": ["*"]}
+    claims = {
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "sub": "mallory",
+        "iat": now,
+        "exp": now + 600,
+        "roles": ["admin"],
+        "orgs": ["*"],
+    }
     claims.update(overrides)
     return {key: value for key, value in claims.items() if value is not None}
 
@@ -72,9 +79,11 @@ def bad_tokens(tokens) -> dict[str, dict[str, str]]:
         "expired": bearer(tokens.mint("admin", ttl=-1)),
         "expires now": bearer(tokens.mint("admin", ttl=0)),
         "wrong signature": bearer(jwt.encode({"alg": "HS256"}, claims_for(settings), other_key)),
-        "tampered claims": bearer(".".join([tokens.mint("reader").split(".")[0],
-                                            b64(claims_for(settings)),
-                                            tokens.mint("reader").split(".")[2]])),
+        "tampered claims": bearer(
+            ".".join(
+                [tokens.mint("reader").split(".")[0], b64(claims_for(settings)), tokens.mint("reader").split(".")[2]]
+            )
+        ),
         "alg none": bearer(f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims_for(settings))}."),
         "alg None": bearer(f"{b64({'alg': 'None'})}.{b64(claims_for(settings))}."),
         "wrong issuer": bearer(tokens.mint("admin", iss="https://evil.example")),
@@ -83,15 +92,35 @@ def bad_tokens(tokens) -> dict[str, dict[str, str]]:
         "missing exp": bearer(jwt.encode({"alg": "HS256"}, claims_for(settings, exp=None), dev_key)),
         "missing iss": bearer(jwt.encode({"alg": "HS256"}, claims_for(settings, iss=None), dev_key)),
         "missing aud": bearer(jwt.encode({"alg": "HS256"}, claims_for(settings, aud=None), dev_key)),
-        "asymmetric alg on the dev instance": bearer(jwt.encode(
-            {"alg": "RS256"}, claims_for(settings), RSAKey.generate_key(2048))),
+        "asymmetric alg on the dev instance": bearer(
+            jwt.encode({"alg": "RS256"}, claims_for(settings), RSAKey.generate_key(2048))
+        ),
     }
 
 
-BAD_TOKEN_CASES = ["missing header", "empty header", "non-bearer scheme", "token scheme", "bearer without token",
-                   "garbage", "garbage with dots", "truncated", "expired", "expires now", "wrong signature",
-                   "tampered claims", "alg none", "alg None", "wrong issuer", "wrong audience", "missing sub",
-                   "missing exp", "missing iss", "missing aud", "asymmetric alg on the dev instance"]
+BAD_TOKEN_CASES = [
+    "missing header",
+    "empty header",
+    "non-bearer scheme",
+    "token scheme",
+    "bearer without token",
+    "garbage",
+    "garbage with dots",
+    "truncated",
+    "expired",
+    "expires now",
+    "wrong signature",
+    "tampered claims",
+    "alg none",
+    "alg None",
+    "wrong issuer",
+    "wrong audience",
+    "missing sub",
+    "missing exp",
+    "missing iss",
+    "missing aud",
+    "asymmetric alg on the dev instance",
+]
 
 
 @pytest.mark.parametrize("case", BAD_TOKEN_CASES)
@@ -144,14 +173,22 @@ async def test_open_endpoints_need_no_token(client, path):
 async def test_reader_cannot_write(client, tokens, chain6):
     org = chain6[3]
     reader = tokens.reader()
-    expect_problem(await client.put(f"/v1/orgs/{org}/flags/beta", json={"value": True}, headers=reader),
-                   403, "forbidden")
+    expect_problem(
+        await client.put(f"/v1/orgs/{org}/flags/beta", json={"value": True}, headers=reader), 403, "forbidden"
+    )
     expect_problem(await client.delete(f"/v1/orgs/{org}/flags/beta", headers=reader), 403, "forbidden")
     expect_problem(await client.post(f"/{org}/beta/true", headers=reader), 403, "forbidden")
     assert (await client.get(f"/v1/orgs/{org}/flags/beta", headers=reader)).json()["reason"] == "default"
     # what a reader may do
-    for path in (f"/v1/orgs/{org}/flags/beta", f"/{org}/beta", f"/v1/orgs/{org}/flags/beta/explain",
-                 f"/v1/orgs/{org}/flags", f"/v1/orgs/{org}", "/v1/flags", "/v1/flags/beta"):
+    for path in (
+        f"/v1/orgs/{org}/flags/beta",
+        f"/{org}/beta",
+        f"/v1/orgs/{org}/flags/beta/explain",
+        f"/v1/orgs/{org}/flags",
+        f"/v1/orgs/{org}",
+        "/v1/flags",
+        "/v1/flags/beta",
+    ):
         assert (await client.get(path, headers=reader)).status_code == 200, path
 
 
@@ -165,12 +202,15 @@ async def test_reader_clear_is_refused_and_keeps_the_value(client, tokens, chain
 async def test_writer_cannot_administer(client, tokens, chain6, uid, settings_for):
     writer = tokens.writer()
     new = uid("new")
-    expect_problem(await client.post("/v1/orgs", json={"id": new, "parent": chain6[0]}, headers=writer),
-                   403, "forbidden")
-    expect_problem(await client.post("/v1/orgs/bulk", json=[{"id": new, "parent": chain6[0]}], headers=writer),
-                   403, "forbidden")
-    expect_problem(await client.patch(f"/v1/orgs/{chain6[3]}", json={"parent": chain6[0]}, headers=writer),
-                   403, "forbidden")
+    expect_problem(
+        await client.post("/v1/orgs", json={"id": new, "parent": chain6[0]}, headers=writer), 403, "forbidden"
+    )
+    expect_problem(
+        await client.post("/v1/orgs/bulk", json=[{"id": new, "parent": chain6[0]}], headers=writer), 403, "forbidden"
+    )
+    expect_problem(
+        await client.patch(f"/v1/orgs/{chain6[3]}", json={"parent": chain6[0]}, headers=writer), 403, "forbidden"
+    )
     expect_problem(await client.get("/v1/audit", headers=writer), 403, "forbidden")
     expect_problem(await client.post("/v1/catalog/reload", headers=writer), 403, "forbidden")
     assert (await client.get(f"/v1/orgs/{new}", headers=tokens.admin())).status_code == 404
@@ -188,16 +228,20 @@ async def test_reader_gets_403_on_admin_endpoints(client, tokens):
 @pytest.mark.parametrize("roles", [[], ["superuser"], ["Admin"], "root", [None, 3]])
 async def test_a_token_without_a_known_role_is_forbidden(client, tokens, chain6, roles):
     token = tokens.mint(None, roles=roles)
-    for method, path in [("GET", "/v1/flags"), ("GET", f"/v1/orgs/{chain6[1]}/flags/beta"),
-                         ("GET", f"/v1/orgs/{chain6[1]}")]:
+    for method, path in [
+        ("GET", "/v1/flags"),
+        ("GET", f"/v1/orgs/{chain6[1]}/flags/beta"),
+        ("GET", f"/v1/orgs/{chain6[1]}"),
+    ]:
         expect_problem(await client.request(method, path, headers=bearer(token)), 403, "forbidden")
 
 
 async def test_roles_include_the_ones_before(client, tokens, chain6):
     admin = bearer(tokens.mint(None, roles=["admin"]))
     assert (await client.get(f"/v1/orgs/{chain6[1]}/flags/beta", headers=admin)).status_code == 200
-    assert (await client.put(f"/v1/orgs/{chain6[1]}/flags/beta", json={"value": True},
-                             headers=admin)).status_code == 200
+    assert (
+        await client.put(f"/v1/orgs/{chain6[1]}/flags/beta", json={"value": True}, headers=admin)
+    ).status_code == 200
     several = bearer(tokens.mint(None, roles=["reader", "writer"]))
     assert (await client.delete(f"/v1/orgs/{chain6[1]}/flags/beta", headers=several)).status_code == 204
 
@@ -209,8 +253,17 @@ async def test_roles_include_the_ones_before(client, tokens, chain6):
 async def tenants(uid, make_orgs):
     """top -> A -> a1 -> a2 -> a3 and top -> B -> b1: tokens scoped to A act below A only."""
     ids = {name: uid(name) for name in ("top", "A", "a1", "a2", "a3", "B", "b1")}
-    await make_orgs([(ids["top"], None), (ids["A"], ids["top"]), (ids["a1"], ids["A"]), (ids["a2"], ids["a1"]),
-                     (ids["a3"], ids["a2"]), (ids["B"], ids["top"]), (ids["b1"], ids["B"])])
+    await make_orgs(
+        [
+            (ids["top"], None),
+            (ids["A"], ids["top"]),
+            (ids["a1"], ids["A"]),
+            (ids["a2"], ids["a1"]),
+            (ids["a3"], ids["a2"]),
+            (ids["B"], ids["top"]),
+            (ids["b1"], ids["B"]),
+        ]
+    )
     ids["ghost"] = uid("ghost")  # well-formed, exists nowhere
     return ids
 
@@ -263,8 +316,9 @@ async def test_outside_the_subtree_is_403_whether_or_not_the_org_exists(client, 
     assert all(answer == answers[0] for answer in answers), answers
     for target in ("b1", "B", "top"):
         assert tenants[target] not in orjson.dumps(answers[0]).decode()
-    assert (await client.get(f"/v1/orgs/{tenants['b1']}/flags/beta", headers=tokens.reader())).json()["reason"] \
-        == "default"
+    assert (await client.get(f"/v1/orgs/{tenants['b1']}/flags/beta", headers=tokens.reader())).json()[
+        "reason"
+    ] == "default"
 
 
 async def test_patch_outside_the_subtree_is_403_whether_or_not_the_org_exists(client, tokens, tenants):
@@ -296,12 +350,15 @@ async def test_scoped_admin_creates_inside_its_subtree_only(client, tokens, tena
     admin = tokens.admin(tenants["A"])
     root, outside, ghostly, inside = uid("root"), uid("outside"), uid("ghostly"), uid("inside")
     expect_problem(await client.post("/v1/orgs", json={"id": root}, headers=admin), 403, "forbidden")
-    expect_problem(await client.post("/v1/orgs", json={"id": outside, "parent": tenants["b1"]}, headers=admin),
-                   403, "forbidden")
-    expect_problem(await client.post("/v1/orgs", json={"id": outside, "parent": tenants["top"]}, headers=admin),
-                   403, "forbidden")
-    expect_problem(await client.post("/v1/orgs", json={"id": ghostly, "parent": tenants["ghost"]}, headers=admin),
-                   403, "forbidden")
+    expect_problem(
+        await client.post("/v1/orgs", json={"id": outside, "parent": tenants["b1"]}, headers=admin), 403, "forbidden"
+    )
+    expect_problem(
+        await client.post("/v1/orgs", json={"id": outside, "parent": tenants["top"]}, headers=admin), 403, "forbidden"
+    )
+    expect_problem(
+        await client.post("/v1/orgs", json={"id": ghostly, "parent": tenants["ghost"]}, headers=admin), 403, "forbidden"
+    )
     created = await client.post("/v1/orgs", json={"id": inside, "parent": tenants["a3"]}, headers=admin)
     assert created.status_code == 201, created.text
     for org in (root, outside, ghostly):
@@ -312,8 +369,11 @@ async def test_scoped_admin_creates_inside_its_subtree_only(client, tokens, tena
 async def test_scoped_bulk_with_one_row_outside_is_refused_whole(client, tokens, tenants, uid):
     admin = tokens.admin(tenants["A"])
     good1, good2, bad = uid("good1"), uid("good2"), uid("bad")
-    rows = [{"id": good2, "parent": good1}, {"id": good1, "parent": tenants["a1"]},
-            {"id": bad, "parent": tenants["b1"]}]
+    rows = [
+        {"id": good2, "parent": good1},
+        {"id": good1, "parent": tenants["a1"]},
+        {"id": bad, "parent": tenants["b1"]},
+    ]
     expect_problem(await client.post("/v1/orgs/bulk", json=rows, headers=admin), 403, "forbidden")
     as_root = [{"id": good1, "parent": tenants["a1"]}, {"id": bad}]
     expect_problem(await client.post("/v1/orgs/bulk", json=as_root, headers=admin), 403, "forbidden")
@@ -331,8 +391,7 @@ async def test_creating_an_id_of_another_tenant_is_only_a_conflict(client, token
     body = expect_problem(single, 409, "org-conflict")
     assert tenants["B"] not in single.text and tenants["top"] not in single.text
     assert set(body) == {"type", "title", "status", "detail"}
-    in_bulk = await client.post("/v1/orgs/bulk", json=[{"id": tenants["b1"], "parent": tenants["a2"]}],
-                                headers=admin)
+    in_bulk = await client.post("/v1/orgs/bulk", json=[{"id": tenants["b1"], "parent": tenants["a2"]}], headers=admin)
     expect_problem(in_bulk, 422, "invalid-rows")
     assert [(e["row"], e["type"]) for e in in_bulk.json()["errors"]] == [(1, "org-conflict")]
     assert tenants["B"] not in in_bulk.text
@@ -361,42 +420,68 @@ async def test_check_order(client, tokens, tenants, chain6):
     # 401 before everything
     expect_401(await client.put(f"/v1/orgs/{bad_id}/flags/beta", json={"value": True}))
     # 403 role before 422 validation
-    expect_problem(await client.put(f"/v1/orgs/{bad_id}/flags/beta", json={"value": True},
-                                    headers=tokens.reader()), 403, "forbidden")
+    expect_problem(
+        await client.put(f"/v1/orgs/{bad_id}/flags/beta", json={"value": True}, headers=tokens.reader()),
+        403,
+        "forbidden",
+    )
     expect_problem(await client.post("/v1/orgs", json={"id": "bad id"}, headers=tokens.writer()), 403, "forbidden")
     # 422 validation before 403 scope
-    expect_problem(await client.put(f"/v1/orgs/{bad_id}/flags/beta", json={"value": True},
-                                    headers=tokens.writer(A)), 422, "invalid-id")
-    expect_problem(await client.put(f"/v1/orgs/{b1}/flags/Bad_Flag", json={"value": True},
-                                    headers=tokens.writer(A)), 422, "invalid-id")
-    expect_problem(await client.put(f"/v1/orgs/{b1}/flags/beta", json={"value": "yes"},
-                                    headers=tokens.writer(A)), 422, "invalid-value")
-    expect_problem(await client.put(f"/v1/orgs/{b1}/flags/beta", content=b"{oops",
-                                    headers=tokens.writer(A)), 400, "invalid-body")
-    expect_problem(await client.post("/v1/orgs", json={"id": "bad id", "parent": b1},
-                                     headers=tokens.admin(A)), 422, "invalid-id")
+    expect_problem(
+        await client.put(f"/v1/orgs/{bad_id}/flags/beta", json={"value": True}, headers=tokens.writer(A)),
+        422,
+        "invalid-id",
+    )
+    expect_problem(
+        await client.put(f"/v1/orgs/{b1}/flags/Bad_Flag", json={"value": True}, headers=tokens.writer(A)),
+        422,
+        "invalid-id",
+    )
+    expect_problem(
+        await client.put(f"/v1/orgs/{b1}/flags/beta", json={"value": "yes"}, headers=tokens.writer(A)),
+        422,
+        "invalid-value",
+    )
+    expect_problem(
+        await client.put(f"/v1/orgs/{b1}/flags/beta", content=b"{oops", headers=tokens.writer(A)), 400, "invalid-body"
+    )
+    expect_problem(
+        await client.post("/v1/orgs", json={"id": "bad id", "parent": b1}, headers=tokens.admin(A)), 422, "invalid-id"
+    )
     expect_problem(await client.get(f"/v1/orgs/{bad_id}", headers=tokens.reader(A)), 422, "invalid-id")
     # 403 scope before 404 existence, for an org that exists elsewhere and one that exists nowhere
     for org in (b1, ghost):
-        expect_problem(await client.put(f"/v1/orgs/{org}/flags/no-such-flag", json={"value": True},
-                                        headers=tokens.writer(A)), 403, "forbidden")
-        expect_problem(await client.get(f"/v1/orgs/{org}/flags/no-such-flag", headers=tokens.reader(A)),
-                       403, "forbidden")
-        expect_problem(await client.delete(f"/v1/orgs/{org}/flags/no-such-flag", headers=tokens.writer(A)),
-                       403, "forbidden")
+        expect_problem(
+            await client.put(f"/v1/orgs/{org}/flags/no-such-flag", json={"value": True}, headers=tokens.writer(A)),
+            403,
+            "forbidden",
+        )
+        expect_problem(
+            await client.get(f"/v1/orgs/{org}/flags/no-such-flag", headers=tokens.reader(A)), 403, "forbidden"
+        )
+        expect_problem(
+            await client.delete(f"/v1/orgs/{org}/flags/no-such-flag", headers=tokens.writer(A)), 403, "forbidden"
+        )
     # 404 existence for a '*' token, and for an org inside the scope
-    expect_problem(await client.put(f"/v1/orgs/{ghost}/flags/beta", json={"value": True},
-                                    headers=tokens.writer()), 404, "org-not-found")
+    expect_problem(
+        await client.put(f"/v1/orgs/{ghost}/flags/beta", json={"value": True}, headers=tokens.writer()),
+        404,
+        "org-not-found",
+    )
     expect_problem(await client.get(f"/v1/orgs/{ghost}/flags/beta", headers=tokens.reader()), 404, "org-not-found")
-    expect_problem(await client.put(f"/v1/orgs/{a3}/flags/no-such-flag", json={"value": True},
-                                    headers=tokens.writer(A)), 404, "flag-not-found")
-    expect_problem(await client.get(f"/v1/orgs/{chain6[1]}/flags/no-such-flag", headers=tokens.reader()),
-                   404, "flag-not-found")
+    expect_problem(
+        await client.put(f"/v1/orgs/{a3}/flags/no-such-flag", json={"value": True}, headers=tokens.writer(A)),
+        404,
+        "flag-not-found",
+    )
+    expect_problem(
+        await client.get(f"/v1/orgs/{chain6[1]}/flags/no-such-flag", headers=tokens.reader()), 404, "flag-not-found"
+    )
     # 409 last
-    expect_problem(await client.patch(f"/v1/orgs/{A}", json={"parent": a3}, headers=tokens.admin(A)),
-                   409, "cycle")
-    expect_problem(await client.post("/v1/orgs", json={"id": b1, "parent": a3}, headers=tokens.admin(A)),
-                   409, "org-conflict")
+    expect_problem(await client.patch(f"/v1/orgs/{A}", json={"parent": a3}, headers=tokens.admin(A)), 409, "cycle")
+    expect_problem(
+        await client.post("/v1/orgs", json={"id": b1, "parent": a3}, headers=tokens.admin(A)), 409, "org-conflict"
+    )
 
 
 async def test_body_size_is_checked_before_scope_and_after_role(client, tokens, tenants):
@@ -404,17 +489,24 @@ async def test_body_size_is_checked_before_scope_and_after_role(client, tokens, 
     headers = {"Content-Type": "application/json"}
     b1 = tenants["b1"]
     expect_401(await client.put(f"/v1/orgs/{b1}/flags/beta", content=huge, headers=headers))
-    expect_problem(await client.put(f"/v1/orgs/{b1}/flags/beta", content=huge,
-                                    headers={**headers, **tokens.reader()}), 403, "forbidden")
-    expect_problem(await client.put(f"/v1/orgs/{b1}/flags/beta", content=huge,
-                                    headers={**headers, **tokens.writer(tenants["A"])}), 413, "payload-too-large")
+    expect_problem(
+        await client.put(f"/v1/orgs/{b1}/flags/beta", content=huge, headers={**headers, **tokens.reader()}),
+        403,
+        "forbidden",
+    )
+    expect_problem(
+        await client.put(f"/v1/orgs/{b1}/flags/beta", content=huge, headers={**headers, **tokens.writer(tenants["A"])}),
+        413,
+        "payload-too-large",
+    )
 
 
 # --------------------------------------------------------------------------- JWKS (RS256 / ES256)
 
 
-async def test_jwks_instance_accepts_rs256_and_es256_and_refuses_dev_tokens(client, tokens, settings_for, tmp_path,
-                                                                            uid):
+async def test_jwks_instance_accepts_rs256_and_es256_and_refuses_dev_tokens(
+    client, tokens, settings_for, tmp_path, uid
+):
     issuer, audience = "https://idp.example.test/", "graphflags-prod"
     rsa = RSAKey.generate_key(2048, parameters={"kid": "rsa-1"})
     ec = ECKey.generate_key("P-256", parameters={"kid": "ec-1"})
@@ -425,8 +517,16 @@ async def test_jwks_instance_accepts_rs256_and_es256_and_refuses_dev_tokens(clie
 
     def signed(alg: str, kid: str, key, sub: str, **overrides) -> dict[str, str]:
         now = int(time.time())
-        claims = {"iss": issuer, "aud": audience, "sub": sub, "iat": now, "exp": now + 300, "roles": ["admin"],
-                  "orgs": ["*"], **overrides}
+        claims = {
+            "iss": issuer,
+            "aud": audience,
+            "sub": sub,
+            "iat": now,
+            "exp": now + 300,
+            "roles": ["admin"],
+            "orgs": ["*"],
+            **overrides,
+        }
         return bearer(jwt.encode({"alg": alg, "kid": kid}, claims, key, algorithms=[alg]))
 
     org = uid("jwks")
@@ -436,8 +536,7 @@ async def test_jwks_instance_accepts_rs256_and_es256_and_refuses_dev_tokens(clie
         async with httpx.AsyncClient(transport=transport, base_url="http://jwks.test") as other:
             rs = await other.get("/v1/flags", headers=signed("RS256", "rsa-1", rsa, "rs-reader"))
             assert rs.status_code == 200, rs.text
-            created = await other.post("/v1/orgs", json={"id": org},
-                                       headers=signed("ES256", "ec-1", ec, "es-admin"))
+            created = await other.post("/v1/orgs", json={"id": org}, headers=signed("ES256", "ec-1", ec, "es-admin"))
             assert created.status_code == 201, created.text
             # refused: the development HS256 token, wrong issuer or audience, an unknown key, expiry
             expect_401(await other.get("/v1/flags", headers=tokens.admin()))
@@ -445,15 +544,26 @@ async def test_jwks_instance_accepts_rs256_and_es256_and_refuses_dev_tokens(clie
             expect_401(await other.get("/v1/flags", headers=signed("ES256", "ec-1", ec, "x", aud="graphflags")))
             stranger = RSAKey.generate_key(2048, parameters={"kid": "rsa-1"})
             expect_401(await other.get("/v1/flags", headers=signed("RS256", "rsa-1", stranger, "x")))
-            expect_401(await other.get("/v1/flags", headers=signed("ES256", "ec-1", ec, "x",
-                                                                   exp=int(time.time()) - 1)))
+            expect_401(await other.get("/v1/flags", headers=signed("ES256", "ec-1", ec, "x", exp=int(time.time()) - 1)))
             unsigned = f"{b64({'alg': 'none', 'kid': 'rsa-1'})}.{b64({'iss': issuer, 'aud': audience, 'sub': 'x'})}."
             expect_401(await other.get("/v1/flags", headers=bearer(unsigned)))
             # an HS256 token whose secret is the RSA public key (algorithm confusion)
             # (built by hand: joserfc itself refuses to use a public key as an HMAC secret)
-            signing_input = ".".join([b64({"alg": "HS256", "kid": "rsa-1"}),
-                                      b64({"iss": issuer, "aud": audience, "sub": "x", "exp": int(time.time()) + 60,
-                                           "roles": ["admin"], "orgs": ["*"]})])
+            signing_input = ".".join(
+                [
+                    b64({"alg": "HS256", "kid": "rsa-1"}),
+                    b64(
+                        {
+                            "iss": issuer,
+                            "aud": audience,
+                            "sub": "x",
+                            "exp": int(time.time()) + 60,
+                            "roles": ["admin"],
+                            "orgs": ["*"],
+                        }
+                    ),
+                ]
+            )
             mac = hmac.new(rsa.as_pem(private=False), signing_input.encode(), hashlib.sha256).digest()
             confused = f"{signing_input}.{b64(mac)}"
             expect_401(await other.get("/v1/flags", headers=bearer(confused)))
@@ -461,7 +571,6 @@ async def test_jwks_instance_accepts_rs256_and_es256_and_refuses_dev_tokens(clie
     assert (await client.get(f"/v1/orgs/{org}", headers=tokens.reader())).status_code == 200
     events = (await client.get(f"/v1/audit?org={org}", headers=tokens.admin())).json()["events"]
     assert [(e["action"], e["actor"]) for e in events] == [("org.create", "es-admin")]
-
 
 
 def _first_use_of_dev_key(path: Path, start, results) -> None:

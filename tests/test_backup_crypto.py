@@ -66,7 +66,7 @@ def test_tampering_truncation_and_reordering_fail():
     with pytest.raises(crypto.CryptoError, match="damaged"):
         _decrypt(key, bytes(flipped))
     # Cut after the first whole chunk: every remaining chunk authenticates, but none says "last".
-    first = crypto.HEADER + 4 + int.from_bytes(data[crypto.HEADER:crypto.HEADER + 4], "big")
+    first = crypto.HEADER + 4 + int.from_bytes(data[crypto.HEADER : crypto.HEADER + 4], "big")
     with pytest.raises(crypto.CryptoError):
         _decrypt(key, data[:first])
     with pytest.raises(crypto.CryptoError, match="truncated|damaged"):
@@ -229,8 +229,13 @@ def keyed(migrated: Settings) -> Settings:
 
 def _resum(folder: Path) -> None:
     """What someone who swaps files does to SHA256SUMS: it is plain text, anyone can rewrite it."""
-    (folder / SUMS).write_text("".join(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.name}\n"
-                                       for path in sorted(folder.iterdir()) if path.is_file() and path.name != SUMS))
+    (folder / SUMS).write_text(
+        "".join(
+            f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.name}\n"
+            for path in sorted(folder.iterdir())
+            if path.is_file() and path.name != SUMS
+        )
+    )
 
 
 def _refused(home: Neo4jHome, folder: Path, settings: Settings, match: str) -> str:

@@ -14,6 +14,7 @@ from app.store.database import DatabaseUnavailable
 
 # --- the batcher alone, over a plain function ----------------------------------------
 
+
 async def test_one_bad_key_does_not_fail_the_others():
     sent: list[list[str]] = []
 
@@ -89,8 +90,10 @@ async def test_a_key_that_waited_past_the_queue_timeout_is_refused_not_sent():
 
 # --- over the real graph -----------------------------------------------------------
 
+
 async def test_concurrent_misses_of_many_orgs_take_fewer_round_trips_and_answer_right(
-        app, client, tokens, uid, make_orgs, monkeypatch):
+    app, client, tokens, uid, make_orgs, monkeypatch
+):
     services = app.state.services
     root = uid("root")
     orgs = [uid(f"o{n}") for n in range(50)]
@@ -112,10 +115,10 @@ async def test_concurrent_misses_of_many_orgs_take_fewer_round_trips_and_answer_
     answers = await asyncio.gather(
         *(client.get(f"/v1/orgs/{org}/flags/retention-days", headers=tokens.reader()) for org in orgs),
         *(client.get(f"/v1/orgs/{org}/flags", headers=tokens.reader()) for org in orgs[:10]),
-        client.get(f"/v1/orgs/{missing}/flags/retention-days", headers=tokens.admin()))
+        client.get(f"/v1/orgs/{missing}/flags/retention-days", headers=tokens.admin()),
+    )
     singles, bulk, absent = answers[:50], answers[50:60], answers[60]
-    assert [(a.status_code, a.json()["value"]) for a in singles] == \
-        [(200, 7 if n % 5 == 0 else 90) for n in range(50)]
+    assert [(a.status_code, a.json()["value"]) for a in singles] == [(200, 7 if n % 5 == 0 else 90) for n in range(50)]
     assert [a.json()["flags"]["retention-days"]["value"] for a in bulk] == [7 if n % 5 == 0 else 90 for n in range(10)]
     assert absent.status_code == 404
     print(f"{sum(reads)} lookups in {len(reads)} round trips: {reads}")
@@ -124,7 +127,8 @@ async def test_concurrent_misses_of_many_orgs_take_fewer_round_trips_and_answer_
 
 
 async def test_a_batch_in_flight_across_a_write_here_never_fills_the_older_value(
-        app, client, tokens, uid, make_orgs, monkeypatch, request):
+    app, client, tokens, uid, make_orgs, monkeypatch, request
+):
     services = app.state.services
     orgs = [uid(f"b{n}") for n in range(5)]
     await make_orgs([(org, None) for org in orgs])
@@ -143,8 +147,7 @@ async def test_a_batch_in_flight_across_a_write_here_never_fills_the_older_value
     monkeypatch.setattr(services.db, "read_autocommit", held_read)
     # Released whatever happens, so a failure here cannot leave reads hanging for later tests.
     request.addfinalizer(release.set)
-    before = [asyncio.create_task(client.get(f"/v1/orgs/{org}/flags/theme", headers=tokens.reader()))
-              for org in orgs]
+    before = [asyncio.create_task(client.get(f"/v1/orgs/{org}/flags/theme", headers=tokens.reader())) for org in orgs]
     await read_done.wait()  # the batch has read "dark" for the target
     monkeypatch.setattr(services.db, "read_autocommit", real_read)
     written = await client.put(f"/v1/orgs/{target}/flags/theme", json={"value": "light"}, headers=tokens.writer())
@@ -164,8 +167,9 @@ async def test_the_batch_statement_starts_from_the_org_index_never_a_scan(app, c
     from app.store.cypher import cypher
 
     async with app.state.services.db.driver.session() as session:
-        result = await session.run("EXPLAIN " + cypher("lookup_chains"),
-                                   lookups=[[org, "theme"] for org in chain6] + [[chain6[0], None]])
+        result = await session.run(
+            "EXPLAIN " + cypher("lookup_chains"), lookups=[[org, "theme"] for org in chain6] + [[chain6[0], None]]
+        )
         plan = (await result.consume()).plan
     operators: list[str] = []
 

@@ -38,9 +38,16 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jHome]:
 @pytest.fixture(scope="module")
 def settings(home: Neo4jHome, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     keys = tmp_path_factory.mktemp("tls-keys")
-    return home.settings(Settings(
-        flags_file=TEST_CATALOG, jwt_dev_key_file=keys / "dev-jwt.key", watch_catalog=False, log_json=False,
-        log_level="WARNING", neo4j_trusted_ca=home.bolt_certificate))
+    return home.settings(
+        Settings(
+            flags_file=TEST_CATALOG,
+            jwt_dev_key_file=keys / "dev-jwt.key",
+            watch_catalog=False,
+            log_json=False,
+            log_level="WARNING",
+            neo4j_trusted_ca=home.bolt_certificate,
+        )
+    )
 
 
 def App(settings: Settings) -> AdminApp:
@@ -113,8 +120,10 @@ async def test_encrypted_backup_restores_with_its_key_only(home, settings, tmp_p
         assert (await client.post("/v1/orgs", json={"id": "bk-after"})).status_code == 201
 
     pid = home.pid()
-    for bad, cause in ((settings.model_copy(update={"backup_key": SecretStr(wrong)}), "another backup key"),
-                       (settings, "is encrypted: set GRAPHFLAGS_BACKUP_KEY")):
+    for bad, cause in (
+        (settings.model_copy(update={"backup_key": SecretStr(wrong)}), "another backup key"),
+        (settings, "is encrypted: set GRAPHFLAGS_BACKUP_KEY"),
+    ):
         with pytest.raises(BackupError, match=cause) as raised:
             await asyncio.to_thread(restore, home, folder, bad, heap="256m", off_heap="256m")
         assert "nothing was restored" in str(raised.value) and right not in str(raised.value)

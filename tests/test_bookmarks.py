@@ -54,8 +54,10 @@ class _Session:
 
     async def run(self, query, parameters=None):
         """An auto-commit query: routed by the session's access mode."""
+
         async def statement(_session):
             return _Result()
+
         return await self._unit("read" if self.mode == READ_ACCESS else "write", statement)
 
 
@@ -122,7 +124,14 @@ async def test_one_manager_for_every_session_and_reads_routed_to_readers(db):
     # read_from_leader and schema statements go to the leader.
     assert routed == ["write", "read", "read", "read", "write", "write", "write"]
     assert [session.mode for session in db.driver.sessions] == [
-        WRITE_ACCESS, READ_ACCESS, READ_ACCESS, READ_ACCESS, WRITE_ACCESS, WRITE_ACCESS, WRITE_ACCESS]
+        WRITE_ACCESS,
+        READ_ACCESS,
+        READ_ACCESS,
+        READ_ACCESS,
+        WRITE_ACCESS,
+        WRITE_ACCESS,
+        WRITE_ACCESS,
+    ]
 
 
 async def test_a_second_instance_does_not_share_the_first_instance_bookmarks(db):

@@ -60,6 +60,12 @@ async def test_a_bad_row_in_a_large_request_writes_nothing(client, tokens, uid):
     rows.append({"id": uid("orphan"), "parent": uid("missing")})
     response = await client.post("/v1/orgs/bulk", json=rows, headers=tokens.admin())
     assert response.status_code == 422
-    assert response.json()["errors"] == [{"row": len(rows), "id": uid("orphan"), "type": "parent-not-found",
-                                          "detail": f"no organization {uid('missing')!r}"}]
+    assert response.json()["errors"] == [
+        {
+            "row": len(rows),
+            "id": uid("orphan"),
+            "type": "parent-not-found",
+            "detail": f"no organization {uid('missing')!r}",
+        }
+    ]
     assert (await client.get(f"/v1/orgs/{root}", headers=tokens.reader())).status_code == 404

@@ -42,8 +42,15 @@ def home(spare_home: Neo4jHome) -> Neo4jHome:
 @pytest.fixture(scope="module")
 def settings(home: Neo4jHome, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     keys = tmp_path_factory.mktemp("import-keys")
-    return home.settings(Settings(flags_file=FLAGS, jwt_dev_key_file=keys / "dev-jwt.key", watch_catalog=False,
-                                  log_json=False, log_level="WARNING"))
+    return home.settings(
+        Settings(
+            flags_file=FLAGS,
+            jwt_dev_key_file=keys / "dev-jwt.key",
+            watch_catalog=False,
+            log_json=False,
+            log_level="WARNING",
+        )
+    )
 
 
 def App(settings: Settings) -> AdminApp:
@@ -76,8 +83,9 @@ async def test_import_lookups_then_export_and_restore(home, settings, tmp_path):
             own[org.id, flag.name] = value
 
     manifest = check_and_write(orgs_csv, values_csv, CATALOG, tmp_path / "import")
-    report = await asyncio.to_thread(import_directory, home, tmp_path / "import", settings, heap="256m",
-                                     off_heap="256m")
+    report = await asyncio.to_thread(
+        import_directory, home, tmp_path / "import", settings, heap="256m", off_heap="256m"
+    )
     assert report.counts["Org"] == 3000 and report.counts["SET"] == manifest.counts()["SET"] == len(own)
     assert "0001_constraints" in report.migrations
 
@@ -108,15 +116,24 @@ async def test_import_lookups_then_export_and_restore(home, settings, tmp_path):
         assert (await client.post("/v1/orgs", json={"id": new, "parent": deepest})).status_code == 201
         assert (await client.put(f"/v1/orgs/{new}/flags/theme", json={"value": "dark"})).status_code == 200
         assert (await client.delete(f"/v1/orgs/{new}/flags/theme")).status_code in (200, 204)
-        assert (await client.put(f"/v1/orgs/{new}/flags/session-policy",
-                                 json={"value": {"idle_minutes": 5, "mfa": True}})).status_code == 200
-        assert (await client.put(f"/v1/orgs/{new}/flags/support-banner",
-                                 json={"value": 'line one\n"quoted", line two'})).status_code == 200
-        assert (await client.put(f"/v1/orgs/{new}/flags/sso-required",
-                                 json={"value": True, "sealed": True})).status_code == 200
+        assert (
+            await client.put(f"/v1/orgs/{new}/flags/session-policy", json={"value": {"idle_minutes": 5, "mfa": True}})
+        ).status_code == 200
+        assert (
+            await client.put(f"/v1/orgs/{new}/flags/support-banner", json={"value": 'line one\n"quoted", line two'})
+        ).status_code == 200
+        assert (
+            await client.put(f"/v1/orgs/{new}/flags/sso-required", json={"value": True, "sealed": True})
+        ).status_code == 200
         events_before = await _audit(client)
         assert [event["action"] for event in events_before] == [
-            "flag.set", "flag.set", "flag.set", "flag.clear", "flag.set", "org.create"]
+            "flag.set",
+            "flag.set",
+            "flag.set",
+            "flag.clear",
+            "flag.set",
+            "org.create",
+        ]
         assert events_before[0]["sealed"] is True
 
     backup = await asyncio.to_thread(backup_online, settings, tmp_path / "backups")
@@ -158,6 +175,9 @@ def _data(folder: Path) -> dict[str, list[str]]:
     for path in folder.glob("*.csv"):
         if not path.name.endswith(".header.csv"):
             lines = io.StringIO(path.read_text()).read().splitlines()
-            rows[path.name] = sorted(lines, key=lambda line: int(line.split(",", 1)[0])) \
-                if path.name == "audit_events.csv" else sorted(lines)
+            rows[path.name] = (
+                sorted(lines, key=lambda line: int(line.split(",", 1)[0]))
+                if path.name == "audit_events.csv"
+                else sorted(lines)
+            )
     return rows

@@ -24,8 +24,9 @@ _pairs = st.lists(st.tuples(_any_id, st.one_of(st.none(), _any_id)), max_size=6)
 
 def body_of(pairs: list[tuple[str, str | None]], form: str, pretty: bool) -> bytes:
     if form == "json":
-        return orjson.dumps([{"id": org, "parent": parent} for org, parent in pairs],
-                            option=orjson.OPT_INDENT_2 if pretty else 0)
+        return orjson.dumps(
+            [{"id": org, "parent": parent} for org, parent in pairs], option=orjson.OPT_INDENT_2 if pretty else 0
+        )
     if form == "ndjson":
         end = "\r\n" if pretty else "\n"
         return end.join(orjson.dumps({"id": org, "parent": parent}).decode() for org, parent in pairs).encode()
@@ -48,17 +49,21 @@ def read(media: str, chunks: list[bytes]):
 
 
 @settings(max_examples=150, deadline=None)
-@given(pairs=_pairs, form=st.sampled_from(sorted(MEDIA)), pretty=st.booleans(),
-       noise=st.sampled_from([b"", b" ", b"x", b",", b"]", b'"', b"\\", b"\n", b"\xff"]))
+@given(
+    pairs=_pairs,
+    form=st.sampled_from(sorted(MEDIA)),
+    pretty=st.booleans(),
+    noise=st.sampled_from([b"", b" ", b"x", b",", b"]", b'"', b"\\", b"\n", b"\xff"]),
+)
 def test_every_cut_gives_the_same_rows(pairs, form, pretty, noise):
     body = body_of(pairs, form, pretty) + noise
     media = MEDIA[form]
     whole = read(media, [body])
     for cut in range(len(body) + 1):
         assert read(media, [body[:cut], body[cut:]]) == whole, (body, cut)
-    assert read(media, [body[i:i + 1] for i in range(len(body))]) == whole
+    assert read(media, [body[i : i + 1] for i in range(len(body))]) == whole
     for size in (2, 3, 7):
-        assert read(media, [body[i:i + size] for i in range(0, len(body), size)]) == whole
+        assert read(media, [body[i : i + size] for i in range(0, len(body), size)]) == whole
 
 
 @settings(max_examples=50, deadline=None)
@@ -85,7 +90,7 @@ def test_a_long_line_in_small_chunks_is_scanned_a_bounded_number_of_times(form):
     body = long_line(form, 1024 * 1024)
     parser = RowParser(MEDIA[form])
     for start in range(0, len(body), 64):
-        parser.feed(body[start:start + 64])
+        parser.feed(body[start : start + 64])
     rows, errors = parser.close()
     assert [row.id for row in rows] == ["a", "b"]
     assert [error.row for error in errors] == [2]  # an invalid id (CSV: a field past csv's size limit)
@@ -94,23 +99,30 @@ def test_a_long_line_in_small_chunks_is_scanned_a_bounded_number_of_times(form):
 
 # --- bulk values (app/domain/value_rows.py) read by the same streaming reader ----------------------
 
-_values = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=5),
-                    st.dictionaries(st.text(max_size=3), st.integers(0, 3), max_size=2))
+_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5),
+    st.text(max_size=5),
+    st.dictionaries(st.text(max_size=3), st.integers(0, 3), max_size=2),
+)
 _value_pairs = st.lists(st.tuples(_any_id, _values), max_size=6)
 
 
 def value_body_of(pairs: list[tuple[str, object]], form: str, pretty: bool) -> bytes:
     if form == "json":
-        return orjson.dumps([{"org": org, "value": value} for org, value in pairs],
-                            option=orjson.OPT_INDENT_2 if pretty else 0)
+        return orjson.dumps(
+            [{"org": org, "value": value} for org, value in pairs], option=orjson.OPT_INDENT_2 if pretty else 0
+        )
     if form == "ndjson":
         end = "\r\n" if pretty else "\n"
         return end.join(orjson.dumps({"org": org, "value": value}).decode() for org, value in pairs).encode()
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\r\n" if pretty else "\n")
     writer.writerow(["value", "org"] if pretty else ["org", "value"])
-    writer.writerows([(orjson.dumps(value).decode(), org) if pretty else (org, orjson.dumps(value).decode())
-                      for org, value in pairs])
+    writer.writerows(
+        [(orjson.dumps(value).decode(), org) if pretty else (org, orjson.dumps(value).decode()) for org, value in pairs]
+    )
     return text.getvalue().encode()
 
 
@@ -125,22 +137,30 @@ def read_values(media: str, chunks: list[bytes]):
 
 
 @settings(max_examples=100, deadline=None)
-@given(pairs=_value_pairs, form=st.sampled_from(sorted(MEDIA)), pretty=st.booleans(),
-       noise=st.sampled_from([b"", b" ", b"x", b",", b"]", b'"', b"\\", b"\n", b"\xff"]))
+@given(
+    pairs=_value_pairs,
+    form=st.sampled_from(sorted(MEDIA)),
+    pretty=st.booleans(),
+    noise=st.sampled_from([b"", b" ", b"x", b",", b"]", b'"', b"\\", b"\n", b"\xff"]),
+)
 def test_value_rows_are_the_same_however_the_body_is_cut(pairs, form, pretty, noise):
     body = value_body_of(pairs, form, pretty) + noise
     whole = read_values(MEDIA[form], [body])
     for cut in range(len(body) + 1):
         assert read_values(MEDIA[form], [body[:cut], body[cut:]]) == whole, (body, cut)
-    assert read_values(MEDIA[form], [body[i:i + 1] for i in range(len(body))]) == whole
+    assert read_values(MEDIA[form], [body[i : i + 1] for i in range(len(body))]) == whole
 
 
 @pytest.mark.parametrize("form", sorted(MEDIA))
 def test_value_rows_keep_their_numbers_values_and_errors_in_every_format(form):
     pairs = [("a", True), ("bad id", 1), ("b", None), ("c", {"seats": 3}), ("d", "on")]
     rows, errors = read_values(MEDIA[form], [value_body_of(pairs, form, pretty=False)])
-    assert [(row.row, row.org, row.value) for row in rows] == [(1, "a", True), (3, "b", None),
-                                                               (4, "c", {"seats": 3}), (5, "d", "on")]
+    assert [(row.row, row.org, row.value) for row in rows] == [
+        (1, "a", True),
+        (3, "b", None),
+        (4, "c", {"seats": 3}),
+        (5, "d", "on"),
+    ]
     assert [(error.row, error.type) for error in errors] == [(2, "invalid-id")]
 
 
@@ -151,7 +171,7 @@ def test_a_long_value_row_in_small_chunks_is_scanned_a_bounded_number_of_times(f
     body = value_body_of([("a", True), ("b", big), ("c", False)], form, pretty=False)
     parser = ValueRowParser(MEDIA[form])
     for start in range(0, len(body), 64):
-        parser.feed(body[start:start + 64])
+        parser.feed(body[start : start + 64])
     rows, errors = parser.close()
     if form == "csv":  # a field past csv's size limit: that row's error, the others read
         assert [row.org for row in rows] == ["a", "c"] and [error.row for error in errors] == [2]
@@ -170,8 +190,14 @@ def test_a_json_array_of_values_is_read_as_it_arrives():
     assert [(row.org, row.value) for row in rows] == [("a", True), ("b", False)] and errors == []
 
 
-@pytest.mark.parametrize("body, says", [(b'{"org": "a"}', '{"org", "value"}'), (b"", "the body is empty"),
-                                        (b'[{"org": "a", "value": true}', "does not end")])
+@pytest.mark.parametrize(
+    "body, says",
+    [
+        (b'{"org": "a"}', '{"org", "value"}'),
+        (b"", "the body is empty"),
+        (b'[{"org": "a", "value": true}', "does not end"),
+    ],
+)
 def test_a_body_that_is_not_an_array_of_value_rows_is_refused_whole(body, says):
     with pytest.raises(Problem) as refused:
         parser = ValueRowParser("application/json")

@@ -31,6 +31,7 @@ BOUND = 3.0
 
 # --- the data structure alone --------------------------------------------------------
 
+
 def _trusted_cache(**kwargs) -> ValueCache:
     cache = ValueCache(**kwargs)
     cache.heard_from_feed()
@@ -149,6 +150,7 @@ def test_staleness_counts_from_when_the_feed_was_asked_not_when_it_answered():
 
 # --- one instance over the real graph ------------------------------------------------
 
+
 async def test_a_toggle_is_visible_at_once_on_the_same_instance(app, client, tokens, chain6):
     root, leaf = chain6[0], chain6[-1]
     url = f"/v1/orgs/{leaf}/flags/beta"
@@ -162,8 +164,9 @@ async def test_a_toggle_is_visible_at_once_on_the_same_instance(app, client, tok
     assert (await client.get(url, headers=tokens.reader())).json()["value"] is False
 
 
-async def test_only_lookups_that_pass_the_scope_and_flag_checks_fill_the_cache(app, client, tokens, uid,
-                                                                              make_orgs, monkeypatch):
+async def test_only_lookups_that_pass_the_scope_and_flag_checks_fill_the_cache(
+    app, client, tokens, uid, make_orgs, monkeypatch
+):
     """Out-of-scope ids and unknown flags never reach the cache: they cannot push the hot set out,
     and an out-of-scope id asked twice costs a database read both times, like a missing one."""
     services = app.state.services
@@ -237,16 +240,17 @@ async def test_concurrent_misses_of_one_entry_share_one_query(app, client, token
 
     monkeypatch.setattr(services.db, "read_autocommit", counted_read)
     services.cache.clear()
-    answers = await asyncio.gather(*(client.get(f"/v1/orgs/{leaf}/flags/theme", headers=tokens.reader())
-                                     for _ in range(20)))
-    assert [(a.status_code, a.json()["value"], a.json()["source_org"]) for a in answers] == \
-        [(200, "dark", chain6[2])] * 20
+    answers = await asyncio.gather(
+        *(client.get(f"/v1/orgs/{leaf}/flags/theme", headers=tokens.reader()) for _ in range(20))
+    )
+    assert [(a.status_code, a.json()["value"], a.json()["source_org"]) for a in answers] == [
+        (200, "dark", chain6[2])
+    ] * 20
     assert queries.count("lookup_chains") == 1
     assert len(services.values.shared_reads) == 0  # nothing left in flight
     # The same for every flag of one org.
     services.cache.clear()
-    answers = await asyncio.gather(*(client.get(f"/v1/orgs/{leaf}/flags", headers=tokens.reader())
-                                     for _ in range(20)))
+    answers = await asyncio.gather(*(client.get(f"/v1/orgs/{leaf}/flags", headers=tokens.reader()) for _ in range(20)))
     assert {a.status_code for a in answers} == {200}
     assert queries.count("lookup_chains") == 2
 
@@ -282,6 +286,7 @@ async def test_a_miss_after_a_write_here_does_not_share_an_older_read(app, clien
 
 # --- two instances, one database -----------------------------------------------------
 
+
 async def _eventually(read, expected, bound: float = BOUND):
     """Poll until `read()` returns `expected`; fail if that takes longer than the bound."""
     started = time.monotonic()
@@ -293,13 +298,15 @@ async def _eventually(read, expected, bound: float = BOUND):
         await asyncio.sleep(0.02)
 
 
-async def test_another_instance_sees_toggles_and_moves_within_the_bound(client, tokens, uid, make_orgs,
-                                                                        settings_for):
+async def test_another_instance_sees_toggles_and_moves_within_the_bound(client, tokens, uid, make_orgs, settings_for):
     root, other_root, mid, leaf = uid("root"), uid("other"), uid("mid"), uid("leaf")
     await make_orgs([(root, None), (other_root, None), (mid, root), (leaf, mid)])
     second = create_app(settings_for())
-    async with LifespanManager(second), httpx.AsyncClient(transport=httpx.ASGITransport(app=second),
-                                                          base_url="http://second") as other:
+    async with (
+        LifespanManager(second),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=second), base_url="http://second") as other,
+    ):
+
         async def leaf_value():
             response = await other.get(f"/v1/orgs/{leaf}/flags/retention-days", headers=tokens.reader())
             return response.json()["value"]
@@ -310,8 +317,7 @@ async def test_another_instance_sees_toggles_and_moves_within_the_bound(client, 
         print(f"toggle seen by the other instance after {await _eventually(leaf_value, 90):.3f} s")
         await client.put(f"/v1/orgs/{mid}/flags/retention-days", json={"value": 7}, headers=tokens.writer())
         await _eventually(leaf_value, 7)
-        await client.put(f"/v1/orgs/{other_root}/flags/retention-days", json={"value": 365},
-                         headers=tokens.writer())
+        await client.put(f"/v1/orgs/{other_root}/flags/retention-days", json={"value": 365}, headers=tokens.writer())
         await client.patch(f"/v1/orgs/{mid}", json={"parent": other_root}, headers=tokens.admin())
         await client.delete(f"/v1/orgs/{mid}/flags/retention-days", headers=tokens.writer())
         print(f"move seen after {await _eventually(leaf_value, 365):.3f} s")
@@ -330,6 +336,7 @@ async def test_two_processes_stay_consistent(migrated, tokens, uid, make_orgs, t
     try:
         await asyncio.gather(asyncio.to_thread(first.start), asyncio.to_thread(second.start))
         async with httpx.AsyncClient(headers=tokens.writer()) as http:
+
             async def on_second():
                 return (await http.get(f"{second_url}/{leaf}/dark-mode")).json()["value"]
 

@@ -93,8 +93,13 @@ async def test_list_flags_shows_the_catalog(client, tokens):
     assert response.status_code == 200
     flags = {flag["name"]: flag for flag in response.json()["flags"]}
     assert set(flags) == set(BASE["flags"])
-    assert flags["dark-mode"] == {"name": "dark-mode", "type": "boolean", "default": False,
-                                  "description": "Dark colour theme", "set": "ui"}
+    assert flags["dark-mode"] == {
+        "name": "dark-mode",
+        "type": "boolean",
+        "default": False,
+        "description": "Dark colour theme",
+        "set": "ui",
+    }
     assert flags["theme"]["allowed"] == ["light", "dark"]
     assert (flags["max-upload-mb"]["min"], flags["max-upload-mb"]["max"]) == (1, 1024)
     assert flags["max-upload-mb"]["default"] == 10.0
@@ -108,7 +113,13 @@ async def test_get_one_flag(client, tokens):
     assert response.status_code == 200
     body = response.json()
     assert (body["name"], body["type"], body["default"], body["min"], body["max"], body["set"]) == (
-        "retention-days", "integer", 30, 1, 3650, "storage")
+        "retention-days",
+        "integer",
+        30,
+        1,
+        3650,
+        "storage",
+    )
 
 
 async def test_unknown_flag_is_flag_not_found(client, tokens):
@@ -151,15 +162,22 @@ async def test_reload_puts_a_new_flag_in_force(own_catalog, tokens, uid, make_or
     await make_orgs([(org, None)])
     async with instance(settings) as http:
         expect_problem(await flag_definition(http, tokens, new), 404, "flag-not-found")
-        write(settings.flags_file, catalog_with(**{new: {"type": "integer", "default": 7, "set": "fresh",
-                                                         "description": "brand new"}}))
+        write(
+            settings.flags_file,
+            catalog_with(**{new: {"type": "integer", "default": 7, "set": "fresh", "description": "brand new"}}),
+        )
         response = await reload(http, tokens)
         assert response.status_code == 200, response.text
         assert response.json() == {"flags": len(BASE["flags"]) + 1}
         definition = await flag_definition(http, tokens, new)
         assert definition.status_code == 200
-        assert definition.json() == {"name": new, "type": "integer", "default": 7, "description": "brand new",
-                                     "set": "fresh"}
+        assert definition.json() == {
+            "name": new,
+            "type": "integer",
+            "default": 7,
+            "description": "brand new",
+            "set": "fresh",
+        }
         value = await http.get(f"/v1/orgs/{org}/flags/{new}", headers=tokens.reader())
         assert value.json() == {"org": org, "flag": new, "value": 7, "reason": "default", "source_org": None}
         put = await http.put(f"/v1/orgs/{org}/flags/{new}", json={"value": 9}, headers=tokens.writer())
@@ -173,15 +191,19 @@ BAD_CATALOGS = {
     "empty file": lambda name: b"",
     "no flags key": lambda name: orjson.dumps({"flag": {}}),
     "bad type": lambda name: orjson.dumps(catalog_with(**{name: {"type": "float", "default": 1.0}})),
-    "default above max": lambda name: orjson.dumps(catalog_with(**{name: {"type": "integer", "default": 50,
-                                                                         "min": 1, "max": 10}})),
-    "default below min": lambda name: orjson.dumps(catalog_with(**{name: {"type": "number", "default": 0.5,
-                                                                         "min": 1, "max": 10}})),
-    "default not allowed": lambda name: orjson.dumps(catalog_with(**{name: {"type": "string", "default": "x",
-                                                                           "allowed": ["a"]}})),
+    "default above max": lambda name: orjson.dumps(
+        catalog_with(**{name: {"type": "integer", "default": 50, "min": 1, "max": 10}})
+    ),
+    "default below min": lambda name: orjson.dumps(
+        catalog_with(**{name: {"type": "number", "default": 0.5, "min": 1, "max": 10}})
+    ),
+    "default not allowed": lambda name: orjson.dumps(
+        catalog_with(**{name: {"type": "string", "default": "x", "allowed": ["a"]}})
+    ),
     "bad flag name": lambda name: orjson.dumps(catalog_with(**{name.upper(): {"type": "boolean", "default": True}})),
-    "unknown key": lambda name: orjson.dumps(catalog_with(**{name: {"type": "boolean", "default": True,
-                                                                   "colour": "red"}})),
+    "unknown key": lambda name: orjson.dumps(
+        catalog_with(**{name: {"type": "boolean", "default": True, "colour": "red"}})
+    ),
 }
 
 
@@ -217,16 +239,20 @@ async def test_a_missing_file_is_refused_and_the_old_catalog_stays(own_catalog, 
 
 async def test_reload_refuses_a_catalog_that_would_invalidate_stored_values(own_catalog, tokens, uid, make_orgs):
     theme, size = unique("theme"), unique("size")
-    definitions = {theme: {"type": "string", "default": "light", "allowed": ["light", "dark"]},
-                   size: {"type": "number", "default": 10, "min": 1, "max": 100}}
+    definitions = {
+        theme: {"type": "string", "default": "light", "allowed": ["light", "dark"]},
+        size: {"type": "number", "default": 10, "min": 1, "max": 100},
+    }
     settings = own_catalog(definitions)
     org, other = uid("org"), uid("other")
     await make_orgs([(org, None), (other, None)])
     async with instance(settings) as http:
-        assert (await http.put(f"/v1/orgs/{org}/flags/{theme}", json={"value": "dark"},
-                               headers=tokens.writer())).status_code == 200
-        assert (await http.put(f"/v1/orgs/{org}/flags/{size}", json={"value": 80},
-                               headers=tokens.writer())).status_code == 200
+        assert (
+            await http.put(f"/v1/orgs/{org}/flags/{theme}", json={"value": "dark"}, headers=tokens.writer())
+        ).status_code == 200
+        assert (
+            await http.put(f"/v1/orgs/{org}/flags/{size}", json={"value": 80}, headers=tokens.writer())
+        ).status_code == 200
         refusals = [
             {theme: {"type": "string", "default": "light", "allowed": ["light"]}},
             {theme: {"type": "boolean", "default": False}},
@@ -246,8 +272,10 @@ async def test_reload_refuses_a_catalog_that_would_invalidate_stored_values(own_
         value = await http.get(f"/v1/orgs/{org}/flags/{theme}", headers=tokens.reader())
         assert (value.json()["value"], value.json()["reason"]) == ("dark", "own")
         # a change the stored values survive is taken
-        widened = {theme: {"type": "string", "default": "light", "allowed": ["light", "dark", "blue"]},
-                   size: {"type": "number", "default": 10, "min": 1, "max": 80}}
+        widened = {
+            theme: {"type": "string", "default": "light", "allowed": ["light", "dark", "blue"]},
+            size: {"type": "number", "default": 10, "min": 1, "max": 80},
+        }
         write(settings.flags_file, catalog_with(**widened))
         assert (await reload(http, tokens)).status_code == 200
         assert (await flag_definition(http, tokens, theme)).json()["allowed"] == ["light", "dark", "blue"]
@@ -256,8 +284,11 @@ async def test_reload_refuses_a_catalog_that_would_invalidate_stored_values(own_
             assert (await http.delete(f"/v1/orgs/{target}/flags/{theme}", headers=tokens.writer())).status_code == 204
         write(settings.flags_file, catalog_with(**{**widened, theme: refusals[0][theme]}))
         assert (await reload(http, tokens)).status_code == 200, "no stored value is in the way any more"
-        expect_problem(await http.put(f"/v1/orgs/{org}/flags/{theme}", json={"value": "dark"},
-                                      headers=tokens.writer()), 422, "invalid-value")
+        expect_problem(
+            await http.put(f"/v1/orgs/{org}/flags/{theme}", json={"value": "dark"}, headers=tokens.writer()),
+            422,
+            "invalid-value",
+        )
 
 
 async def test_removed_flag_is_404_and_its_values_come_back(own_catalog, tokens, uid, make_orgs):
@@ -267,18 +298,22 @@ async def test_removed_flag_is_404_and_its_values_come_back(own_catalog, tokens,
     root, leaf = uid("root"), uid("leaf")
     await make_orgs([(root, None), (leaf, root)])
     async with instance(settings) as http:
-        assert (await http.put(f"/v1/orgs/{root}/flags/{gone}", json={"value": "kept"},
-                               headers=tokens.writer())).status_code == 200
+        assert (
+            await http.put(f"/v1/orgs/{root}/flags/{gone}", json={"value": "kept"}, headers=tokens.writer())
+        ).status_code == 200
 
         write(settings.flags_file, catalog_with())
         assert (await reload(http, tokens)).json() == {"flags": len(BASE["flags"])}
         expect_problem(await flag_definition(http, tokens, gone), 404, "flag-not-found")
-        expect_problem(await http.get(f"/v1/orgs/{leaf}/flags/{gone}", headers=tokens.reader()),
-                       404, "flag-not-found")
-        expect_problem(await http.put(f"/v1/orgs/{leaf}/flags/{gone}", json={"value": "x"},
-                                      headers=tokens.writer()), 404, "flag-not-found")
-        expect_problem(await http.delete(f"/v1/orgs/{root}/flags/{gone}", headers=tokens.writer()),
-                       404, "flag-not-found")
+        expect_problem(await http.get(f"/v1/orgs/{leaf}/flags/{gone}", headers=tokens.reader()), 404, "flag-not-found")
+        expect_problem(
+            await http.put(f"/v1/orgs/{leaf}/flags/{gone}", json={"value": "x"}, headers=tokens.writer()),
+            404,
+            "flag-not-found",
+        )
+        expect_problem(
+            await http.delete(f"/v1/orgs/{root}/flags/{gone}", headers=tokens.writer()), 404, "flag-not-found"
+        )
         listed = await http.get(f"/v1/orgs/{leaf}/flags", headers=tokens.reader())
         assert gone not in listed.json()["flags"]
         assert gone not in {f["name"] for f in (await http.get("/v1/flags", headers=tokens.reader())).json()["flags"]}
@@ -289,16 +324,16 @@ async def test_removed_flag_is_404_and_its_values_come_back(own_catalog, tokens,
         assert back.json() == {"org": leaf, "flag": gone, "value": "kept", "reason": "inherited", "source_org": root}
 
 
-async def test_a_removed_flag_cannot_come_back_incompatible_with_its_stored_values(own_catalog, tokens, uid,
-                                                                                 make_orgs):
+async def test_a_removed_flag_cannot_come_back_incompatible_with_its_stored_values(own_catalog, tokens, uid, make_orgs):
     gone = unique("gone")
     definition = {gone: {"type": "integer", "default": 1}}
     settings = own_catalog(definition)
     org = uid("org")
     await make_orgs([(org, None)])
     async with instance(settings) as http:
-        assert (await http.put(f"/v1/orgs/{org}/flags/{gone}", json={"value": 500},
-                               headers=tokens.writer())).status_code == 200
+        assert (
+            await http.put(f"/v1/orgs/{org}/flags/{gone}", json={"value": 500}, headers=tokens.writer())
+        ).status_code == 200
         write(settings.flags_file, catalog_with())
         assert (await reload(http, tokens)).status_code == 200
         write(settings.flags_file, catalog_with(**{gone: {"type": "integer", "default": 1, "max": 100}}))
@@ -326,8 +361,10 @@ async def test_the_watcher_picks_up_a_changed_file(own_catalog, tokens):
         await asyncio.sleep(0.5)
         assert (await flag_definition(http, tokens, first)).status_code == 200
         replacement = settings.flags_file.with_suffix(".tmp")
-        write(replacement, catalog_with(**{first: {"type": "boolean", "default": True},
-                                           second: {"type": "string", "default": "hi"}}))
+        write(
+            replacement,
+            catalog_with(**{first: {"type": "boolean", "default": True}, second: {"type": "string", "default": "hi"}}),
+        )
         replacement.replace(settings.flags_file)  # the way editors save: rename over the file
         assert await appears(http, second), "the watcher did not load the renamed-over file within 10 s"
         assert (await flag_definition(http, tokens, first)).json()["default"] is True
@@ -372,5 +409,7 @@ async def test_a_catalog_of_100000_flags_loads(settings_for, tokens, tmp_path, u
         reloaded = time.perf_counter() - started
         assert again.status_code == 200, again.text
         assert again.json() == {"flags": 100_000}
-    print(f"\n100,000-flag catalog: first load (startup, synced to the graph) {loaded:.2f} s, "
-          f"unchanged reload {reloaded:.2f} s")
+    print(
+        f"\n100,000-flag catalog: first load (startup, synced to the graph) {loaded:.2f} s, "
+        f"unchanged reload {reloaded:.2f} s"
+    )

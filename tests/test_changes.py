@@ -62,8 +62,7 @@ class TestJsonPages:
             await put(client, tokens, chain6[3], "retention-days", days)
         seen, after = [], start
         while True:
-            page = (await client.get("/v1/changes", params={"after": after, "limit": 1},
-                                     headers=tokens.admin())).json()
+            page = (await client.get("/v1/changes", params={"after": after, "limit": 1}, headers=tokens.admin())).json()
             assert len(page["events"]) <= 1
             if not page["events"]:
                 assert page["last"] == after
@@ -91,8 +90,18 @@ class TestJsonPages:
         assert (await client.get("/v1/changes", headers=tokens.writer())).status_code == 403
         assert (await client.get("/v1/changes")).status_code == 401
 
-    @pytest.mark.parametrize("params", [{"after": "-1"}, {"after": "x"}, {"after": "1" * 19}, {"limit": "0"},
-                                        {"limit": "1001"}, {"limit": "ten"}, {"since": "2020-01-01"}])
+    @pytest.mark.parametrize(
+        "params",
+        [
+            {"after": "-1"},
+            {"after": "x"},
+            {"after": "1" * 19},
+            {"limit": "0"},
+            {"limit": "1001"},
+            {"limit": "ten"},
+            {"since": "2020-01-01"},
+        ],
+    )
     async def test_bad_query_is_422(self, client, tokens, params):
         response = await client.get("/v1/changes", params=params, headers=tokens.admin())
         assert response.status_code == 422, response.text
@@ -104,8 +113,11 @@ async def _append_events(db: Database, org: str, count: int) -> list[int]:
 
     async def work(tx):
         await audit_store.claim_sequence(tx)
-        await audit_store.append(tx, "retention-test", [
-            Change("flag.set", org, [org], old=None, new=i, flag="retention-days") for i in range(count)])
+        await audit_store.append(
+            tx,
+            "retention-test",
+            [Change("flag.set", org, [org], old=None, new=i, flag="retention-days") for i in range(count)],
+        )
         result = await tx.run("MATCH (e:AuditEvent {org: $org}) RETURN collect(e.seq) AS seqs", org=org)
         return sorted((await result.single())["seqs"])
 
@@ -116,8 +128,11 @@ async def _age(db: Database, seqs: list[int], days: int) -> None:
     """Pretend events happened `days` ago: retention is measured in days."""
 
     async def work(tx):
-        await tx.run("MATCH (e:AuditEvent) WHERE e.seq IN $seqs SET e.at = datetime() - duration({days: $days})",
-                     seqs=seqs, days=days)
+        await tx.run(
+            "MATCH (e:AuditEvent) WHERE e.seq IN $seqs SET e.at = datetime() - duration({days: $days})",
+            seqs=seqs,
+            days=days,
+        )
 
     await db.write(work)
 
@@ -235,8 +250,9 @@ class TestStream:
         await AuditPruner(db, retention_days=30, interval=3600).prune()
         pruned = await db.read(retention_store.pruned_through)
         async with httpx.AsyncClient(base_url=live_server, timeout=30) as http:
-            response = await http.get("/v1/changes", params={"after": pruned - 1},
-                                      headers={**tokens.admin(), "Accept": "text/event-stream"})
+            response = await http.get(
+                "/v1/changes", params={"after": pruned - 1}, headers={**tokens.admin(), "Accept": "text/event-stream"}
+            )
         assert response.status_code == 410
         assert response.json()["type"].endswith("/changes-expired")
 
@@ -260,8 +276,7 @@ def test_serve_stops_while_a_stream_is_open(migrated, tokens, tmp_path):
     base = server.url
     try:
         headers = {**tokens.admin(), "Accept": "text/event-stream"}
-        with httpx.stream("GET", f"{base}/v1/changes", params={"after": 10**15}, headers=headers,
-                          timeout=30) as stream:
+        with httpx.stream("GET", f"{base}/v1/changes", params={"after": 10**15}, headers=headers, timeout=30) as stream:
             assert stream.status_code == 200
             assert next(stream.iter_lines()).startswith("retry:")
             server.signal(signal.SIGTERM)

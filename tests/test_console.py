@@ -34,8 +34,9 @@ async def test_the_console_page_needs_no_token_and_allows_only_this_origin(clien
     assert response.headers["x-content-type-options"] == "nosniff"
 
 
-@pytest.mark.parametrize("name, media", [("console.js", "javascript"), ("api.js", "javascript"),
-                                         ("console.css", "text/css")])
+@pytest.mark.parametrize(
+    "name, media", [("console.js", "javascript"), ("api.js", "javascript"), ("console.css", "text/css")]
+)
 async def test_console_assets_are_served_with_the_policy(client, name, media):
     response = await client.get(f"/ui/{name}")
     assert response.status_code == 200
@@ -60,8 +61,9 @@ async def test_docs_come_from_local_files_under_a_policy(client):
     assert "SwaggerUIBundle" in bundle.text
 
 
-@pytest.mark.parametrize("path", ["/ui/missing.js", "/ui/..%2Fhttp%2Fconsole.py", "/docs/swagger-editor.js",
-                                  "/docs/LICENSE"])
+@pytest.mark.parametrize(
+    "path", ["/ui/missing.js", "/ui/..%2Fhttp%2Fconsole.py", "/docs/swagger-editor.js", "/docs/LICENSE"]
+)
 async def test_files_that_are_not_served_are_404_problems(client, path):
     response = await client.get(path)
     assert response.status_code == 404, response.text

@@ -28,8 +28,15 @@ CHROMIUM = os.environ.get("GRAPHFLAGS_CHROMIUM", "/usr/bin/chromium")
 AXE = REPO / ".local" / "axe" / "axe.min.js"
 SCREENSHOTS = os.environ.get("GRAPHFLAGS_SCREENSHOTS")
 # Headless, and nothing of Chromium's own phoning home (updates, safe browsing, first-run pages).
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
 LOCAL = {"127.0.0.1", "localhost", "::1", "[::1]"}
 # Generous: the shared test machine may be busy; nothing here is a timing assertion.
 WAIT_MS = 30_000
@@ -83,8 +90,12 @@ async def page(offline: Offline) -> Page:
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     # A CSP violation shows as a console error; so would a script failing.
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error"
-            and "status of 4" not in message.text else None)
+    page.on(
+        "console",
+        lambda message: (
+            errors.append(message.text) if message.type == "error" and "status of 4" not in message.text else None
+        ),
+    )
     yield page
     assert errors == [], f"errors in the page: {errors}"
 
@@ -100,10 +111,17 @@ async def tree(api: httpx.AsyncClient, tokens) -> dict[str, str]:
     """acme -> {eu -> {de, fr}, us}, plus another tenant: unique ids per test."""
     tag = f"ui{uuid.uuid4().hex[:6]}"
     ids = {name: f"{tag}-{name}" for name in ("acme", "eu", "us", "de", "fr", "globex")}
-    rows = [(ids["acme"], None), (ids["eu"], ids["acme"]), (ids["us"], ids["acme"]), (ids["de"], ids["eu"]),
-            (ids["fr"], ids["eu"]), (ids["globex"], None)]
-    response = await api.post("/v1/orgs/bulk", json=[{"id": org, "parent": parent} for org, parent in rows],
-                              headers=tokens.admin())
+    rows = [
+        (ids["acme"], None),
+        (ids["eu"], ids["acme"]),
+        (ids["us"], ids["acme"]),
+        (ids["de"], ids["eu"]),
+        (ids["fr"], ids["eu"]),
+        (ids["globex"], None),
+    ]
+    response = await api.post(
+        "/v1/orgs/bulk", json=[{"id": org, "parent": parent} for org, parent in rows], headers=tokens.admin()
+    )
     assert response.status_code == 200, response.text
     response = await api.put(f"/v1/orgs/{ids['eu']}/flags/dark-mode", json={"value": True}, headers=tokens.admin())
     assert response.status_code == 200, response.text
@@ -185,14 +203,14 @@ async def test_a_value_and_its_explanation(page, live_server, tokens, tree):
     panel = page.locator("#explain")
     await expect(panel.get_by_role("heading")).to_have_text(f"Why {tree['de']} gets dark-mode = true")
     await expect(panel.locator("#explain-chain li")).to_have_text(
-        [f"{tree['de']} — not set", f"{tree['eu']} = true ← wins", f"{tree['acme']} — not set"])
+        [f"{tree['de']} — not set", f"{tree['eu']} = true ← wins", f"{tree['acme']} — not set"]
+    )
     # A reader sees no way to change values.
     await expect(page.get_by_role("button", name="Change dark-mode")).to_have_count(0)
     await shot(page, "console-explain")
 
 
-async def test_toggle_a_value_through_the_preview_and_see_it_in_audit_and_feed(page, live_server, api, tokens,
-                                                                              tree):
+async def test_toggle_a_value_through_the_preview_and_see_it_in_audit_and_feed(page, live_server, api, tokens, tree):
     await sign_in(page, live_server, tokens.mint("admin", tree["acme"], sub="support-bob"))
     await expect(page.locator("#feed-state")).to_contain_text("Connected")
     await open_org(page, live_server, tree["fr"])
@@ -246,8 +264,12 @@ async def test_the_preview_shows_the_dry_run_count_and_sample(page, live_server,
 
         async def dry_run(route: Route) -> None:
             assert route.request.method == "PUT" and json.loads(route.request.post_data) == {"value": True}
-            await route.fulfill(json={"dry_run": True, "affected": {
-                "orgs": 3, "exact": True, "sample": [tree["eu"], tree["de"], tree["fr"]]}})
+            await route.fulfill(
+                json={
+                    "dry_run": True,
+                    "affected": {"orgs": 3, "exact": True, "sample": [tree["eu"], tree["de"], tree["fr"]]},
+                }
+            )
 
         await page.route(re.compile(r"/openapi\.json$"), contract)
         await page.route(re.compile(r"/flags/beta\?dry_run=true$"), dry_run)
@@ -289,7 +311,8 @@ async def test_a_scoped_token_is_refused_elsewhere_with_a_clean_message(page, li
     for elsewhere in (tree["globex"], tree["acme"], "no-such-org"):
         await page.goto(f"{live_server}/ui/#org={elsewhere}")
         await expect(page.get_by_role("alert")).to_have_text(
-            "Not allowed: the organization is outside this token's subtrees.")
+            "Not allowed: the organization is outside this token's subtrees."
+        )
         await expect(page.locator("#org-view")).to_be_hidden()
     await shot(page, "console-not-allowed")
     await open_org(page, live_server, tree["de"])
@@ -302,7 +325,8 @@ async def test_an_expired_token_returns_to_sign_in(page, live_server, tokens):
     await page.get_by_label("Token").fill(tokens.mint("reader", ttl=-1))
     await page.get_by_role("button", name="Sign in").click()
     await expect(page.locator("#status")).to_have_text(
-        "Your token was not accepted (expired, or not for this service). Sign in again.")
+        "Your token was not accepted (expired, or not for this service). Sign in again."
+    )
     await expect(page.get_by_label("Token")).to_be_focused()
     assert await page.evaluate("sessionStorage.length") == 0
 
@@ -334,11 +358,14 @@ async def test_keyboard_only_sign_in_and_navigation(page, live_server, tokens, t
 
 async def local_time_in(page: Page, seconds: int) -> str:
     """`seconds` from now as a datetime-local input takes it: the browser's local time, to the second."""
-    return await page.evaluate("""(seconds) => {
+    return await page.evaluate(
+        """(seconds) => {
         const moment = new Date(Date.now() + seconds * 1000);
         moment.setMinutes(moment.getMinutes() - moment.getTimezoneOffset());
         return moment.toISOString().slice(0, 19);
-    }""", seconds)
+    }""",
+        seconds,
+    )
 
 
 async def schedules_of(api: httpx.AsyncClient, tokens, org: str) -> list[dict]:
@@ -349,8 +376,11 @@ async def schedules_of(api: httpx.AsyncClient, tokens, org: str) -> list[dict]:
 
 async def test_a_scheduled_change_is_made_listed_and_cancelled(page, live_server, api, tokens, tree):
     # A change scheduled on an ancestor touches the org too: the console lists it with the org's own.
-    above = await api.put(f"/v1/orgs/{tree['acme']}/flags/theme", json={"value": "dark", "at": _in(7200)},
-                          headers=tokens.writer(sub="planner-ann"))
+    above = await api.put(
+        f"/v1/orgs/{tree['acme']}/flags/theme",
+        json={"value": "dark", "at": _in(7200)},
+        headers=tokens.writer(sub="planner-ann"),
+    )
     assert above.status_code == 202, above.text
     await sign_in(page, live_server, tokens.mint("writer", tree["acme"], sub="planner-pat"))
     await open_org(page, live_server, tree["fr"])
@@ -376,7 +406,8 @@ async def test_a_scheduled_change_is_made_listed_and_cancelled(page, live_server
     rows = page.locator("#schedule-list tbody tr")
     await expect(rows).to_have_count(2)  # soonest first: fr's in an hour, then acme's in two
     await expect(rows.nth(0).locator("td")).to_have_text(
-        [re.compile(r"\d"), tree["fr"], "beta", "set to true", "planner-pat", "Cancel"])
+        [re.compile(r"\d"), tree["fr"], "beta", "set to true", "planner-pat", "Cancel"]
+    )
     await expect(rows.nth(1).locator("td").nth(1)).to_have_text(tree["acme"])
     await shot(page, "console-schedules")
     serious = [v for v in await axe(page) if v["impact"] in ("serious", "critical")]
@@ -403,10 +434,13 @@ async def test_a_scheduled_clear_through_the_preview(page, live_server, api, tok
     await page.get_by_role("button", name="Change dark-mode").click()
     await page.get_by_label("Apply at").fill(await local_time_in(page, 1800))
     await page.get_by_role("button", name="Preview clearing the org's value").click()
-    await expect(page.locator("#preview-text")).to_contain_text(f"Clear dark-mode on {tree['eu']} (it inherits again), at ")
+    await expect(page.locator("#preview-text")).to_contain_text(
+        f"Clear dark-mode on {tree['eu']} (it inherits again), at "
+    )
     await page.get_by_role("button", name="Confirm").click()
     await expect(page.locator("#schedule-list tbody tr td")).to_have_text(
-        [re.compile(r"\d"), tree["eu"], "dark-mode", "clear", "planner-pat", "Cancel"])
+        [re.compile(r"\d"), tree["eu"], "dark-mode", "clear", "planner-pat", "Cancel"]
+    )
     taken = await schedules_of(api, tokens, tree["eu"])
     assert [(s["flag"], s["value"]) for s in taken] == [("dark-mode", None)]
     await expect(flag_row(page, "dark-mode").locator("td").nth(1)).to_have_text("own")  # still set until then
@@ -426,8 +460,9 @@ async def test_a_time_in_the_past_is_refused_at_the_preview(page, live_server, a
 
 async def test_a_sealed_value_is_shown_as_sealed(page, live_server, api, tokens, tree):
     # eu set dark-mode = true (the tree fixture); an admin now seals false above it, on acme.
-    sealed = await api.put(f"/v1/orgs/{tree['acme']}/flags/dark-mode", json={"value": False, "sealed": True},
-                           headers=tokens.admin())
+    sealed = await api.put(
+        f"/v1/orgs/{tree['acme']}/flags/dark-mode", json={"value": False, "sealed": True}, headers=tokens.admin()
+    )
     assert sealed.status_code == 200, sealed.text
     await sign_in(page, live_server, tokens.mint("writer", tree["acme"]))
     await open_org(page, live_server, tree["de"])
@@ -436,10 +471,12 @@ async def test_a_sealed_value_is_shown_as_sealed(page, live_server, api, tokens,
 
     await page.get_by_role("button", name="Explain dark-mode").click()
     await expect(page.locator("#explain-summary")).to_have_text(
-        f"{tree['acme']} sealed this value: nothing set below it applies.")
+        f"{tree['acme']} sealed this value: nothing set below it applies."
+    )
     # eu's own value is kept but inactive; acme's is marked sealed and wins.
     await expect(page.locator("#explain-chain li")).to_have_text(
-        [f"{tree['de']} — not set", f"{tree['eu']} = true (inactive)", f"{tree['acme']} = false sealed ← wins"])
+        [f"{tree['de']} — not set", f"{tree['eu']} = true (inactive)", f"{tree['acme']} = false sealed ← wins"]
+    )
     await shot(page, "console-sealed")
     serious = [v for v in await axe(page) if v["impact"] in ("serious", "critical")]
     assert serious == [], json.dumps(serious, indent=1)
@@ -459,15 +496,25 @@ async def test_a_rollout_is_shown_with_its_percent_and_unit(page, live_server, a
     rollouts, its answers are stood in for at the browser, in the contract's shapes: the lookup's
     `{"value", "reason": "split", "source_org"}`, and an explain chain whose source entry carries the
     `rollout` object as it was set (the contract does not spell explain's rollout entry out)."""
-    probe = await api.put(f"/v1/orgs/{tree['acme']}/flags/beta", params={"dry_run": "true"},
-                          json={"rollout": {**ROLLOUT, "percent": 100}}, headers=tokens.writer())
+    probe = await api.put(
+        f"/v1/orgs/{tree['acme']}/flags/beta",
+        params={"dry_run": "true"},
+        json={"rollout": {**ROLLOUT, "percent": 100}},
+        headers=tokens.writer(),
+    )
     if probe.status_code == 200:
-        taken = await api.put(f"/v1/orgs/{tree['acme']}/flags/beta", json={"rollout": {**ROLLOUT, "percent": 100}},
-                              headers=tokens.writer())
+        taken = await api.put(
+            f"/v1/orgs/{tree['acme']}/flags/beta",
+            json={"rollout": {**ROLLOUT, "percent": 100}},
+            headers=tokens.writer(),
+        )
         assert taken.status_code == 200, taken.text
     else:
-        chain = [{"org": tree["de"], "value": None}, {"org": tree["eu"], "value": None},
-                 {"org": tree["acme"], "value": None, "rollout": {**ROLLOUT, "percent": 100}}]
+        chain = [
+            {"org": tree["de"], "value": None},
+            {"org": tree["eu"], "value": None},
+            {"org": tree["acme"], "value": None, "rollout": {**ROLLOUT, "percent": 100}},
+        ]
 
         async def flags(route: Route) -> None:
             answer = await route.fetch()
@@ -476,8 +523,16 @@ async def test_a_rollout_is_shown_with_its_percent_and_unit(page, live_server, a
             await route.fulfill(response=answer, json=body)
 
         async def explain(route: Route) -> None:
-            await route.fulfill(json={"org": tree["de"], "flag": "beta", "value": True, "reason": "split",
-                                      "source_org": tree["acme"], "chain": chain})
+            await route.fulfill(
+                json={
+                    "org": tree["de"],
+                    "flag": "beta",
+                    "value": True,
+                    "reason": "split",
+                    "source_org": tree["acme"],
+                    "chain": chain,
+                }
+            )
 
         await page.route(re.compile(rf"/v1/orgs/{tree['de']}/flags(\?.*)?$"), flags)
         await page.route(re.compile(rf"/v1/orgs/{tree['de']}/flags/beta/explain$"), explain)
@@ -491,7 +546,8 @@ async def test_a_rollout_is_shown_with_its_percent_and_unit(page, live_server, a
     await page.get_by_role("button", name="Explain beta").click()
     await expect(page.locator("#explain-summary")).to_have_text(
         f"A rollout set on {tree['acme']} (rollout of true to 100% of units 1 level below) includes this org"
-        f" through its unit {tree['eu']}.")
+        f" through its unit {tree['eu']}."
+    )
     await shot(page, "console-rollout")
 
 
@@ -500,8 +556,12 @@ async def test_a_writer_sets_a_rollout_through_the_preview(page, live_server, ap
     not take rollouts yet, its dry run is stood in for at the browser (the preview's count), and
     nothing is confirmed."""
     sent = []
-    probe = await api.put(f"/v1/orgs/{tree['acme']}/flags/beta", params={"dry_run": "true"},
-                          json={"rollout": ROLLOUT}, headers=tokens.writer())
+    probe = await api.put(
+        f"/v1/orgs/{tree['acme']}/flags/beta",
+        params={"dry_run": "true"},
+        json={"rollout": ROLLOUT},
+        headers=tokens.writer(),
+    )
     served = probe.status_code == 200
 
     async def dry_run(route: Route) -> None:
@@ -509,8 +569,9 @@ async def test_a_writer_sets_a_rollout_through_the_preview(page, live_server, ap
         if served:
             await route.continue_()
         else:
-            await route.fulfill(json={"dry_run": True, "affected": {"orgs": 2, "exact": True,
-                                                                   "sample": [tree["eu"], tree["de"]]}})
+            await route.fulfill(
+                json={"dry_run": True, "affected": {"orgs": 2, "exact": True, "sample": [tree["eu"], tree["de"]]}}
+            )
 
     await page.route(re.compile(r"/flags/beta\?dry_run=true$"), dry_run)
     await sign_in(page, live_server, tokens.mint("writer", tree["acme"]))
@@ -521,8 +582,12 @@ async def test_a_writer_sets_a_rollout_through_the_preview(page, live_server, ap
     await page.get_by_label("Unit depth below this org").fill("1")
     await expect(page.get_by_label("New value (boolean)")).to_have_value("true")
     await page.get_by_role("button", name="Preview setting this value").click()
-    await expect(page.locator("#preview-text")).to_have_text(re.compile(
-        rf"^Roll out beta on {tree['acme']}: rollout of true to 25% of units 1 level below: this changes \d+ orgs?\.$"))
+    await expect(page.locator("#preview-text")).to_have_text(
+        re.compile(
+            rf"^Roll out beta on {tree['acme']}: rollout of true to 25% of units 1 level below: "
+            rf"this changes \d+ orgs?\.$"
+        )
+    )
     assert sent == [{"rollout": ROLLOUT}]
     if not served:
         await expect(page.locator("#preview-text")).to_contain_text("this changes 2 orgs.")
@@ -541,8 +606,10 @@ async def axe(page: Page) -> list[dict]:
     # Injected by the test harness (the page's CSP governs the page's own scripts, not this).
     await page.evaluate(AXE.read_text())
     result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    return [{"id": v["id"], "impact": v["impact"], "help": v["help"],
-             "nodes": [node["target"] for node in v["nodes"]][:5]} for v in result["violations"]]
+    return [
+        {"id": v["id"], "impact": v["impact"], "help": v["help"], "nodes": [node["target"] for node in v["nodes"]][:5]}
+        for v in result["violations"]
+    ]
 
 
 async def test_no_serious_accessibility_violations(page, live_server, tokens, tree, capsys):
@@ -558,8 +625,9 @@ async def test_no_serious_accessibility_violations(page, live_server, tokens, tr
     await page.get_by_role("button", name="Preview setting this value").click()
     await expect(page.locator("#preview")).to_be_visible()
     screens["preview"] = await axe(page)
-    serious = {screen: [v for v in found if v["impact"] in ("serious", "critical")]
-               for screen, found in screens.items()}
+    serious = {
+        screen: [v for v in found if v["impact"] in ("serious", "critical")] for screen, found in screens.items()
+    }
     assert serious == {screen: [] for screen in screens}, json.dumps(serious, indent=1)
     report = {screen: [f"{v['id']} ({v['impact']})" for v in found] for screen, found in screens.items()}
     with capsys.disabled():
@@ -594,10 +662,12 @@ async def test_first_screen_load_time_is_reported(page, live_server, capsys):
         }
         return times.sort((a, b) => a - b)[4];
     }""")
-    line = (f"console first screen (median of {len(figures)}): load event {median['load']:.0f} ms, "
-            f"DOMContentLoaded {median['dcl']:.0f} ms, first contentful paint "
-            f"{median['fcp'] if median['fcp'] is None else round(median['fcp'])} ms, {median['bytes']} bytes; "
-            f"GET /healthz from the page {healthz:.1f} ms (median of 9)")
+    line = (
+        f"console first screen (median of {len(figures)}): load event {median['load']:.0f} ms, "
+        f"DOMContentLoaded {median['dcl']:.0f} ms, first contentful paint "
+        f"{median['fcp'] if median['fcp'] is None else round(median['fcp'])} ms, {median['bytes']} bytes; "
+        f"GET /healthz from the page {healthz:.1f} ms (median of 9)"
+    )
     with capsys.disabled():
         print(f"\n{line}")
     out = os.environ.get("GRAPHFLAGS_LOAD_REPORT")

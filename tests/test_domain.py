@@ -47,8 +47,7 @@ class TestCatalogParsing:
             }
         )
         assert len(catalog) == 5
-        assert {flag.name for flag in catalog} == {"new-checkout", "max-upload-mb", "retention-days", "theme",
-                                                   "limits"}
+        assert {flag.name for flag in catalog} == {"new-checkout", "max-upload-mb", "retention-days", "theme", "limits"}
         assert "theme" in catalog and "nope" not in catalog
         assert catalog.require("new-checkout").set == "checkout"
         assert catalog.require("theme").set == "default"  # a flag without a set is in "default"
@@ -59,8 +58,9 @@ class TestCatalogParsing:
         assert catalog.require("limits").default == {"seats": 5}
 
     def test_schema_key_is_allowed(self):
-        catalog = Catalog.parse(orjson.dumps({"$schema": "./flags.schema.json",
-                                              "flags": {"a": {"type": "boolean", "default": True}}}))
+        catalog = Catalog.parse(
+            orjson.dumps({"$schema": "./flags.schema.json", "flags": {"a": {"type": "boolean", "default": True}}})
+        )
         assert len(catalog) == 1
 
     def test_public_leaves_out_unset_limits(self):
@@ -77,52 +77,62 @@ class TestCatalogParsing:
         assert caught.value.status == 404
 
     def test_in_sets_and_changed_from(self):
-        old = catalog_of(a={"type": "boolean", "default": False, "set": "ui"},
-                         b={"type": "integer", "default": 1, "set": "storage"},
-                         c={"type": "string", "default": "x"})
+        old = catalog_of(
+            a={"type": "boolean", "default": False, "set": "ui"},
+            b={"type": "integer", "default": 1, "set": "storage"},
+            c={"type": "string", "default": "x"},
+        )
         assert {f.name for f in old.in_sets(None)} == {"a", "b", "c"}
         assert {f.name for f in old.in_sets(frozenset({"ui", "default"}))} == {"a", "c"}
         assert old.in_sets(frozenset({"nothing"})) == []
-        new = catalog_of(a={"type": "boolean", "default": False, "set": "ui"},
-                         b={"type": "integer", "default": 2, "set": "storage"},
-                         d={"type": "boolean", "default": True})
+        new = catalog_of(
+            a={"type": "boolean", "default": False, "set": "ui"},
+            b={"type": "integer", "default": 2, "set": "storage"},
+            d={"type": "boolean", "default": True},
+        )
         assert {f.name for f in new.changed_from(old)} == {"b", "d"}
 
     def test_not_json(self):
         assert "not JSON" in refused(b"{flags: ").detail
 
-    @pytest.mark.parametrize("document", [
-        {},  # no flags
-        {"flags": []},  # flags must be an object
-        {"flags": {}, "extra": 1},  # unknown top-level key
-        [],
-    ])
+    @pytest.mark.parametrize(
+        "document",
+        [
+            {},  # no flags
+            {"flags": []},  # flags must be an object
+            {"flags": {}, "extra": 1},  # unknown top-level key
+            [],
+        ],
+    )
     def test_wrong_document_shape(self, document):
         refused(orjson.dumps(document))
 
-    @pytest.mark.parametrize(("name", "definition", "words"), [
-        ("a", {"type": "float", "default": 1.0}, "type"),
-        ("a", {"default": True}, "type"),
-        ("a", {"type": "boolean"}, "default"),
-        ("a", {"type": "boolean", "default": "true"}, "true or false"),
-        ("a", {"type": "integer", "default": 1.5}, "integer"),
-        ("a", {"type": "integer", "default": True}, "integer"),
-        ("a", {"type": "number", "default": "10"}, "number"),
-        ("a", {"type": "number", "default": 0, "min": 1, "max": 5}, "minimum"),
-        ("a", {"type": "integer", "default": 10, "min": 1, "max": 5}, "maximum"),
-        ("a", {"type": "integer", "default": 3, "min": 5, "max": 1}, "min is greater than max"),
-        ("a", {"type": "boolean", "default": True, "min": 0}, "min/max"),
-        ("a", {"type": "integer", "default": 1, "allowed": ["1"]}, "allowed"),
-        ("a", {"type": "string", "default": "blue", "allowed": ["light", "dark"]}, "one of"),
-        ("a", {"type": "string", "default": 5}, "string"),
-        ("a", {"type": "object", "default": [1, 2]}, "object"),
-        ("a", {"type": "boolean", "default": True, "colour": "red"}, "colour"),
-        ("a", {"type": "boolean", "default": True, "set": "Not A Set"}, "set"),
-        ("a", "boolean", "dictionary"),
-        ("Upper", {"type": "boolean", "default": True}, "flag name"),
-        ("-lead", {"type": "boolean", "default": True}, "flag name"),
-        ("x" * 129, {"type": "boolean", "default": True}, "flag name"),
-    ])
+    @pytest.mark.parametrize(
+        ("name", "definition", "words"),
+        [
+            ("a", {"type": "float", "default": 1.0}, "type"),
+            ("a", {"default": True}, "type"),
+            ("a", {"type": "boolean"}, "default"),
+            ("a", {"type": "boolean", "default": "true"}, "true or false"),
+            ("a", {"type": "integer", "default": 1.5}, "integer"),
+            ("a", {"type": "integer", "default": True}, "integer"),
+            ("a", {"type": "number", "default": "10"}, "number"),
+            ("a", {"type": "number", "default": 0, "min": 1, "max": 5}, "minimum"),
+            ("a", {"type": "integer", "default": 10, "min": 1, "max": 5}, "maximum"),
+            ("a", {"type": "integer", "default": 3, "min": 5, "max": 1}, "min is greater than max"),
+            ("a", {"type": "boolean", "default": True, "min": 0}, "min/max"),
+            ("a", {"type": "integer", "default": 1, "allowed": ["1"]}, "allowed"),
+            ("a", {"type": "string", "default": "blue", "allowed": ["light", "dark"]}, "one of"),
+            ("a", {"type": "string", "default": 5}, "string"),
+            ("a", {"type": "object", "default": [1, 2]}, "object"),
+            ("a", {"type": "boolean", "default": True, "colour": "red"}, "colour"),
+            ("a", {"type": "boolean", "default": True, "set": "Not A Set"}, "set"),
+            ("a", "boolean", "dictionary"),
+            ("Upper", {"type": "boolean", "default": True}, "flag name"),
+            ("-lead", {"type": "boolean", "default": True}, "flag name"),
+            ("x" * 129, {"type": "boolean", "default": True}, "flag name"),
+        ],
+    )
     def test_invalid_definitions_refuse_the_whole_catalog(self, name, definition, words):
         good = {"fine": {"type": "boolean", "default": False}}
         problem = refused(orjson.dumps({"flags": {**good, name: definition}}))
@@ -144,20 +154,48 @@ class TestValueChecks:
         o={"type": "object", "default": {}},
     )
 
-    @pytest.mark.parametrize(("flag", "value", "stored"), [
-        ("b", True, True), ("i", 1, 1), ("i", 10, 10), ("n", 3, 3.0), ("n", 0.5, 0.5),
-        ("s", "dark", "dark"), ("free", "anything at all", "anything at all"), ("o", {"a": [1]}, {"a": [1]}),
-    ])
+    @pytest.mark.parametrize(
+        ("flag", "value", "stored"),
+        [
+            ("b", True, True),
+            ("i", 1, 1),
+            ("i", 10, 10),
+            ("n", 3, 3.0),
+            ("n", 0.5, 0.5),
+            ("s", "dark", "dark"),
+            ("free", "anything at all", "anything at all"),
+            ("o", {"a": [1]}, {"a": [1]}),
+        ],
+    )
     def test_check_accepts(self, flag, value, stored):
         checked = self.catalog.require(flag).check(value)
         assert checked == stored
         assert type(checked) is type(stored)
 
-    @pytest.mark.parametrize(("flag", "value"), [
-        ("b", 1), ("b", "true"), ("b", None), ("i", True), ("i", 2.0), ("i", 0), ("i", 11), ("i", "5"),
-        ("n", math.nan), ("n", math.inf), ("n", False), ("n", 0.4), ("n", 100.01), ("s", "blue"), ("s", 1),
-        ("free", "x" * (MAX_VALUE_BYTES + 1)), ("o", [1]), ("o", "{}"), ("o", {"big": "x" * MAX_VALUE_BYTES}),
-    ])
+    @pytest.mark.parametrize(
+        ("flag", "value"),
+        [
+            ("b", 1),
+            ("b", "true"),
+            ("b", None),
+            ("i", True),
+            ("i", 2.0),
+            ("i", 0),
+            ("i", 11),
+            ("i", "5"),
+            ("n", math.nan),
+            ("n", math.inf),
+            ("n", False),
+            ("n", 0.4),
+            ("n", 100.01),
+            ("s", "blue"),
+            ("s", 1),
+            ("free", "x" * (MAX_VALUE_BYTES + 1)),
+            ("o", [1]),
+            ("o", "{}"),
+            ("o", {"big": "x" * MAX_VALUE_BYTES}),
+        ],
+    )
     def test_check_refuses_with_invalid_value(self, flag, value):
         with pytest.raises(Problem) as caught:
             self.catalog.require(flag).check(value)
@@ -175,23 +213,58 @@ class TestValueChecks:
 class TestPathValues:
     catalog = TestValueChecks.catalog
 
-    @pytest.mark.parametrize(("flag", "text", "value"), [
-        ("b", "true", True), ("b", "TRUE", True), ("b", "False", False), ("b", "fAlSe", False),
-        ("i", "7", 7), ("i", "10", 10),
-        ("n", "2.5e1", 25.0), ("n", "10", 10.0), ("n", "0.5", 0.5), ("n", "1E2", 100.0),
-        ("s", "dark", "dark"), ("free", "Hello world/again", "Hello world/again"), ("free", "", ""),
-        ("free", "true", "true"), ("o", '{"seats": 9}', {"seats": 9}), ("o", "{}", {}),
-    ])
+    @pytest.mark.parametrize(
+        ("flag", "text", "value"),
+        [
+            ("b", "true", True),
+            ("b", "TRUE", True),
+            ("b", "False", False),
+            ("b", "fAlSe", False),
+            ("i", "7", 7),
+            ("i", "10", 10),
+            ("n", "2.5e1", 25.0),
+            ("n", "10", 10.0),
+            ("n", "0.5", 0.5),
+            ("n", "1E2", 100.0),
+            ("s", "dark", "dark"),
+            ("free", "Hello world/again", "Hello world/again"),
+            ("free", "", ""),
+            ("free", "true", "true"),
+            ("o", '{"seats": 9}', {"seats": 9}),
+            ("o", "{}", {}),
+        ],
+    )
     def test_parses_by_type(self, flag, text, value):
         parsed = self.catalog.require(flag).parse_path_value(text)
         assert parsed == value
         assert type(parsed) is type(value)
 
-    @pytest.mark.parametrize(("flag", "text"), [
-        ("b", "yes"), ("b", "1"), ("b", ""), ("i", "1.5"), ("i", "0"), ("i", "11"), ("i", "five"), ("i", "1e1"),
-        ("n", "NaN"), ("n", "Infinity"), ("n", "1e999"), ("n", ".5"), ("n", "0x10"), ("n", "abc"), ("n", "1000"),
-        ("s", "blue"), ("s", "Dark"), ("o", "[1,2]"), ("o", "not-json"), ("o", '"text"'), ("o", "null"),
-    ])
+    @pytest.mark.parametrize(
+        ("flag", "text"),
+        [
+            ("b", "yes"),
+            ("b", "1"),
+            ("b", ""),
+            ("i", "1.5"),
+            ("i", "0"),
+            ("i", "11"),
+            ("i", "five"),
+            ("i", "1e1"),
+            ("n", "NaN"),
+            ("n", "Infinity"),
+            ("n", "1e999"),
+            ("n", ".5"),
+            ("n", "0x10"),
+            ("n", "abc"),
+            ("n", "1000"),
+            ("s", "blue"),
+            ("s", "Dark"),
+            ("o", "[1,2]"),
+            ("o", "not-json"),
+            ("o", '"text"'),
+            ("o", "null"),
+        ],
+    )
     def test_refuses_what_does_not_fit(self, flag, text):
         with pytest.raises(Problem) as caught:
             self.catalog.require(flag).parse_path_value(text)
@@ -289,8 +362,9 @@ def slugs(errors):
 
 class TestParseRows:
     def test_json_array_rows_count_from_one(self):
-        raw = orjson.dumps([{"id": "a", "parent": None}, {"id": "b", "parent": "a"}, {"id": "bad id"},
-                            {"id": "c"}, "not an object"])
+        raw = orjson.dumps(
+            [{"id": "a", "parent": None}, {"id": "b", "parent": "a"}, {"id": "bad id"}, {"id": "c"}, "not an object"]
+        )
         rows, errors = parse_rows(raw, "application/json")
         assert [(r.row, r.id, r.parent) for r in rows] == [(1, "a", None), (2, "b", "a"), (4, "c", None)]
         assert slugs(errors) == [(3, "bad id", "invalid-id"), (5, None, "invalid-body")]
@@ -317,8 +391,7 @@ class TestParseRows:
         assert errors == []
         assert [(r.row, r.id, r.parent) for r in rows] == [(1, "leaf", "root"), (2, "root", None)]
 
-    @pytest.mark.parametrize("raw", [b"id\na\n", b"id,parent,extra\na,b,c\n", b"", b"org,parent\na,\n",
-                                     b"\xff\xfe,\n"])
+    @pytest.mark.parametrize("raw", [b"id\na\n", b"id,parent,extra\na,b,c\n", b"", b"org,parent\na,\n", b"\xff\xfe,\n"])
     def test_csv_without_the_two_columns_is_an_unreadable_body(self, raw):
         with pytest.raises(Problem) as caught:
             parse_rows(raw, "text/csv")
@@ -337,12 +410,26 @@ class TestParseRows:
         assert caught.value.status == 415
 
     def test_row_faults(self):
-        raw = orjson.dumps([{"id": "a", "parent": "b", "extra": 1}, {"id": 5}, {"id": "a", "parent": "x y"},
-                            {"parent": "a"}, {"id": "x" * 129}, {"id": "."}])
+        raw = orjson.dumps(
+            [
+                {"id": "a", "parent": "b", "extra": 1},
+                {"id": 5},
+                {"id": "a", "parent": "x y"},
+                {"parent": "a"},
+                {"id": "x" * 129},
+                {"id": "."},
+            ]
+        )
         rows, errors = parse_rows(raw, "application/json")
         assert rows == []
-        assert slugs(errors) == [(1, "a", "invalid-body"), (2, None, "invalid-id"), (3, "a", "invalid-id"),
-                                 (4, None, "invalid-id"), (5, "x" * 129, "invalid-id"), (6, ".", "invalid-id")]
+        assert slugs(errors) == [
+            (1, "a", "invalid-body"),
+            (2, None, "invalid-id"),
+            (3, "a", "invalid-id"),
+            (4, None, "invalid-id"),
+            (5, "x" * 129, "invalid-id"),
+            (6, ".", "invalid-id"),
+        ]
 
 
 # --------------------------------------------------------------------------- creation planning
@@ -360,8 +447,9 @@ def plan(rows, existing=None, chains=None, principal=UNSCOPED, asked=None):
         asked.append(org)
         return chains.get(org)
 
-    return plan_creation([OrgRow(n, org, parent) for n, (org, parent) in enumerate(rows, start=1)],
-                         existing, chain_of, principal)
+    return plan_creation(
+        [OrgRow(n, org, parent) for n, (org, parent) in enumerate(rows, start=1)], existing, chain_of, principal
+    )
 
 
 def errs(result):
@@ -407,8 +495,7 @@ class TestPlanCreation:
         assert errs(result) == [(1, "a", "cycle"), (2, "b", "cycle"), (3, "c", "cycle"), (5, "self", "cycle")]
 
     def test_errors_are_sorted_by_row(self):
-        result = plan([("z", "y"), ("y", "z"), ("x", "ghost"), ("w", None), ("w", "x")],
-                      existing={})
+        result = plan([("z", "y"), ("y", "z"), ("x", "ghost"), ("w", None), ("w", "x")], existing={})
         assert [error.row for error in result.errors] == sorted(error.row for error in result.errors)
         assert {e[2] for e in errs(result)} == {"cycle", "parent-not-found", "org-conflict"}
 

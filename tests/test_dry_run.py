@@ -32,8 +32,9 @@ async def _events(client, tokens, org) -> list:
 async def test_set_counts_the_target_and_unshielded_descendants_and_writes_nothing(client, tokens, tree):
     await _set(client, tokens, tree["a2"], "dark-mode", True)
     before = await _events(client, tokens, tree["root"])
-    response = await client.put(f"/v1/orgs/{tree['root']}/flags/dark-mode?dry_run=true", json={"value": True},
-                                headers=tokens.writer())
+    response = await client.put(
+        f"/v1/orgs/{tree['root']}/flags/dark-mode?dry_run=true", json={"value": True}, headers=tokens.writer()
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["dry_run"] is True
@@ -48,8 +49,9 @@ async def test_set_counts_the_target_and_unshielded_descendants_and_writes_nothi
 
 async def test_a_change_of_own_value_that_keeps_the_effective_one_reaches_nobody(client, tokens, tree):
     # dark-mode defaults to false: setting false on the root changes no org's effective value.
-    response = await client.put(f"/v1/orgs/{tree['root']}/flags/dark-mode?dry_run=true", json={"value": False},
-                                headers=tokens.writer())
+    response = await client.put(
+        f"/v1/orgs/{tree['root']}/flags/dark-mode?dry_run=true", json={"value": False}, headers=tokens.writer()
+    )
     assert response.json()["affected"] == {"orgs": 0, "exact": True, "sample": []}
 
 
@@ -76,13 +78,13 @@ async def test_move_counts_orgs_whose_value_of_any_flag_changes(client, tokens, 
     await _set(client, tokens, tree["b1"], "dark-mode", False)
     before = await _events(client, tokens, tree["root"])
     # b and b1 move under a2: b takes dark-mode true from a2; b1 sets false itself.
-    response = await client.patch(f"/v1/orgs/{tree['b']}?dry_run=true", json={"parent": tree["a2"]},
-                                  headers=tokens.admin())
+    response = await client.patch(
+        f"/v1/orgs/{tree['b']}?dry_run=true", json={"parent": tree["a2"]}, headers=tokens.admin()
+    )
     assert response.status_code == 200, response.text
     assert response.json()["affected"] == {"orgs": 1, "exact": True, "sample": [tree["b"]]}
     # Under a sibling with the same values, nothing changes.
-    same = await client.patch(f"/v1/orgs/{tree['b']}?dry_run=true", json={"parent": tree["a"]},
-                              headers=tokens.admin())
+    same = await client.patch(f"/v1/orgs/{tree['b']}?dry_run=true", json={"parent": tree["a"]}, headers=tokens.admin())
     assert same.json()["affected"]["orgs"] == 0
     org = await client.get(f"/v1/orgs/{tree['b']}", headers=tokens.reader())
     assert org.json()["parent"] == tree["root"]
@@ -94,8 +96,9 @@ async def test_counting_stops_at_the_configured_limit(settings_for, tokens, tree
     async with LifespanManager(application, startup_timeout=60):
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://limited.test") as limited:
-            response = await limited.put(f"/v1/orgs/{tree['root']}/flags/beta?dry_run=true", json={"value": True},
-                                         headers=tokens.writer())
+            response = await limited.put(
+                f"/v1/orgs/{tree['root']}/flags/beta?dry_run=true", json={"value": True}, headers=tokens.writer()
+            )
     assert response.status_code == 200, response.text
     affected = response.json()["affected"]
     assert (affected["orgs"], affected["exact"]) == (3, False)
@@ -105,8 +108,9 @@ async def test_counting_stops_at_the_configured_limit(settings_for, tokens, tree
 async def test_large_subtree_sample_holds_at_most_twenty(client, tokens, uid, make_orgs):
     root = uid("wide")
     await make_orgs([(root, None)] + [(uid(f"c{i}"), root) for i in range(30)])
-    response = await client.put(f"/v1/orgs/{root}/flags/beta?dry_run=true", json={"value": True},
-                                headers=tokens.writer())
+    response = await client.put(
+        f"/v1/orgs/{root}/flags/beta?dry_run=true", json={"value": True}, headers=tokens.writer()
+    )
     affected = response.json()["affected"]
     assert (affected["orgs"], affected["exact"], len(affected["sample"])) == (31, True, 20)
 
@@ -145,12 +149,14 @@ async def test_a_dry_run_of_a_bad_request_answers_the_real_requests_error(client
 
 
 async def test_dry_run_must_be_true_or_false(client, tokens, tree):
-    response = await client.put(f"/v1/orgs/{tree['root']}/flags/beta?dry_run=maybe", json={"value": True},
-                                headers=tokens.writer())
+    response = await client.put(
+        f"/v1/orgs/{tree['root']}/flags/beta?dry_run=maybe", json={"value": True}, headers=tokens.writer()
+    )
     assert response.status_code == 422
     assert response.json()["type"].endswith("invalid-query")
-    real = await client.put(f"/v1/orgs/{tree['root']}/flags/beta?dry_run=false", json={"value": True},
-                            headers=tokens.writer())
+    real = await client.put(
+        f"/v1/orgs/{tree['root']}/flags/beta?dry_run=false", json={"value": True}, headers=tokens.writer()
+    )
     assert real.status_code == 200 and real.json()["value"] is True
 
 
@@ -161,19 +167,22 @@ async def test_counting_by_subtraction_finds_the_same_orgs(client, tokens, tree,
     monkeypatch.setattr(dry_runs, "SMALL_SUBTREE", 0)
     await _set(client, tokens, tree["a2"], "dark-mode", True)
     await _set(client, tokens, tree["b1"], "dark-mode", False)  # shields itself only
-    response = await client.put(f"/v1/orgs/{tree['root']}/flags/dark-mode?dry_run=true", json={"value": True},
-                                headers=tokens.writer())
+    response = await client.put(
+        f"/v1/orgs/{tree['root']}/flags/dark-mode?dry_run=true", json={"value": True}, headers=tokens.writer()
+    )
     affected = response.json()["affected"]
     assert (affected["orgs"], affected["exact"]) == (4, True)  # root, a, a1, b
     assert set(affected["sample"]) == {tree[name] for name in ("root", "a", "a1", "b")}
     # A setter under another setter is shielded already: counted once.
     await _set(client, tokens, tree["a21"], "dark-mode", False)
-    again = await client.put(f"/v1/orgs/{tree['a']}/flags/dark-mode?dry_run=true", json={"value": True},
-                             headers=tokens.writer())
+    again = await client.put(
+        f"/v1/orgs/{tree['a']}/flags/dark-mode?dry_run=true", json={"value": True}, headers=tokens.writer()
+    )
     assert again.json()["affected"]["orgs"] == 2  # a, a1
     monkeypatch.setattr(dry_runs, "FEW_SETTERS", -1)  # a popular flag: the pruned walk, same answer
-    pruned = await client.put(f"/v1/orgs/{tree['a']}/flags/dark-mode?dry_run=true", json={"value": True},
-                              headers=tokens.writer())
+    pruned = await client.put(
+        f"/v1/orgs/{tree['a']}/flags/dark-mode?dry_run=true", json={"value": True}, headers=tokens.writer()
+    )
     assert pruned.json()["affected"] == again.json()["affected"]
 
 
@@ -193,12 +202,14 @@ async def test_a_popular_flag_is_counted_without_sizing_the_subtree_first(client
     monkeypatch.setattr(dry_run_store, "subtrees", counting_subtrees)
     await _set(client, tokens, tree["a2"], "dark-mode", True)
     monkeypatch.setattr(dry_runs, "FEW_SETTERS", -1)
-    popular = await client.put(f"/v1/orgs/{tree['root']}/flags/dark-mode?dry_run=true", json={"value": True},
-                               headers=tokens.writer())
+    popular = await client.put(
+        f"/v1/orgs/{tree['root']}/flags/dark-mode?dry_run=true", json={"value": True}, headers=tokens.writer()
+    )
     assert popular.json()["affected"]["orgs"] == 5  # root, a, a1, b, b1 (a2 and a21 keep a2's own)
     assert sized == []
     monkeypatch.setattr(dry_runs, "FEW_SETTERS", 200_000)
-    few = await client.put(f"/v1/orgs/{tree['root']}/flags/dark-mode?dry_run=true", json={"value": True},
-                           headers=tokens.writer())
+    few = await client.put(
+        f"/v1/orgs/{tree['root']}/flags/dark-mode?dry_run=true", json={"value": True}, headers=tokens.writer()
+    )
     assert few.json()["affected"] == popular.json()["affected"]
     assert sized == [[tree["root"]]]  # a flag set on few orgs: the size decides the way

@@ -94,9 +94,17 @@ async def live(live_server):
 async def two_trees(uid, make_orgs) -> dict[str, str]:
     """Tenant a: a -> a1 -> a2 -> a3, and a-other (a root of its own); tenant b: b -> b1."""
     names = {name: uid(name) for name in ("a", "a1", "a2", "a3", "a-other", "b", "b1")}
-    await make_orgs([(names["a"], None), (names["a1"], names["a"]), (names["a2"], names["a1"]),
-                     (names["a3"], names["a2"]), (names["a-other"], None), (names["b"], None),
-                     (names["b1"], names["b"])])
+    await make_orgs(
+        [
+            (names["a"], None),
+            (names["a1"], names["a"]),
+            (names["a2"], names["a1"]),
+            (names["a3"], names["a2"]),
+            (names["a-other"], None),
+            (names["b"], None),
+            (names["b1"], names["b"]),
+        ]
+    )
     return names
 
 
@@ -112,11 +120,16 @@ async def test_a_bulk_answer_names_its_stream_and_takes_flag_config_etag(live, t
     again = await bulk(live, token, two_trees["a2"])
     assert again.headers["etag"] == etag and stream_url(again) == url
     # ?flagConfigEtag= in the place of If-None-Match; the header, when sent, wins.
-    unchanged = await live.post(BULK, params={"flagConfigEtag": etag}, json=context(two_trees["a2"]),
-                                headers={"X-API-Key": token})
+    unchanged = await live.post(
+        BULK, params={"flagConfigEtag": etag}, json=context(two_trees["a2"]), headers={"X-API-Key": token}
+    )
     assert unchanged.status_code == 304 and unchanged.headers["etag"] == etag
-    other = await live.post(BULK, params={"flagConfigEtag": etag}, json=context(two_trees["a2"]),
-                            headers={"X-API-Key": token, "If-None-Match": '"older"'})
+    other = await live.post(
+        BULK,
+        params={"flagConfigEtag": etag},
+        json=context(two_trees["a2"]),
+        headers={"X-API-Key": token, "If-None-Match": '"older"'},
+    )
     assert other.status_code == 200
 
 
@@ -135,8 +148,9 @@ async def test_a_refetch_after_an_ancestor_change_and_none_for_other_orgs(live, 
         assert fresh.headers["etag"] == etag != answer.headers["etag"]
         assert {flag["key"]: flag["value"] for flag in fresh.json()["flags"]}["beta"] is True
         # A seal on the root is a change of the chain as well.
-        sealed = await client.put(f"/v1/orgs/{two_trees['a']}/flags/beta", json={"value": False, "sealed": True},
-                                  headers=tokens.admin())
+        sealed = await client.put(
+            f"/v1/orgs/{two_trees['a']}/flags/beta", json={"value": False, "sealed": True}, headers=tokens.admin()
+        )
         assert sealed.status_code == 200, sealed.text
         assert await stream.refetch() == (await bulk(live, token, two_trees["a3"])).headers["etag"]
         assert stream.events.empty()
@@ -196,7 +210,9 @@ async def test_a_cross_tenant_url_is_refused_and_the_credential_is_not_logged(li
         assert refused.status_code == 403, refused.text
         assert refused.json()["type"].endswith("/forbidden")
         # A forged or altered credential, or none at all.
-        forged = url._replace(query="token=" + credential[:-4] + ("AAAA" if not credential.endswith("AAAA") else "BBBB"))
+        forged = url._replace(
+            query="token=" + credential[:-4] + ("AAAA" if not credential.endswith("AAAA") else "BBBB")
+        )
         assert (await live.get(urlunsplit(forged))).status_code == 401
         assert (await live.get(urlunsplit(url._replace(query="")))).status_code == 401
     finally:
@@ -204,8 +220,9 @@ async def test_a_cross_tenant_url_is_refused_and_the_credential_is_not_logged(li
     assert logged, "the refusals were not logged at all"
     assert not any(credential in line for line in logged)
     # The URL's credential is no API token either.
-    assert (await live.get(f"/v1/orgs/{two_trees['a1']}", headers={"Authorization": f"Bearer {credential}"})
-            ).status_code == 401
+    assert (
+        await live.get(f"/v1/orgs/{two_trees['a1']}", headers={"Authorization": f"Bearer {credential}"})
+    ).status_code == 401
 
 
 async def test_a_stream_ends_when_its_org_moves_out_of_the_callers_scope(live, client, tokens, two_trees):

@@ -24,20 +24,27 @@ async def test_chain_after_a_clear_and_a_move(client, tokens, chain6, uid, make_
     assert (await client.delete(f"/v1/orgs/{chain6[4]}/flags/theme", headers=writer)).status_code == 204
     cleared = await explain(client, tokens, leaf, "theme")
     assert (cleared["value"], cleared["source_org"]) == ("dark", chain6[1])
-    assert cleared["chain"] == [{"org": org, "value": "dark" if org == chain6[1] else None,
-                                 "active": org == chain6[1], "sealed": False}
-                                for org in reversed(chain6)]
+    assert cleared["chain"] == [
+        {"org": org, "value": "dark" if org == chain6[1] else None, "active": org == chain6[1], "sealed": False}
+        for org in reversed(chain6)
+    ]
 
     # l5 (with the leaf below it) moves under the other tree: the chain is the new ancestry.
     moved = await client.patch(f"/v1/orgs/{chain6[5]}", json={"parent": other_mid}, headers=tokens.admin())
     assert moved.status_code == 200, moved.text
     after = await explain(client, tokens, leaf, "theme")
     assert after == {
-        "org": leaf, "flag": "theme", "value": "light", "reason": "inherited", "source_org": other_mid,
-        "chain": [{"org": leaf, "value": None, "active": False, "sealed": False},
-                  {"org": chain6[5], "value": None, "active": False, "sealed": False},
-                  {"org": other_mid, "value": "light", "active": True, "sealed": False},
-                  {"org": other_root, "value": None, "active": False, "sealed": False}],
+        "org": leaf,
+        "flag": "theme",
+        "value": "light",
+        "reason": "inherited",
+        "source_org": other_mid,
+        "chain": [
+            {"org": leaf, "value": None, "active": False, "sealed": False},
+            {"org": chain6[5], "value": None, "active": False, "sealed": False},
+            {"org": other_mid, "value": "light", "active": True, "sealed": False},
+            {"org": other_root, "value": None, "active": False, "sealed": False},
+        ],
     }
     # The old ancestors' values no longer reach it; the flag's default applies when none is set.
     defaults = await explain(client, tokens, leaf, "banner")

@@ -43,8 +43,12 @@ _turns = itertools.count()
 
 
 @schema.parametrize()
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+)
 def test_every_operation_keeps_the_contract(case, fuzz_target, fuzz_tokens):
     kinds = list(fuzz_tokens)
     kind = kinds[next(_turns) % len(kinds)]

@@ -15,8 +15,9 @@ async def test_a_csv_line_with_a_stray_carriage_return_is_a_row_error_not_a_500(
 
 
 async def test_a_csv_header_with_a_stray_carriage_return_is_refused_as_a_body(client, tokens):
-    response = await client.post("/v1/orgs/bulk", content=b"i\rd,parent\na,\n",
-                                 headers={**tokens.admin(), "Content-Type": "text/csv"})
+    response = await client.post(
+        "/v1/orgs/bulk", content=b"i\rd,parent\na,\n", headers={**tokens.admin(), "Content-Type": "text/csv"}
+    )
     assert response.status_code == 400, response.text
     assert response.json()["type"].endswith("/invalid-body")
 
@@ -44,8 +45,12 @@ async def test_audit_since_with_an_offset_neo4j_does_not_take_is_answered(client
     """Python takes offsets up to 24 h, Neo4j only 18 h: `since` went to Cypher as it came (500)."""
     root = uid("root")
     assert (await client.post("/v1/orgs", json={"id": root}, headers=tokens.admin())).status_code == 201
-    for since, seen in [("0216-03-06T11:38:12.66-19:43", True), ("2000-01-01T00:00:00+23:59", True),
-                        ("0001-01-01T00:00:00+05:00", True), ("9999-12-31T23:59:59-05:00", False)]:
+    for since, seen in [
+        ("0216-03-06T11:38:12.66-19:43", True),
+        ("2000-01-01T00:00:00+23:59", True),
+        ("0001-01-01T00:00:00+05:00", True),
+        ("9999-12-31T23:59:59-05:00", False),
+    ]:
         response = await client.get("/v1/audit", params={"org": root, "since": since}, headers=tokens.admin())
         assert response.status_code == 200, (since, response.text)
         assert bool(response.json()["events"]) is seen, since

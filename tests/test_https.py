@@ -49,8 +49,13 @@ def test_half_a_tls_configuration_is_refused(dev_cert):
 
 def test_serve_answers_https_only(dev_cert, migrated: Settings, tmp_path):
     cert_path, key_path = dev_cert
-    env = service_env(migrated, GRAPHFLAGS_TLS_CERT_FILE=str(cert_path), GRAPHFLAGS_TLS_KEY_FILE=str(key_path),
-                      GRAPHFLAGS_FLAGS_FILE=str(TEST_CATALOG), GRAPHFLAGS_JWT_DEV_KEY_FILE=str(tmp_path / "dev-jwt.key"))
+    env = service_env(
+        migrated,
+        GRAPHFLAGS_TLS_CERT_FILE=str(cert_path),
+        GRAPHFLAGS_TLS_KEY_FILE=str(key_path),
+        GRAPHFLAGS_FLAGS_FILE=str(TEST_CATALOG),
+        GRAPHFLAGS_JWT_DEV_KEY_FILE=str(tmp_path / "dev-jwt.key"),
+    )
     env.pop("GRAPHFLAGS_METRICS_PORT", None)  # no second listener to collide with
     trust = ssl.create_default_context(cafile=str(cert_path))
     server = Served(env, tmp_path / "serve.log", name="graphflags serve (HTTPS)")

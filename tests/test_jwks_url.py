@@ -70,8 +70,16 @@ def key(kid: str) -> ECKey:
 
 def signed(signer: ECKey, sub: str = "idp-user", **overrides) -> dict[str, str]:
     now = int(time.time())
-    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "iat": now, "exp": now + 300, "roles": ["reader"],
-              "orgs": ["*"], **overrides}
+    claims = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": sub,
+        "iat": now,
+        "exp": now + 300,
+        "roles": ["reader"],
+        "orgs": ["*"],
+        **overrides,
+    }
     token = jwt.encode({"alg": "ES256", "kid": signer.kid}, claims, signer, algorithms=["ES256"])
     return {"Authorization": f"Bearer {token}"}
 

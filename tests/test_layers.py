@@ -121,7 +121,7 @@ def circles() -> list[list[str]]:
         stack.append(module)
         for target in sorted(graph[module]):
             if state[target] == 1:
-                found.append(stack[stack.index(target):] + [target])
+                found.append(stack[stack.index(target) :] + [target])
             elif state[target] == 0:
                 walk(target)
         stack.pop()
@@ -144,9 +144,13 @@ def test_no_import_circles():
 def test_the_rule_catches_a_store_import_in_http(monkeypatch):
     """The checks can fail: an HTTP module importing the store is reported."""
     real = imports
-    monkeypatch.setattr(__import__(__name__), "imports",
-                        lambda module, top_level_only=False: real(module, top_level_only)
-                        | ({"app.store.values"} if module == "app.http.values" else set()))
+    monkeypatch.setattr(
+        __import__(__name__),
+        "imports",
+        lambda module, top_level_only=False: (
+            real(module, top_level_only) | ({"app.store.values"} if module == "app.http.values" else set())
+        ),
+    )
     assert layer_violations() == ["app.http.values (http) imports app.store.values (store)"]
 
 
@@ -157,9 +161,12 @@ def test_only_the_store_runs_cypher():
         if layer(module) == "store":
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                    and node.func.attr in {"execute_read", "execute_write", "session", "execute_query"}
-                    and module not in CYPHER_OUTSIDE_STORE):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in {"execute_read", "execute_write", "session", "execute_query"}
+                and module not in CYPHER_OUTSIDE_STORE
+            ):
                 runners.append(f"{module}:{node.lineno} .{node.func.attr}(...)")
             if isinstance(node, ast.ImportFrom) and node.module == "app.store.database":
                 running = {alias.name for alias in node.names} & {"fetch", "execute"}
@@ -172,14 +179,18 @@ def test_only_the_store_runs_cypher():
 
 def test_http_never_reaches_for_the_database():
     """Request handlers go through services: no `.db` or `.driver` attribute in app/http."""
-    reached = [f"{module}:{node.lineno} .{node.attr}"
-               for module, path in MODULES.items() if layer(module) == "http"
-               for node in ast.walk(ast.parse(path.read_text()))
-               if isinstance(node, ast.Attribute) and node.attr in {"db", "driver"}]
+    reached = [
+        f"{module}:{node.lineno} .{node.attr}"
+        for module, path in MODULES.items()
+        if layer(module) == "http"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute) and node.attr in {"db", "driver"}
+    ]
     assert reached == []
 
 
-@pytest.mark.parametrize("module", sorted(m for m in MODULES
-                                           if layer(m) not in ("cli", "asgi") and not m.endswith("__main__")))
+@pytest.mark.parametrize(
+    "module", sorted(m for m in MODULES if layer(m) not in ("cli", "asgi") and not m.endswith("__main__"))
+)
 def test_every_module_imports(module):
     importlib.import_module(module)

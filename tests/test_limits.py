@@ -64,8 +64,10 @@ async def raw_request(base_url: str, head: str, parts: list[bytes]) -> tuple[int
 
 
 def head(method: str, path: str, token: str, extra: str, content_type: str = "application/json") -> str:
-    return (f"{method} {path} HTTP/1.1\nHost: graphflags.test\nAuthorization: Bearer {token}\n"
-            f"Content-Type: {content_type}\n{extra}\n")
+    return (
+        f"{method} {path} HTTP/1.1\nHost: graphflags.test\nAuthorization: Bearer {token}\n"
+        f"Content-Type: {content_type}\n{extra}\n"
+    )
 
 
 def chunk(data: bytes) -> bytes:
@@ -75,51 +77,65 @@ def chunk(data: bytes) -> bytes:
 @pytest.fixture(scope="module")
 def small_routes():
     """The routes limited to 64 KiB, each with a method and a path (orgs made by the test)."""
-    return lambda org: [("POST", "/ofrep/v1/evaluate/flags/beta"), ("POST", "/ofrep/v1/evaluate/flags"),
-                        ("PUT", f"/v1/orgs/{org}/flags/beta"), ("POST", "/v1/orgs"), ("PATCH", f"/v1/orgs/{org}")]
+    return lambda org: [
+        ("POST", "/ofrep/v1/evaluate/flags/beta"),
+        ("POST", "/ofrep/v1/evaluate/flags"),
+        ("PUT", f"/v1/orgs/{org}/flags/beta"),
+        ("POST", "/v1/orgs"),
+        ("PATCH", f"/v1/orgs/{org}"),
+    ]
 
 
 # --------------------------------------------------------------------------- bodies
 
 
-async def test_declared_length_over_the_limit_is_refused_before_the_body_is_read(live_server, tokens, uid,
-                                                                                 small_routes):
+async def test_declared_length_over_the_limit_is_refused_before_the_body_is_read(
+    live_server, tokens, uid, small_routes
+):
     token = tokens.mint("admin")
     for method, path in small_routes(uid("org")):
-        status, headers, body = await raw_request(live_server, head(method, path, token,
-                                                                    f"Content-Length: {SMALL + 1}"), [b'{"co'])
+        status, headers, body = await raw_request(
+            live_server, head(method, path, token, f"Content-Length: {SMALL + 1}"), [b'{"co']
+        )
         assert status == 413, (method, path, body)
         assert headers["content-type"].startswith(PROBLEM)
         assert orjson.loads(body)["type"].endswith("/payload-too-large")
-    status, _, body = await raw_request(live_server, head("POST", "/v1/orgs/bulk", token,
-                                                          f"Content-Length: {BULK + 1}"), [b"[{"])
+    status, _, body = await raw_request(
+        live_server, head("POST", "/v1/orgs/bulk", token, f"Content-Length: {BULK + 1}"), [b"[{"]
+    )
     assert status == 413, body
 
 
 async def test_a_declared_length_of_thousands_of_digits_is_413(live_server, tokens):
-    status, _, body = await raw_request(live_server, head("POST", "/v1/orgs/bulk", tokens.mint("admin"),
-                                                          "Content-Length: " + "9" * 5000), [b"[{"])
+    status, _, body = await raw_request(
+        live_server, head("POST", "/v1/orgs/bulk", tokens.mint("admin"), "Content-Length: " + "9" * 5000), [b"[{"]
+    )
     assert status in (400, 413), body
 
 
 async def test_a_chunked_body_is_refused_as_soon_as_it_passes_the_limit(live_server, tokens, uid, small_routes):
     token = tokens.mint("admin")
     for method, path in small_routes(uid("org")):
-        status, _, body = await raw_request(live_server, head(method, path, token, "Transfer-Encoding: chunked"),
-                                            [chunk(b"{" + b" " * SMALL)])
+        status, _, body = await raw_request(
+            live_server, head(method, path, token, "Transfer-Encoding: chunked"), [chunk(b"{" + b" " * SMALL)]
+        )
         assert status == 413, (method, path, body)
-    status, _, body = await raw_request(live_server, head("POST", "/v1/orgs/bulk", token,
-                                                          "Transfer-Encoding: chunked"),
-                                        [chunk(b"[" + b" " * (1024 * 1024)) for _ in range(5)])
+    status, _, body = await raw_request(
+        live_server,
+        head("POST", "/v1/orgs/bulk", token, "Transfer-Encoding: chunked"),
+        [chunk(b"[" + b" " * (1024 * 1024)) for _ in range(5)],
+    )
     assert status == 413, body
 
 
 async def test_a_bulk_json_body_is_parsed_as_it_streams_in(live_server, tokens, uid):
     """A broken JSON array is refused from its first bad bytes, while the rest is still to come."""
     good = orjson.dumps({"id": uid("root")})
-    status, _, body = await raw_request(live_server, head("POST", "/v1/orgs/bulk", tokens.mint("admin"),
-                                                          "Transfer-Encoding: chunked"),
-                                        [chunk(b"[" + good + b", oops")])
+    status, _, body = await raw_request(
+        live_server,
+        head("POST", "/v1/orgs/bulk", tokens.mint("admin"), "Transfer-Encoding: chunked"),
+        [chunk(b"[" + good + b", oops")],
+    )
     assert status == 400, body
     assert orjson.loads(body)["type"].endswith("/invalid-body")
 
@@ -137,8 +153,9 @@ async def test_healthz_answers_while_a_bulk_body_streams_slowly(live_server, tok
         yield b', {"id": "no good"}]'
 
     async with httpx.AsyncClient(base_url=live_server, timeout=30) as http:
-        loading = asyncio.create_task(http.post("/v1/orgs/bulk", content=slowly(),
-                                                headers={**tokens.admin(), "Content-Type": "application/json"}))
+        loading = asyncio.create_task(
+            http.post("/v1/orgs/bulk", content=slowly(), headers={**tokens.admin(), "Content-Type": "application/json"})
+        )
         await sent_first.wait()
         health = await http.get("/healthz")
         assert health.status_code == 200
@@ -154,22 +171,25 @@ async def test_ofrep_body_of_64_kib_is_read_and_one_byte_more_is_413(client, tok
     for path in ("/ofrep/v1/evaluate/flags/beta", "/ofrep/v1/evaluate/flags"):
         fits = padded({"context": {"targetingKey": org}}, SMALL)
         assert (await client.post(path, content=fits, headers=tokens.reader())).status_code == 200
-        over = await client.post(path, content=padded({"context": {"targetingKey": org}}, SMALL + 1),
-                                 headers=tokens.reader())
+        over = await client.post(
+            path, content=padded({"context": {"targetingKey": org}}, SMALL + 1), headers=tokens.reader()
+        )
         assert over.status_code == 413, over.text
         assert slug(over) == "payload-too-large"
 
 
 async def test_value_write_over_64_kib_is_413_and_writes_nothing(client, tokens, chain6):
     org = chain6[2]
-    over = await client.put(f"/v1/orgs/{org}/flags/banner", content=padded({"value": "big"}, SMALL + 1),
-                            headers=tokens.writer())
+    over = await client.put(
+        f"/v1/orgs/{org}/flags/banner", content=padded({"value": "big"}, SMALL + 1), headers=tokens.writer()
+    )
     assert over.status_code == 413, over.text
     assert slug(over) == "payload-too-large"
     value = await client.get(f"/v1/orgs/{org}/flags/banner", headers=tokens.reader())
     assert value.json()["reason"] != "own"
-    fits = await client.put(f"/v1/orgs/{org}/flags/banner", content=padded({"value": "big"}, SMALL),
-                            headers=tokens.writer())
+    fits = await client.put(
+        f"/v1/orgs/{org}/flags/banner", content=padded({"value": "big"}, SMALL), headers=tokens.writer()
+    )
     assert fits.status_code == 200, fits.text
 
 
@@ -177,14 +197,12 @@ async def test_org_writes_over_64_kib_are_413_and_write_nothing(client, tokens, 
     root, other, org = uid("root"), uid("other"), uid("org")
     for made in (root, other):
         assert (await client.post("/v1/orgs", json={"id": made}, headers=tokens.admin())).status_code == 201
-    over = await client.post("/v1/orgs", content=padded({"id": org, "parent": root}, SMALL + 1),
-                             headers=tokens.admin())
+    over = await client.post("/v1/orgs", content=padded({"id": org, "parent": root}, SMALL + 1), headers=tokens.admin())
     assert over.status_code == 413 and slug(over) == "payload-too-large"
     assert not await exists(client, tokens, org)
     fits = await client.post("/v1/orgs", content=padded({"id": org, "parent": root}, SMALL), headers=tokens.admin())
     assert fits.status_code == 201, fits.text
-    moved = await client.patch(f"/v1/orgs/{org}", content=padded({"parent": other}, SMALL + 1),
-                               headers=tokens.admin())
+    moved = await client.patch(f"/v1/orgs/{org}", content=padded({"parent": other}, SMALL + 1), headers=tokens.admin())
     assert moved.status_code == 413 and slug(moved) == "payload-too-large"
     assert (await client.get(f"/v1/orgs/{org}", headers=tokens.reader())).json()["parent"] == root
 
@@ -206,8 +224,9 @@ async def test_bulk_bodies_are_fed_to_the_parser_in_bounded_slices(client, token
     rows = [{"id": uid(f"o{i}")} for i in range(20_000)] + [{"id": "no good"}]
     body = orjson.dumps(rows)
     assert len(body) > 4 * SMALL
-    response = await client.post("/v1/orgs/bulk", content=body,
-                                 headers={**tokens.admin(), "Content-Type": "application/json"})
+    response = await client.post(
+        "/v1/orgs/bulk", content=body, headers={**tokens.admin(), "Content-Type": "application/json"}
+    )
     assert response.status_code == 422, response.text
     assert sum(fed) == len(body)
     assert max(fed) <= SMALL
@@ -230,12 +249,21 @@ async def unbounded(settings_for, tmp_path):
     from app.http.app import create_app
 
     catalog = tmp_path / "unbounded.json"
-    catalog.write_bytes(orjson.dumps({"flags": {"unbounded-count": {"type": "integer", "default": 30},
-                                                "ratio": {"type": "number", "default": 1.5}}}))
+    catalog.write_bytes(
+        orjson.dumps(
+            {
+                "flags": {
+                    "unbounded-count": {"type": "integer", "default": 30},
+                    "ratio": {"type": "number", "default": 1.5},
+                }
+            }
+        )
+    )
     application = create_app(settings_for(catalog))
     async with LifespanManager(application, startup_timeout=60):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application),
-                                     base_url="http://graphflags.test") as http:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=application), base_url="http://graphflags.test"
+        ) as http:
             yield http
 
 
@@ -263,9 +291,14 @@ async def test_integers_outside_64_bits_in_a_path_are_422_and_write_nothing(unbo
 async def test_integers_outside_64_bits_in_a_body_are_refused_and_write_nothing(unbounded, tokens, chain6):
     org = chain6[4]
     path = f"/v1/orgs/{org}/flags/unbounded-count"
-    for number, status, problem in [(INT64_MAX + 1, 422, "invalid-value"), (INT64_MIN - 1, 422, "invalid-value"),
-                                    (2**64 - 1, 422, "invalid-value"), (2**64, 422, "invalid-value"),
-                                    ("9" * 5000, 400, "invalid-body"), ("-" + "9" * 5000, 400, "invalid-body")]:
+    for number, status, problem in [
+        (INT64_MAX + 1, 422, "invalid-value"),
+        (INT64_MIN - 1, 422, "invalid-value"),
+        (2**64 - 1, 422, "invalid-value"),
+        (2**64, 422, "invalid-value"),
+        ("9" * 5000, 400, "invalid-body"),
+        ("-" + "9" * 5000, 400, "invalid-body"),
+    ]:
         body = b'{"value": ' + str(number).encode() + b"}"
         response = await unbounded.put(path, content=body, headers=tokens.writer())
         assert response.status_code == status, (str(number)[:30], response.text)
@@ -287,12 +320,16 @@ async def test_huge_numbers_in_ofrep_and_bulk_bodies_are_4xx(client, tokens, cha
         assert response.status_code == 400, response.text
         assert response.json()["errorCode"] == "PARSE_ERROR"
     root = uid("root")
-    response = await client.post("/v1/orgs/bulk", content=b'[{"id": "' + root.encode() + b'", "n": ' + huge + b"}]",
-                                 headers={**tokens.admin(), "Content-Type": "application/json"})
+    response = await client.post(
+        "/v1/orgs/bulk",
+        content=b'[{"id": "' + root.encode() + b'", "n": ' + huge + b"}]",
+        headers={**tokens.admin(), "Content-Type": "application/json"},
+    )
     assert response.status_code == 400 and slug(response) == "invalid-body", response.text
     ndjson = orjson.dumps({"id": root}) + b'\n{"id": "x", "n": ' + huge + b"}\n"
-    response = await client.post("/v1/orgs/bulk", content=ndjson,
-                                 headers={**tokens.admin(), "Content-Type": "application/x-ndjson"})
+    response = await client.post(
+        "/v1/orgs/bulk", content=ndjson, headers={**tokens.admin(), "Content-Type": "application/x-ndjson"}
+    )
     assert response.status_code == 422 and slug(response) == "invalid-rows", response.text
     assert [(e["row"], e["type"]) for e in response.json()["errors"]] == [(2, "invalid-body")]
     assert not await exists(client, tokens, root)
@@ -321,8 +358,9 @@ def test_catalog_integers_are_signed_64_bit():
 
 
 async def bulk_rows(client, tokens, pairs):
-    return await client.post("/v1/orgs/bulk", json=[{"id": org, "parent": parent} for org, parent in pairs],
-                             headers=tokens.admin())
+    return await client.post(
+        "/v1/orgs/bulk", json=[{"id": org, "parent": parent} for org, parent in pairs], headers=tokens.admin()
+    )
 
 
 def line(ids: list[str], under: str | None = None) -> list[tuple[str, str | None]]:
@@ -391,8 +429,12 @@ async def test_a_move_counts_the_moved_subtrees_height(client, tokens, uid):
 async def test_non_ascii_digits_in_integer_query_parameters_are_422(client, tokens):
     """'²' and '١' are digits to str.isdigit() but not to int(): a 500 before."""
     for text in ("²", "١٢", "1²"):
-        for path, params in [("/v1/changes", {"after": text}), ("/v1/changes", {"limit": text}),
-                             ("/v1/audit", {"cursor": text}), ("/v1/audit", {"limit": text})]:
+        for path, params in [
+            ("/v1/changes", {"after": text}),
+            ("/v1/changes", {"limit": text}),
+            ("/v1/audit", {"cursor": text}),
+            ("/v1/audit", {"limit": text}),
+        ]:
             response = await client.get(path, params=params, headers=tokens.admin())
             assert response.status_code == 422, (path, params, response.text)
             assert slug(response) == "invalid-query"

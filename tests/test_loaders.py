@@ -104,39 +104,58 @@ def _write(path: Path, text: str) -> Path:
 
 
 def test_user_csv_bad_rows_are_reported_with_lines_and_nothing_is_written(tmp_path):
-    orgs = _write(tmp_path / "orgs.csv", "\n".join([
-        "id,parent",       # line 1
-        "acme,",           # 2
-        "acme-eu,acme",    # 3
-        "acme eu,acme",    # 4 bad id
-        "acme-eu,acme",    # 5 duplicate
-        "ghost-kid,ghost", # 6 unknown parent
-        "a,b",             # 7 cycle a -> b -> a
-        "b,a",             # 8
-        "self,self",       # 9 its own parent
-        "x,y,z",           # 10 three fields
-        "",
-    ]))
-    values = _write(tmp_path / "values.csv", "\n".join([
-        "org,flag,value",
-        'acme,theme,"""dark"""',       # 2 fine
-        "acme,theme,\"\"\"blue\"\"\"",  # 3 not allowed (and a duplicate)
-        "acme-eu,no-such-flag,true",    # 4
-        "nobody,theme,\"\"\"dark\"\"\"",  # 5
-        "acme-eu,max-upload-mb,5000",   # 6 above max
-        "acme-eu,new-checkout,yes",     # 7 not JSON
-        "acme-eu,new-checkout,true",    # 8 fine
-        "acme-eu,new-checkout,false",   # 9 duplicate
-        "",
-    ]))
+    orgs = _write(
+        tmp_path / "orgs.csv",
+        "\n".join(
+            [
+                "id,parent",  # line 1
+                "acme,",  # 2
+                "acme-eu,acme",  # 3
+                "acme eu,acme",  # 4 bad id
+                "acme-eu,acme",  # 5 duplicate
+                "ghost-kid,ghost",  # 6 unknown parent
+                "a,b",  # 7 cycle a -> b -> a
+                "b,a",  # 8
+                "self,self",  # 9 its own parent
+                "x,y,z",  # 10 three fields
+                "",
+            ]
+        ),
+    )
+    values = _write(
+        tmp_path / "values.csv",
+        "\n".join(
+            [
+                "org,flag,value",
+                'acme,theme,"""dark"""',  # 2 fine
+                'acme,theme,"""blue"""',  # 3 not allowed (and a duplicate)
+                "acme-eu,no-such-flag,true",  # 4
+                'nobody,theme,"""dark"""',  # 5
+                "acme-eu,max-upload-mb,5000",  # 6 above max
+                "acme-eu,new-checkout,yes",  # 7 not JSON
+                "acme-eu,new-checkout,true",  # 8 fine
+                "acme-eu,new-checkout,false",  # 9 duplicate
+                "",
+            ]
+        ),
+    )
     with pytest.raises(BadRows) as refused:
         check_and_write(orgs, values, CATALOG, tmp_path / "import")
     found = {(row.file, row.line, row.type) for row in refused.value.rows}
     assert found == {
-        ("orgs.csv", 4, "invalid-id"), ("orgs.csv", 5, "duplicate-id"), ("orgs.csv", 6, "parent-not-found"),
-        ("orgs.csv", 7, "cycle"), ("orgs.csv", 8, "cycle"), ("orgs.csv", 9, "cycle"), ("orgs.csv", 10, "invalid-row"),
-        ("values.csv", 3, "invalid-value"), ("values.csv", 4, "flag-not-found"), ("values.csv", 5, "org-not-found"),
-        ("values.csv", 6, "invalid-value"), ("values.csv", 7, "invalid-value"), ("values.csv", 9, "duplicate-value"),
+        ("orgs.csv", 4, "invalid-id"),
+        ("orgs.csv", 5, "duplicate-id"),
+        ("orgs.csv", 6, "parent-not-found"),
+        ("orgs.csv", 7, "cycle"),
+        ("orgs.csv", 8, "cycle"),
+        ("orgs.csv", 9, "cycle"),
+        ("orgs.csv", 10, "invalid-row"),
+        ("values.csv", 3, "invalid-value"),
+        ("values.csv", 4, "flag-not-found"),
+        ("values.csv", 5, "org-not-found"),
+        ("values.csv", 6, "invalid-value"),
+        ("values.csv", 7, "invalid-value"),
+        ("values.csv", 9, "duplicate-value"),
     }
     assert refused.value.total == len(found)
     assert "orgs.csv:6: parent-not-found" in str(refused.value)
@@ -154,9 +173,12 @@ def test_user_csv_any_order_and_values_stored_as_the_graph_holds_them(tmp_path):
     rows = [("root", None)] + [(f"n{i}", "root" if i < 5 else f"n{i % 5}") for i in range(50)]
     random.Random(4).shuffle(rows)  # children before parents is fine
     orgs = _write(tmp_path / "orgs.csv", "id,parent\n" + "".join(f"{o},{p or ''}\n" for o, p in rows))
-    values = _write(tmp_path / "values.csv", "org,flag,value\n"
-                    'n7,session-policy,"{""mfa"": true, ""idle_minutes"": 5}"\nroot,max-upload-mb,20\n'
-                    "n3,checkout-timeout-s,600\n")
+    values = _write(
+        tmp_path / "values.csv",
+        "org,flag,value\n"
+        'n7,session-policy,"{""mfa"": true, ""idle_minutes"": 5}"\nroot,max-upload-mb,20\n'
+        "n3,checkout-timeout-s,600\n",
+    )
     manifest = check_and_write(orgs, values, CATALOG, tmp_path / "import")
     assert manifest.counts()["Org"] == 51 and manifest.counts()["PARENT_OF"] == 50
     folder = tmp_path / "import"

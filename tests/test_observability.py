@@ -31,8 +31,11 @@ TEST_CATALOG = REPO / "tests" / "data" / "catalog.json"
 
 
 def samples(text: str) -> dict[tuple[str, frozenset], float]:
-    return {(sample.name, frozenset(sample.labels.items())): sample.value
-            for family in text_string_to_metric_families(text) for sample in family.samples}
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 async def scrape(client, tokens) -> dict[tuple[str, frozenset], float]:
@@ -86,8 +89,11 @@ async def test_metrics_count_requests_by_route_template_and_status(client, token
     # Raw paths never become labels: org ids would make a series per org.
     assert not any(leaf in str(labels) for _, labels in after)
     evaluations = "graphflags_flag_evaluations_total"
-    assert value(after, evaluations, flag="beta", reason="default") - \
-        value(before, evaluations, flag="beta", reason="default") == 3
+    assert (
+        value(after, evaluations, flag="beta", reason="default")
+        - value(before, evaluations, flag="beta", reason="default")
+        == 3
+    )
     # The uncached first lookup ran the walk-up statement, timed under its name.
     assert value(after, "graphflags_cypher_duration_seconds_count", statement="lookup_chains") >= 1
     assert value(after, "graphflags_neo4j_up") == 1
@@ -106,28 +112,38 @@ async def test_changes_are_counted_by_actor_and_flag(client, tokens, chain6):
     org = chain6[2]
     headers = tokens.writer(sub="toggler-1")
     for value_ in (True, False, True):
-        assert (await client.put(f"/v1/orgs/{org}/flags/dark-mode", json={"value": value_},
-                                 headers=headers)).status_code == 200
+        assert (
+            await client.put(f"/v1/orgs/{org}/flags/dark-mode", json={"value": value_}, headers=headers)
+        ).status_code == 200
     # The same value again changes nothing and is not a toggle.
-    assert (await client.put(f"/v1/orgs/{org}/flags/dark-mode", json={"value": True},
-                             headers=headers)).status_code == 200
+    assert (
+        await client.put(f"/v1/orgs/{org}/flags/dark-mode", json={"value": True}, headers=headers)
+    ).status_code == 200
     after = await scrape(client, tokens)
     by_actor = "graphflags_changes_by_actor_total"
-    assert value(after, by_actor, actor="toggler-1", action="flag.set") - \
-        value(before, by_actor, actor="toggler-1", action="flag.set") == 3
+    assert (
+        value(after, by_actor, actor="toggler-1", action="flag.set")
+        - value(before, by_actor, actor="toggler-1", action="flag.set")
+        == 3
+    )
     by_flag = "graphflags_flag_changes_total"
-    assert value(after, by_flag, flag="dark-mode", action="flag.set") - \
-        value(before, by_flag, flag="dark-mode", action="flag.set") == 3
+    assert (
+        value(after, by_flag, flag="dark-mode", action="flag.set")
+        - value(before, by_flag, flag="dark-mode", action="flag.set")
+        == 3
+    )
 
 
 async def test_each_committed_change_logs_one_line_with_its_audit_seq(client, tokens, chain6):
     org = chain6[1]
     with captured_logs() as records:
-        response = await client.put(f"/v1/orgs/{org}/flags/theme", json={"value": "dark"},
-                                    headers=tokens.writer(sub="alice"))
+        response = await client.put(
+            f"/v1/orgs/{org}/flags/theme", json={"value": "dark"}, headers=tokens.writer(sub="alice")
+        )
         assert response.status_code == 200
-        again = await client.put(f"/v1/orgs/{org}/flags/theme", json={"value": "dark"},
-                                 headers=tokens.writer(sub="alice"))
+        again = await client.put(
+            f"/v1/orgs/{org}/flags/theme", json={"value": "dark"}, headers=tokens.writer(sub="alice")
+        )
         assert again.status_code == 200
     changes = [r["extra"] for r in records if r["extra"].get("event") == "change"]
     assert len(changes) == 1, changes  # the second request changed nothing
@@ -135,8 +151,14 @@ async def test_each_committed_change_logs_one_line_with_its_audit_seq(client, to
     audit = await client.get("/v1/audit", params={"org": org, "flag": "theme"}, headers=tokens.admin())
     event = audit.json()["events"][0]
     assert {k: line[k] for k in ("actor", "action", "org", "flag", "old", "new", "seq")} == {
-        "actor": "alice", "action": "flag.set", "org": org, "flag": "theme", "old": None, "new": "dark",
-        "seq": event["seq"]}
+        "actor": "alice",
+        "action": "flag.set",
+        "org": org,
+        "flag": "theme",
+        "old": None,
+        "new": "dark",
+        "seq": event["seq"],
+    }
     assert len(line["trace_id"]) == 32
     # Lookups are counted, not logged.
     with captured_logs() as records:
@@ -147,12 +169,15 @@ async def test_each_committed_change_logs_one_line_with_its_audit_seq(client, to
 async def test_org_changes_log_a_line_each(client, tokens, uid):
     root, child = uid("root"), uid("child")
     with captured_logs() as records:
-        response = await client.post("/v1/orgs/bulk", json=[{"id": child, "parent": root}, {"id": root}],
-                                     headers=tokens.admin(sub="importer"))
+        response = await client.post(
+            "/v1/orgs/bulk", json=[{"id": child, "parent": root}, {"id": root}], headers=tokens.admin(sub="importer")
+        )
         assert response.status_code == 200, response.text
     lines = [r["extra"] for r in records if r["extra"].get("event") == "change"]
     assert sorted((line["action"], line["org"], line["actor"]) for line in lines) == [
-        ("org.create", child, "importer"), ("org.create", root, "importer")]
+        ("org.create", child, "importer"),
+        ("org.create", root, "importer"),
+    ]
     assert len({line["seq"] for line in lines}) == 2
 
 
@@ -223,8 +248,7 @@ async def test_a_request_span_has_a_child_span_per_cypher_statement(client, toke
 async def test_an_incoming_traceparent_is_continued(client, tokens):
     trace_id = "4bf92f3577b34da6a3ce929d0e0736ab"
     with traced() as exporter:
-        await client.get("/v1/flags", headers={**tokens.reader(),
-                                               "traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"})
+        await client.get("/v1/flags", headers={**tokens.reader(), "traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"})
     assert [format(s.context.trace_id, "032x") for s in exporter.get_finished_spans()] == [trace_id]
     # A caller that does not sample its trace: no spans, but the id still names the log lines.
     with traced() as exporter, captured_logs() as records:
@@ -281,9 +305,13 @@ async def test_client_errors_keep_their_documented_shape(client, tokens):
 def test_a_scrape_adds_up_every_worker_process(migrated, tmp_path):
     """`graphflags serve` with two workers: /metrics shows both, not whichever answered."""
     metrics_port = free_port()
-    env = service_env(migrated, GRAPHFLAGS_WORKERS="2", GRAPHFLAGS_METRICS_PORT=str(metrics_port),
-                      GRAPHFLAGS_JWT_DEV_KEY_FILE=str(tmp_path / "dev-jwt.key"),
-                      GRAPHFLAGS_FLAGS_FILE=str(TEST_CATALOG))
+    env = service_env(
+        migrated,
+        GRAPHFLAGS_WORKERS="2",
+        GRAPHFLAGS_METRICS_PORT=str(metrics_port),
+        GRAPHFLAGS_JWT_DEV_KEY_FILE=str(tmp_path / "dev-jwt.key"),
+        GRAPHFLAGS_FLAGS_FILE=str(TEST_CATALOG),
+    )
     env.pop("GRAPHFLAGS_WATCH_CATALOG")
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     server = Served(env, tmp_path / "serve.log")
@@ -310,8 +338,12 @@ def test_a_scrape_adds_up_every_worker_process(migrated, tmp_path):
         assert counted(scraped) == 40
         assert value(samples(scraped), "graphflags_worker_processes") == 2
         # The public route serves the same sums, to an admin.
-        token = mint_dev_token(migrated.model_copy(update={"jwt_dev_key_file": tmp_path / "dev-jwt.key"}),
-                               subject="ops", roles=["admin"], orgs=["*"])
+        token = mint_dev_token(
+            migrated.model_copy(update={"jwt_dev_key_file": tmp_path / "dev-jwt.key"}),
+            subject="ops",
+            roles=["admin"],
+            orgs=["*"],
+        )
         public = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {token}"})
         assert counted(public.text) == 40
         assert httpx.get(f"{base}/metrics").status_code == 401

@@ -39,14 +39,23 @@ class TestSingleEvaluation:
         await put(client, tokens, chain6[2], "dark-mode", True)
         own = await evaluate(client, tokens.reader(), chain6[2], "dark-mode")
         assert own.status_code == 200, own.text
-        assert own.json() == {"key": "dark-mode", "value": True, "reason": "TARGETING_MATCH", "variant": "own",
-                              "metadata": {"source_org": chain6[2], "depth": 0}}
+        assert own.json() == {
+            "key": "dark-mode",
+            "value": True,
+            "reason": "TARGETING_MATCH",
+            "variant": "own",
+            "metadata": {"source_org": chain6[2], "depth": 0},
+        }
         inherited = (await evaluate(client, tokens.reader(), chain6[6], "dark-mode")).json()
-        assert inherited == {"key": "dark-mode", "value": True, "reason": "TARGETING_MATCH", "variant": "inherited",
-                             "metadata": {"source_org": chain6[2], "depth": 4}}
+        assert inherited == {
+            "key": "dark-mode",
+            "value": True,
+            "reason": "TARGETING_MATCH",
+            "variant": "inherited",
+            "metadata": {"source_org": chain6[2], "depth": 4},
+        }
         default = (await evaluate(client, tokens.reader(), chain6[1], "dark-mode")).json()
-        assert default == {"key": "dark-mode", "value": False, "reason": "STATIC", "variant": "default",
-                           "metadata": {}}
+        assert default == {"key": "dark-mode", "value": False, "reason": "STATIC", "variant": "default", "metadata": {}}
 
     async def test_numbers_are_floats_and_integers_are_integers(self, client, tokens, chain6):
         default_number = await evaluate(client, tokens.reader(), chain6[0], "max-upload-mb")
@@ -66,8 +75,9 @@ class TestSingleEvaluation:
         assert (await evaluate(client, tokens.reader(), chain6[5], "theme")).json()["value"] == "light"
 
     async def test_extra_context_is_ignored(self, client, tokens, chain6):
-        response = await client.post(SINGLE.format("beta"), json=context(chain6[0], email="a@b.c", plan="gold"),
-                                     headers=tokens.reader())
+        response = await client.post(
+            SINGLE.format("beta"), json=context(chain6[0], email="a@b.c", plan="gold"), headers=tokens.reader()
+        )
         assert response.status_code == 200
         assert response.json()["value"] is False
 
@@ -80,18 +90,33 @@ class TestErrors:
         bulk = await client.post(BULK, content=raw, headers=tokens.reader())
         expect_failure(bulk, 400, "PARSE_ERROR")
 
-    @pytest.mark.parametrize("body", [{}, {"context": {}}, {"context": {"email": "x"}},
-                                      {"context": {"targetingKey": ""}}, {"context": {"targetingKey": None}}])
+    @pytest.mark.parametrize(
+        "body",
+        [
+            {},
+            {"context": {}},
+            {"context": {"email": "x"}},
+            {"context": {"targetingKey": ""}},
+            {"context": {"targetingKey": None}},
+        ],
+    )
     async def test_missing_targeting_key(self, client, tokens, body):
         response = await client.post(SINGLE.format("beta"), json=body, headers=tokens.reader())
         expect_failure(response, 400, "TARGETING_KEY_MISSING", key="beta")
         bulk = await client.post(BULK, json=body, headers=tokens.reader())
         expect_failure(bulk, 400, "TARGETING_KEY_MISSING")
 
-    @pytest.mark.parametrize("body", [{"context": "acme"}, {"context": []}, {"context": {"targetingKey": 7}},
-                                      {"context": {"targetingKey": "has space"}},
-                                      {"context": {"targetingKey": ".."}},
-                                      {"context": {"targetingKey": "x" * 129}}])
+    @pytest.mark.parametrize(
+        "body",
+        [
+            {"context": "acme"},
+            {"context": []},
+            {"context": {"targetingKey": 7}},
+            {"context": {"targetingKey": "has space"}},
+            {"context": {"targetingKey": ".."}},
+            {"context": {"targetingKey": "x" * 129}},
+        ],
+    )
     async def test_malformed_context_is_invalid_context(self, client, tokens, body):
         response = await client.post(SINGLE.format("beta"), json=body, headers=tokens.reader())
         expect_failure(response, 400, "INVALID_CONTEXT", key="beta")
@@ -160,23 +185,39 @@ class TestBulkEvaluation:
         assert response.status_code == 200, response.text
         flags = {item["key"]: item for item in response.json()["flags"]}
         assert set(flags) == {"dark-mode", "beta", "max-upload-mb", "retention-days", "theme", "banner", "limits"}
-        assert flags["beta"] == {"key": "beta", "value": True, "reason": "TARGETING_MATCH", "variant": "inherited",
-                                 "metadata": {"source_org": chain6[0], "depth": 4}}
+        assert flags["beta"] == {
+            "key": "beta",
+            "value": True,
+            "reason": "TARGETING_MATCH",
+            "variant": "inherited",
+            "metadata": {"source_org": chain6[0], "depth": 4},
+        }
         assert flags["retention-days"]["metadata"] == {"source_org": chain6[4], "depth": 0}
-        assert flags["limits"] == {"key": "limits", "value": {"seats": 5}, "reason": "STATIC", "variant": "default",
-                                   "metadata": {}}
+        assert flags["limits"] == {
+            "key": "limits",
+            "value": {"seats": 5},
+            "reason": "STATIC",
+            "variant": "default",
+            "metadata": {},
+        }
         assert b'"value":10.0' in response.content
 
     async def test_sets_by_header_or_query(self, client, tokens, chain6):
-        by_query = await client.post(BULK, params={"set": "storage"}, json=context(chain6[0]),
-                                     headers=tokens.reader())
+        by_query = await client.post(BULK, params={"set": "storage"}, json=context(chain6[0]), headers=tokens.reader())
         assert {item["key"] for item in by_query.json()["flags"]} == {"max-upload-mb", "retention-days"}
-        by_header = await client.post(BULK, json=context(chain6[0]),
-                                      headers={**tokens.reader(), "X-Flag-Set": "ui,storage"})
+        by_header = await client.post(
+            BULK, json=context(chain6[0]), headers={**tokens.reader(), "X-Flag-Set": "ui,storage"}
+        )
         assert {item["key"] for item in by_header.json()["flags"]} == {
-            "dark-mode", "beta", "theme", "max-upload-mb", "retention-days"}
-        unknown_set = await client.post(BULK, params={"set": "nothing-here"}, json=context(chain6[0]),
-                                        headers=tokens.reader())
+            "dark-mode",
+            "beta",
+            "theme",
+            "max-upload-mb",
+            "retention-days",
+        }
+        unknown_set = await client.post(
+            BULK, params={"set": "nothing-here"}, json=context(chain6[0]), headers=tokens.reader()
+        )
         # Bulk answers also name their event stream (docs/api.md "OpenFeature event streams").
         assert unknown_set.json()["flags"] == [] and unknown_set.json().keys() == {"flags", "eventStreams"}
         assert by_query.headers["etag"] != by_header.headers["etag"]
@@ -190,12 +231,14 @@ class TestBulkEvaluation:
         assert same.status_code == 304
         assert same.content == b""
         assert same.headers["etag"] == etag
-        listed = await client.post(BULK, json=context(org),
-                                   headers={**tokens.reader(), "If-None-Match": f'"other", W/{etag}'})
+        listed = await client.post(
+            BULK, json=context(org), headers={**tokens.reader(), "If-None-Match": f'"other", W/{etag}'}
+        )
         assert listed.status_code == 304
         # The tag covers what was answered: another set answers in full.
-        narrower = await client.post(BULK, params={"set": "ui"}, json=context(org),
-                                     headers={**tokens.reader(), "If-None-Match": etag})
+        narrower = await client.post(
+            BULK, params={"set": "ui"}, json=context(org), headers={**tokens.reader(), "If-None-Match": etag}
+        )
         assert narrower.status_code == 200
         # A change on an ancestor changes this org's answer, so its tag.
         await put(client, tokens, chain6[2], "theme", "dark")
@@ -204,9 +247,12 @@ class TestBulkEvaluation:
         assert changed.headers["etag"] != etag
         assert {item["key"]: item["value"] for item in changed.json()["flags"]}["theme"] == "dark"
         # A re-fetch triggered by an event stream may carry the spec's metadata parameters.
-        refetch = await client.post(BULK, params={"flagConfigEtag": "abc", "flagConfigLastModified": "1771622898"},
-                                    json=context(org),
-                                    headers={**tokens.reader(), "If-None-Match": changed.headers["etag"]})
+        refetch = await client.post(
+            BULK,
+            params={"flagConfigEtag": "abc", "flagConfigLastModified": "1771622898"},
+            json=context(org),
+            headers={**tokens.reader(), "If-None-Match": changed.headers["etag"]},
+        )
         assert refetch.status_code == 304
 
 
@@ -232,12 +278,17 @@ class TestDocumented:
             check((await evaluate(client, tokens.reader(), chain6[2], flag)).json(), single_path, "post", 200)
         bulk = await client.post(BULK, json=context(chain6[2]), headers=tokens.reader())
         check(bulk.json(), bulk_path, "post", 200)
-        check((await client.post(SINGLE.format("beta"), json={}, headers=tokens.reader())).json(),
-              single_path, "post", 400)
+        check(
+            (await client.post(SINGLE.format("beta"), json={}, headers=tokens.reader())).json(),
+            single_path,
+            "post",
+            400,
+        )
         check((await evaluate(client, tokens.reader(), chain6[2], "nope")).json(), single_path, "post", 404)
         check((await client.post(BULK, content=b"{", headers=tokens.reader())).json(), bulk_path, "post", 400)
-        check((await evaluate(client, {}, chain6[2], "beta")).json(), single_path, "post", 401,
-              "application/problem+json")
+        check(
+            (await evaluate(client, {}, chain6[2], "beta")).json(), single_path, "post", 401, "application/problem+json"
+        )
 
     async def test_change_feed_answers_match_the_document(self, client, tokens, chain6, check):
         ahead = await client.get("/v1/changes", params={"after": 10**15}, headers=tokens.admin())

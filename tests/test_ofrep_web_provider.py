@@ -62,8 +62,9 @@ async def provider_page(offline, live_server):  # noqa: F811
     return page
 
 
-async def test_the_web_provider_refetches_when_its_stream_says_so(provider_page, live_server, client, tokens,
-                                                                   uid, make_orgs):
+async def test_the_web_provider_refetches_when_its_stream_says_so(
+    provider_page, live_server, client, tokens, uid, make_orgs
+):
     root, team = uid("root"), uid("team")
     await make_orgs([(root, None), (team, root)])
     requests: list[str] = []

@@ -136,19 +136,24 @@ async def test_x_api_key_and_bad_credentials(live, tokens, chain6, feature_clien
 async def test_a_sealed_value_reaches_the_sdk_with_its_metadata(live, tokens, chain6, reader_client):
     """The seal nearest the root wins over a value set below it, and the SDK sees metadata.sealed."""
     await put(live, tokens, chain6[4], "theme", "light")
-    sealed = await live.put(f"/v1/orgs/{chain6[1]}/flags/theme", json={"value": "dark", "sealed": True},
-                            headers=tokens.admin())
+    sealed = await live.put(
+        f"/v1/orgs/{chain6[1]}/flags/theme", json={"value": "dark", "sealed": True}, headers=tokens.admin()
+    )
     assert sealed.status_code == 200, sealed.text
     details = reader_client.get_string_details("theme", "fallback", org(chain6[5]))
     assert details.error_code is None, details.error_message
     assert (details.value, details.reason, details.variant) == ("dark", Reason.TARGETING_MATCH, "sealed")
     assert details.flag_metadata == {"source_org": chain6[1], "depth": 4, "sealed": True}
-    unsealed = await live.put(f"/v1/orgs/{chain6[1]}/flags/theme", json={"value": "dark", "sealed": False},
-                              headers=tokens.admin())
+    unsealed = await live.put(
+        f"/v1/orgs/{chain6[1]}/flags/theme", json={"value": "dark", "sealed": False}, headers=tokens.admin()
+    )
     assert unsealed.status_code == 200, unsealed.text
     again = reader_client.get_string_details("theme", "fallback", org(chain6[5]))
-    assert (again.value, again.variant, again.flag_metadata) == ("light", "inherited",
-                                                                 {"source_org": chain6[4], "depth": 1})
+    assert (again.value, again.variant, again.flag_metadata) == (
+        "light",
+        "inherited",
+        {"source_org": chain6[4], "depth": 1},
+    )
 
 
 # --- rollouts along the tree (docs/api.md, "Rollouts along the tree") ------------------
@@ -161,7 +166,7 @@ async def ten_thousand_units(uid, make_orgs) -> tuple[str, list[str]]:
     units = [uid(f"u{i}") for i in range(10_000)]
     await make_orgs([(root, None)])
     for start in range(0, len(units), 1000):  # in slices: one 10,000-org transaction timed out on a busy machine
-        await make_orgs([(unit, root) for unit in units[start:start + 1000]])
+        await make_orgs([(unit, root) for unit in units[start : start + 1000]])
     return root, units
 
 
@@ -180,30 +185,34 @@ def _evaluated(client, unit: str):
 def _in_rollout(clients, units: list[str]) -> set[str]:
     """The units the SDK answers True for, checking each answer's reason and metadata on the way.
     Four threads, each with its own OpenFeature client (a provider's HTTP session is not shared)."""
+
     def evaluate(client, chunk: list[str]) -> set[str]:
         inside = set()
         for unit in chunk:
             details = _evaluated(client, unit)
             if details.value:
-                assert (details.reason, details.variant, details.flag_metadata["unit"]) == (
-                    Reason.SPLIT, "split", unit)
+                assert (details.reason, details.variant, details.flag_metadata["unit"]) == (Reason.SPLIT, "split", unit)
                 inside.add(unit)
             else:
                 assert details.reason == Reason.STATIC
         return inside
 
     with ThreadPoolExecutor(len(clients)) as pool:
-        parts = pool.map(evaluate, clients, [units[i::len(clients)] for i in range(len(clients))])
+        parts = pool.map(evaluate, clients, [units[i :: len(clients)] for i in range(len(clients))])
         return set().union(*parts)
 
 
 async def test_a_rollout_splits_10000_units_within_a_point_and_a_half_and_raising_it_only_adds(
-        live, tokens, ten_thousand_units, feature_client):
+    live, tokens, ten_thousand_units, feature_client
+):
     root, units = ten_thousand_units
     for_percent = {}
     for percent in (20, 35.5):
-        response = await live.put(f"/v1/orgs/{root}/flags/beta", headers=tokens.writer(),
-                                  json={"rollout": {"percent": percent, "value": True, "unit_depth": 1}})
+        response = await live.put(
+            f"/v1/orgs/{root}/flags/beta",
+            headers=tokens.writer(),
+            json={"rollout": {"percent": percent, "value": True, "unit_depth": 1}},
+        )
         assert response.status_code == 200, response.text
         # Fresh tokens for each pass: on a busy machine both passes outlast one token's lifetime.
         clients = [feature_client(tokens.reader()) for _ in range(4)]

@@ -41,14 +41,21 @@ async def test_children_come_sorted_by_id_with_their_own_child_counts(client, to
     root = uid("root")
     # Created out of order, with grandchildren under two of them.
     kids = [uid(name) for name in ("c", "a", "e", "b", "d")]
-    await make_orgs([(root, None), *((kid, root) for kid in kids),
-                     (uid("a1"), kids[1]), (uid("a2"), kids[1]), (uid("d1"), kids[4])])
+    await make_orgs(
+        [(root, None), *((kid, root) for kid in kids), (uid("a1"), kids[1]), (uid("a2"), kids[1]), (uid("d1"), kids[4])]
+    )
     response = await children(client, tokens.reader(), root)
     assert response.status_code == 200, response.text
-    assert response.json() == {"children": [{"id": uid("a"), "children": 2}, {"id": uid("b"), "children": 0},
-                                            {"id": uid("c"), "children": 0}, {"id": uid("d"), "children": 1},
-                                            {"id": uid("e"), "children": 0}],
-                               "next": None}
+    assert response.json() == {
+        "children": [
+            {"id": uid("a"), "children": 2},
+            {"id": uid("b"), "children": 0},
+            {"id": uid("c"), "children": 0},
+            {"id": uid("d"), "children": 1},
+            {"id": uid("e"), "children": 0},
+        ],
+        "next": None,
+    }
     leaf = await children(client, tokens.reader(), uid("a1"))
     assert leaf.json() == {"children": [], "next": None}
 
@@ -74,9 +81,18 @@ async def test_children_default_limit_is_100(client, tokens, uid, make_orgs):
     assert rest == {"children": [{"id": uid("k100"), "children": 0}], "next": None}
 
 
-@pytest.mark.parametrize("query", [{"limit": "0"}, {"limit": "1001"}, {"limit": "ten"}, {"limit": "-1"},
-                                   {"cursor": "!!"}, {"cursor": "Li4"},  # base64 of "..": no org id
-                                   {"colour": "red"}])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"limit": "0"},
+        {"limit": "1001"},
+        {"limit": "ten"},
+        {"limit": "-1"},
+        {"cursor": "!!"},
+        {"cursor": "Li4"},  # base64 of "..": no org id
+        {"colour": "red"},
+    ],
+)
 async def test_children_bad_queries_are_422(client, tokens, chain6, query):
     response = await children(client, tokens.reader(), chain6[0], **query)
     assert response.status_code == 422, response.text
@@ -117,8 +133,15 @@ async def find(client, headers, **query):
 
 async def test_prefix_search_answers_ids_in_order_up_to_the_limit(client, tokens, uid, make_orgs):
     root = uid("root")
-    await make_orgs([(root, None), (uid("shop-b"), root), (uid("shop-a"), root), (uid("shopper"), uid("shop-a")),
-                     (uid("store"), root)])
+    await make_orgs(
+        [
+            (root, None),
+            (uid("shop-b"), root),
+            (uid("shop-a"), root),
+            (uid("shopper"), uid("shop-a")),
+            (uid("store"), root),
+        ]
+    )
     response = await find(client, tokens.reader(), prefix=uid("shop"))
     assert response.status_code == 200, response.text
     assert response.json() == {"orgs": [uid("shop-a"), uid("shop-b"), uid("shopper")], "truncated": False}
@@ -138,9 +161,18 @@ async def test_prefix_search_default_limit_is_20(client, tokens, uid, make_orgs)
 
 async def test_prefix_search_keeps_to_the_callers_subtrees(client, tokens, uid, make_orgs):
     mine, theirs, other = uid("mine"), uid("theirs"), uid("other")
-    await make_orgs([(mine, None), (theirs, None), (other, None),
-                     (uid("x-1"), mine), (uid("x-2"), theirs), (uid("x-3"), mine), (uid("x-4"), uid("x-3")),
-                     (uid("x-5"), other)])
+    await make_orgs(
+        [
+            (mine, None),
+            (theirs, None),
+            (other, None),
+            (uid("x-1"), mine),
+            (uid("x-2"), theirs),
+            (uid("x-3"), mine),
+            (uid("x-4"), uid("x-3")),
+            (uid("x-5"), other),
+        ]
+    )
     scoped = (await find(client, tokens.reader(mine), prefix=uid("x"))).json()
     assert scoped == {"orgs": [uid("x-1"), uid("x-3"), uid("x-4")], "truncated": False}
     # A token for two subtrees sees both; a subtree root deep in the tree keeps only what is below it.
@@ -151,12 +183,19 @@ async def test_prefix_search_keeps_to_the_callers_subtrees(client, tokens, uid, 
     assert unscoped["orgs"] == [uid(f"x-{n}") for n in range(1, 6)]
 
 
-async def test_prefix_search_of_a_scoped_caller_fills_its_limit_across_scan_pages(client, tokens, uid, make_orgs,
-                                                                                monkeypatch):
+async def test_prefix_search_of_a_scoped_caller_fills_its_limit_across_scan_pages(
+    client, tokens, uid, make_orgs, monkeypatch
+):
     mine, theirs = uid("mine"), uid("theirs")
     # Other tenants' matches sort first and fill several scan pages before any of the caller's.
-    await make_orgs([(mine, None), (theirs, None), *((uid(f"p-a{n:02d}"), theirs) for n in range(12)),
-                     *((uid(f"p-b{n}"), mine) for n in range(3))])
+    await make_orgs(
+        [
+            (mine, None),
+            (theirs, None),
+            *((uid(f"p-a{n:02d}"), theirs) for n in range(12)),
+            *((uid(f"p-b{n}"), mine) for n in range(3)),
+        ]
+    )
     monkeypatch.setattr(org_service, "FIND_PAGE", 5)
     body = (await find(client, tokens.reader(mine), prefix=uid("p-"), limit="2")).json()
     assert body == {"orgs": [uid("p-b0"), uid("p-b1")], "truncated": True}
@@ -166,8 +205,18 @@ async def test_prefix_search_of_a_scoped_caller_fills_its_limit_across_scan_page
     assert bounded == {"orgs": [], "truncated": True}
 
 
-@pytest.mark.parametrize("query", [{"limit": "0"}, {"limit": "101"}, {"limit": "x"}, {"prefix": "a b"},
-                                   {"prefix": "x" * 129}, {"prefix": "é"}, {"org": "acme"}])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"limit": "0"},
+        {"limit": "101"},
+        {"limit": "x"},
+        {"prefix": "a b"},
+        {"prefix": "x" * 129},
+        {"prefix": "é"},
+        {"org": "acme"},
+    ],
+)
 async def test_prefix_search_bad_queries_are_422(client, tokens, query):
     response = await find(client, tokens.reader(), **query)
     assert response.status_code == 422, response.text
@@ -194,6 +243,7 @@ async def test_the_queries_seek_the_id_index(app, uid, make_orgs):
             result = await tx.run("EXPLAIN " + cypher(statement), params)
             summary = await result.consume()
             return str(summary.plan)
+
         return await db.read(explain)
 
     prefix_plan = await plan("orgs_by_prefix", low=root, high=root + "\x7f", scan=10, roots=[root])

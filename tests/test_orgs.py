@@ -24,8 +24,9 @@ async def exists(client, tokens, org) -> bool:
 
 
 async def bulk(client, tokens, content: bytes | str, content_type: str, headers=None):
-    return await client.post("/v1/orgs/bulk", content=content,
-                             headers={**(headers or tokens.admin()), "Content-Type": content_type})
+    return await client.post(
+        "/v1/orgs/bulk", content=content, headers={**(headers or tokens.admin()), "Content-Type": content_type}
+    )
 
 
 def slug(response) -> str:
@@ -105,8 +106,9 @@ async def test_create_under_itself_is_refused(client, tokens, uid):
     assert not await exists(client, tokens, org)
 
 
-@pytest.mark.parametrize("bad", [".", "..", "x" * 129, "a b", "", "a/b", "caf\u00e9", "tab\there", 5, True, ["a"],
-                                 {"id": "a"}, None])
+@pytest.mark.parametrize(
+    "bad", [".", "..", "x" * 129, "a b", "", "a/b", "caf\u00e9", "tab\there", 5, True, ["a"], {"id": "a"}, None]
+)
 async def test_create_with_an_invalid_id_is_invalid_id(client, tokens, bad):
     response = await client.post("/v1/orgs", json={"id": bad}, headers=tokens.admin())
     assert response.status_code == 422, response.text
@@ -135,8 +137,9 @@ async def test_longest_valid_id_is_accepted(client, tokens, uid):
 
 @pytest.mark.parametrize("body", [b"{not json", b"[]", b'"acme"', b'{"parent": null}', b'{"id": "a", "colour": 1}'])
 async def test_create_with_an_unreadable_body_is_invalid_body(client, tokens, body):
-    response = await client.post("/v1/orgs", content=body,
-                                 headers={**tokens.admin(), "Content-Type": "application/json"})
+    response = await client.post(
+        "/v1/orgs", content=body, headers={**tokens.admin(), "Content-Type": "application/json"}
+    )
     assert response.status_code == 400, response.text
     assert slug(response) == "invalid-body"
 
@@ -148,8 +151,12 @@ async def test_get_shows_parent_ancestors_nearest_first_and_children(client, tok
     extra = [uid("side1"), uid("side2")]
     await make_orgs([(org, chain6[3]) for org in extra])
     middle = (await get_org(client, tokens, chain6[3])).json()
-    assert middle == {"id": chain6[3], "parent": chain6[2], "ancestors": [chain6[2], chain6[1], chain6[0]],
-                      "children": 3}
+    assert middle == {
+        "id": chain6[3],
+        "parent": chain6[2],
+        "ancestors": [chain6[2], chain6[1], chain6[0]],
+        "children": 3,
+    }
     root = (await get_org(client, tokens, chain6[0])).json()
     assert root == {"id": chain6[0], "parent": None, "ancestors": [], "children": 1}
     leaf = (await get_org(client, tokens, chain6[6])).json()
@@ -248,15 +255,21 @@ async def test_parent_null_makes_a_root_for_a_star_admin(client, tokens, chain6)
     assert (await get_org(client, tokens, chain6[2])).json()["children"] == 0
 
 
-@pytest.mark.parametrize(("body", "status", "expected"), [
-    (b"{}", 400, "invalid-body"), (b"not json", 400, "invalid-body"),
-    (b'{"parent": "a", "id": "b"}', 400, "invalid-body"),
-    (b'{"parent": 5}', 422, "invalid-id"), (b'{"parent": "a b"}', 422, "invalid-id"),
-    (b'{"parent": ".."}', 422, "invalid-id"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "expected"),
+    [
+        (b"{}", 400, "invalid-body"),
+        (b"not json", 400, "invalid-body"),
+        (b'{"parent": "a", "id": "b"}', 400, "invalid-body"),
+        (b'{"parent": 5}', 422, "invalid-id"),
+        (b'{"parent": "a b"}', 422, "invalid-id"),
+        (b'{"parent": ".."}', 422, "invalid-id"),
+    ],
+)
 async def test_move_with_a_bad_body(client, tokens, chain6, body, status, expected):
-    response = await client.patch(f"/v1/orgs/{chain6[3]}", content=body,
-                                  headers={**tokens.admin(), "Content-Type": "application/json"})
+    response = await client.patch(
+        f"/v1/orgs/{chain6[3]}", content=body, headers={**tokens.admin(), "Content-Type": "application/json"}
+    )
     assert response.status_code == status, response.text
     assert slug(response) == expected
     assert (await get_org(client, tokens, chain6[3])).json()["parent"] == chain6[2]
@@ -279,8 +292,7 @@ async def test_bulk_children_before_parents_and_resending_is_idempotent(client, 
     assert response.status_code == 200, response.text
     assert response.json() == {"created": 4, "unchanged": 0}
     assert (await get_org(client, tokens, leaf)).json()["ancestors"] == [mid, root]
-    assert (await get_org(client, tokens, root)).json() == {"id": root, "parent": None, "ancestors": [],
-                                                           "children": 2}
+    assert (await get_org(client, tokens, root)).json() == {"id": root, "parent": None, "ancestors": [], "children": 2}
     again = await bulk(client, tokens, encode(pairs), content_type)
     assert again.status_code == 200, again.text
     assert again.json() == {"created": 0, "unchanged": 4}
@@ -372,8 +384,7 @@ async def test_bulk_cycle_inside_the_request(client, tokens, uid):
 
 async def test_bulk_duplicate_id_with_two_parents(client, tokens, uid):
     p, q, x = uid("p"), uid("q"), uid("x")
-    response = await bulk(client, tokens, as_ndjson([(p, None), (x, p), (q, None), (x, q)]),
-                          "application/x-ndjson")
+    response = await bulk(client, tokens, as_ndjson([(p, None), (x, p), (q, None), (x, q)]), "application/x-ndjson")
     assert response.status_code == 422
     assert [(e["row"], e["id"], e["type"]) for e in response.json()["errors"]] == [(4, x, "org-conflict")]
     for org in (p, q, x):
@@ -390,8 +401,9 @@ async def test_bulk_existing_org_under_another_parent(client, tokens, uid, make_
     assert (await get_org(client, tokens, x)).json()["parent"] == p
 
 
-@pytest.mark.parametrize("csv", [b"id\nsome-org\n", b"parent\nsome-org\n", b"org,parent\na,b\n", b"",
-                                 b"id,parent,extra\na,,\n"])
+@pytest.mark.parametrize(
+    "csv", [b"id\nsome-org\n", b"parent\nsome-org\n", b"org,parent\na,b\n", b"", b"id,parent,extra\na,,\n"]
+)
 async def test_bulk_csv_without_the_id_parent_header_is_invalid_body(client, tokens, csv):
     response = await bulk(client, tokens, csv, "text/csv")
     assert response.status_code == 400, response.text
@@ -454,8 +466,9 @@ async def test_bulk_streamed_body_over_the_limit_is_413(client, tokens, uid):
             yield b" " * (1024 * 1024)
         yield b"]"
 
-    response = await client.post("/v1/orgs/bulk", content=chunks(),
-                                 headers={**tokens.admin(), "Content-Type": "application/json"})
+    response = await client.post(
+        "/v1/orgs/bulk", content=chunks(), headers={**tokens.admin(), "Content-Type": "application/json"}
+    )
     assert response.status_code == 413, response.text
     assert slug(response) == "payload-too-large"
     assert not await exists(client, tokens, root)

@@ -36,8 +36,14 @@ def own_server(spare_home: Neo4jHome) -> Neo4jHome:
 
 async def test_neo4j_killed_mid_stream_of_writes(own_server, settings_for, tokens, uid):
     home = own_server
-    settings = settings_for(neo4j_uri=home.bolt_uri, neo4j_password=SecretStr(home.password), cache_max_lag=1.0,
-                            breaker_reset=1.0, retry_time=1.0, connect_timeout=1.0)
+    settings = settings_for(
+        neo4j_uri=home.bolt_uri,
+        neo4j_password=SecretStr(home.password),
+        cache_max_lag=1.0,
+        breaker_reset=1.0,
+        retry_time=1.0,
+        connect_timeout=1.0,
+    )
     db = Database(settings)
     await apply_migrations(db)
     await db.close()
@@ -51,10 +57,13 @@ async def test_neo4j_killed_mid_stream_of_writes(own_server, settings_for, token
             await client.put(f"/v1/orgs/{root}/flags/theme", json={"value": "dark"}, headers=tokens.writer())
             warm = orgs[:5]
             for org in warm:  # these lookups are cached before the outage
-                assert (await client.get(f"/v1/orgs/{org}/flags/theme", headers=tokens.reader())).json()["value"] == "dark"
+                assert (await client.get(f"/v1/orgs/{org}/flags/theme", headers=tokens.reader())).json()[
+                    "value"
+                ] == "dark"
             for org in orgs:  # and these are read, then written until the kill
-                assert (await client.get(f"/v1/orgs/{org}/flags/retention-days", headers=tokens.reader())
-                        ).status_code == 200
+                assert (
+                    await client.get(f"/v1/orgs/{org}/flags/retention-days", headers=tokens.reader())
+                ).status_code == 200
 
             # Writes are committed in batches (group commit): note each batch, and when one of
             # several writes is in flight, so the kill lands in the middle of a batch.
@@ -80,8 +89,9 @@ async def test_neo4j_killed_mid_stream_of_writes(own_server, settings_for, token
 
             async def write(org: str, value: int) -> None:
                 try:
-                    response = await client.put(f"/v1/orgs/{org}/flags/retention-days", json={"value": value},
-                                                headers=tokens.writer())
+                    response = await client.put(
+                        f"/v1/orgs/{org}/flags/retention-days", json={"value": value}, headers=tokens.writer()
+                    )
                     answers[(org, value)] = response.status_code
                     if response.status_code == 200:
                         acknowledged_at[org] = (time.monotonic(), value)
@@ -129,8 +139,7 @@ async def test_neo4j_killed_mid_stream_of_writes(own_server, settings_for, token
                 assert float(response.headers["x-graphflags-stale"]) > 0
             # Writes fail fast with 503 and Retry-After while the breaker is open.
             started = time.monotonic()
-            refused = await client.put(f"/v1/orgs/{orgs[0]}/flags/beta", json={"value": True},
-                                       headers=tokens.writer())
+            refused = await client.put(f"/v1/orgs/{orgs[0]}/flags/beta", json={"value": True}, headers=tokens.writer())
             assert refused.status_code == 503 and "retry-after" in refused.headers
             assert refused.headers["content-type"] == "application/problem+json"
             print(f"write refused after {time.monotonic() - started:.3f} s while Neo4j was down")
@@ -143,8 +152,9 @@ async def test_neo4j_killed_mid_stream_of_writes(own_server, settings_for, token
             # Recovery by itself: writes succeed again.
             deadline = time.monotonic() + 30
             while True:
-                again = await client.put(f"/v1/orgs/{orgs[0]}/flags/beta", json={"value": True},
-                                         headers=tokens.writer())
+                again = await client.put(
+                    f"/v1/orgs/{orgs[0]}/flags/beta", json={"value": True}, headers=tokens.writer()
+                )
                 if again.status_code == 200:
                     break
                 assert time.monotonic() < deadline, again.text
@@ -154,14 +164,24 @@ async def test_neo4j_killed_mid_stream_of_writes(own_server, settings_for, token
     # Nothing acknowledged was lost; nothing refused is half-applied; the audit log matches.
     db = Database(settings)
     try:
+
         async def state(tx):
-            values = await (await tx.run(
-                "MATCH (o:Org)-[s:SET]->(:Flag {name: 'retention-days'}) WHERE o.id IN $orgs "
-                "RETURN o.id AS org, s.value AS value", orgs=orgs)).data()
-            events = await (await tx.run(
-                "MATCH (e:AuditEvent {flag: 'retention-days'}) WHERE e.org IN $orgs "
-                "RETURN e.org AS org, e.new AS new, e.seq AS seq ORDER BY seq", orgs=orgs)).data()
+            values = await (
+                await tx.run(
+                    "MATCH (o:Org)-[s:SET]->(:Flag {name: 'retention-days'}) WHERE o.id IN $orgs "
+                    "RETURN o.id AS org, s.value AS value",
+                    orgs=orgs,
+                )
+            ).data()
+            events = await (
+                await tx.run(
+                    "MATCH (e:AuditEvent {flag: 'retention-days'}) WHERE e.org IN $orgs "
+                    "RETURN e.org AS org, e.new AS new, e.seq AS seq ORDER BY seq",
+                    orgs=orgs,
+                )
+            ).data()
             return values, events
+
         values, events = await db.read(state)
     finally:
         await db.close()

@@ -14,8 +14,9 @@ from app.periodic import Periodic
 @pytest.fixture
 def log_lines():
     lines: list[tuple[str, str]] = []
-    sink = logger.add(lambda message: lines.append((message.record["level"].name, message.record["message"])),
-                      level="DEBUG")
+    sink = logger.add(
+        lambda message: lines.append((message.record["level"].name, message.record["message"])), level="DEBUG"
+    )
     yield lines
     logger.remove(sink)
 
@@ -39,7 +40,8 @@ async def test_a_failing_round_does_not_end_the_loop_and_is_logged_once(log_line
     warnings = [text for level, text in log_lines if level == "WARNING"]
     assert warnings == ["cannot read the feed (OSError: database away); the cache stops answering; retrying"]
     assert [text for level, text in log_lines if level == "INFO"] == [
-        "read the feed: working again after 2 failed round(s)"]
+        "read the feed: working again after 2 failed round(s)"
+    ]
 
 
 async def test_the_wait_doubles_after_each_failure_up_to_the_bound_and_resets_on_success():

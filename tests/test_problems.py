@@ -28,15 +28,24 @@ async def test_invalid_id(client, tokens):
 
 
 async def test_invalid_value(client, tokens, chain6):
-    check(await client.put(f"/v1/orgs/{chain6[1]}/flags/retention-days", json={"value": 99999},
-                           headers=tokens.writer()), 422, "invalid-value")
+    check(
+        await client.put(f"/v1/orgs/{chain6[1]}/flags/retention-days", json={"value": 99999}, headers=tokens.writer()),
+        422,
+        "invalid-value",
+    )
 
 
 async def test_invalid_body(client, tokens, chain6):
-    check(await client.put(f"/v1/orgs/{chain6[1]}/flags/beta", content=b"value=true",
-                           headers=tokens.writer()), 400, "invalid-body")
-    check(await client.put(f"/v1/orgs/{chain6[1]}/flags/beta", json={"val": True}, headers=tokens.writer()),
-          400, "invalid-body")
+    check(
+        await client.put(f"/v1/orgs/{chain6[1]}/flags/beta", content=b"value=true", headers=tokens.writer()),
+        400,
+        "invalid-body",
+    )
+    check(
+        await client.put(f"/v1/orgs/{chain6[1]}/flags/beta", json={"val": True}, headers=tokens.writer()),
+        400,
+        "invalid-body",
+    )
 
 
 async def test_org_not_found(client, tokens, uid):
@@ -45,23 +54,27 @@ async def test_org_not_found(client, tokens, uid):
 
 async def test_flag_not_found(client, tokens, chain6):
     check(await client.get("/v1/flags/no-such-flag", headers=tokens.reader()), 404, "flag-not-found")
-    check(await client.get(f"/v1/orgs/{chain6[0]}/flags/no-such-flag", headers=tokens.reader()),
-          404, "flag-not-found")
+    check(await client.get(f"/v1/orgs/{chain6[0]}/flags/no-such-flag", headers=tokens.reader()), 404, "flag-not-found")
 
 
 async def test_parent_not_found(client, tokens, uid):
-    check(await client.post("/v1/orgs", json={"id": uid("child"), "parent": uid("ghost")}, headers=tokens.admin()),
-          422, "parent-not-found")
+    check(
+        await client.post("/v1/orgs", json={"id": uid("child"), "parent": uid("ghost")}, headers=tokens.admin()),
+        422,
+        "parent-not-found",
+    )
 
 
 async def test_org_conflict(client, tokens, chain6):
-    check(await client.post("/v1/orgs", json={"id": chain6[3], "parent": chain6[0]}, headers=tokens.admin()),
-          409, "org-conflict")
+    check(
+        await client.post("/v1/orgs", json={"id": chain6[3], "parent": chain6[0]}, headers=tokens.admin()),
+        409,
+        "org-conflict",
+    )
 
 
 async def test_cycle(client, tokens, chain6):
-    check(await client.patch(f"/v1/orgs/{chain6[1]}", json={"parent": chain6[5]}, headers=tokens.admin()),
-          409, "cycle")
+    check(await client.patch(f"/v1/orgs/{chain6[1]}", json={"parent": chain6[5]}, headers=tokens.admin()), 409, "cycle")
 
 
 async def test_unauthorized(client):
@@ -71,25 +84,38 @@ async def test_unauthorized(client):
 
 
 async def test_forbidden(client, tokens, chain6):
-    check(await client.put(f"/v1/orgs/{chain6[1]}/flags/beta", json={"value": True}, headers=tokens.reader()),
-          403, "forbidden")
+    check(
+        await client.put(f"/v1/orgs/{chain6[1]}/flags/beta", json={"value": True}, headers=tokens.reader()),
+        403,
+        "forbidden",
+    )
 
 
 async def test_payload_too_large(client, tokens, chain6):
     body = b'{"value": "' + b"x" * (4 * 1024 * 1024) + b'"}'
-    check(await client.put(f"/v1/orgs/{chain6[1]}/flags/banner", content=body, headers=tokens.writer()),
-          413, "payload-too-large")
+    check(
+        await client.put(f"/v1/orgs/{chain6[1]}/flags/banner", content=body, headers=tokens.writer()),
+        413,
+        "payload-too-large",
+    )
 
 
 async def test_unsupported_media_type(client, tokens, uid):
-    check(await client.post("/v1/orgs/bulk", content=b"<orgs/>",
-                            headers={**tokens.admin(), "Content-Type": "application/xml"}), 415,
-          "unsupported-media-type")
+    check(
+        await client.post(
+            "/v1/orgs/bulk", content=b"<orgs/>", headers={**tokens.admin(), "Content-Type": "application/xml"}
+        ),
+        415,
+        "unsupported-media-type",
+    )
 
 
 async def test_invalid_rows(client, tokens, uid):
-    body = check(await client.post("/v1/orgs/bulk", json=[{"id": uid("ok")}, {"id": "no good"}],
-                                   headers=tokens.admin()), 422, "invalid-rows")
+    body = check(
+        await client.post("/v1/orgs/bulk", json=[{"id": uid("ok")}, {"id": "no good"}], headers=tokens.admin()),
+        422,
+        "invalid-rows",
+    )
     assert body["errors"] == [{"row": 2, "id": "no good", "type": "invalid-id", "detail": body["errors"][0]["detail"]}]
 
 

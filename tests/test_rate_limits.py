@@ -23,8 +23,10 @@ PROBLEM = "application/problem+json"
 @asynccontextmanager
 async def instance(settings):
     app = create_app(settings)
-    async with LifespanManager(app, startup_timeout=60), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://limited") as http:
+    async with (
+        LifespanManager(app, startup_timeout=60),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://limited") as http,
+    ):
         yield http
 
 
@@ -121,8 +123,9 @@ async def test_a_changed_limits_file_applies_without_a_restart(settings_for, tok
         assert (await http.get(f"/v1/orgs/{org}", headers=headers)).status_code == 200
 
 
-async def test_the_file_overrides_one_tenant_and_keeps_the_environment_for_the_rest(settings_for, tokens, uid,
-                                                                                  make_orgs, tmp_path):
+async def test_the_file_overrides_one_tenant_and_keeps_the_environment_for_the_rest(
+    settings_for, tokens, uid, make_orgs, tmp_path
+):
     vip, plain = uid("vip"), uid("plain")
     await make_orgs([(vip, None), (plain, None)])
     limits_file = tmp_path / "limits.json"

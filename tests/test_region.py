@@ -52,11 +52,19 @@ def upstream(neo4j_server, migrated, tokens, tmp_path_factory) -> Iterator[Serve
 def seeded(upstream, tokens, world) -> None:
     """A small hierarchy with values on the upstream before the region first starts."""
     admin, writer = tokens.admin(), tokens.writer()
-    body = [{"id": world["root"], "parent": None}, {"id": world["mid"], "parent": world["root"]},
-            {"id": world["leaf"], "parent": world["mid"]}, {"id": world["other"], "parent": None}]
+    body = [
+        {"id": world["root"], "parent": None},
+        {"id": world["mid"], "parent": world["root"]},
+        {"id": world["leaf"], "parent": world["mid"]},
+        {"id": world["other"], "parent": None},
+    ]
     assert httpx.post(f"{upstream.url}/v1/orgs/bulk", json=body, headers=admin).status_code == 200
-    for org, flag, value in ((world["root"], "dark-mode", True), (world["mid"], "theme", "dark"),
-                             (world["leaf"], "limits", {"seats": 7}), (world["leaf"], "max-upload-mb", 12.5)):
+    for org, flag, value in (
+        (world["root"], "dark-mode", True),
+        (world["mid"], "theme", "dark"),
+        (world["leaf"], "limits", {"seats": 7}),
+        (world["leaf"], "max-upload-mb", 12.5),
+    ):
         response = httpx.put(f"{upstream.url}/v1/orgs/{org}/flags/{flag}", json={"value": value}, headers=writer)
         assert response.status_code == 200, response.text
 
@@ -94,9 +102,9 @@ def _ready(region: Served) -> dict:
 
 async def _age_and_prune(db: Database, first: int) -> int:
     """Make every event from seq `first` on 31 days old, then let a 30-day retention prune them."""
+
     async def age(tx):
-        await tx.run("MATCH (e:AuditEvent) WHERE e.seq >= $first SET e.at = e.at - duration({days: 31})",
-                     first=first)
+        await tx.run("MATCH (e:AuditEvent) WHERE e.seq >= $first SET e.at = e.at - duration({days: 31})", first=first)
 
     await db.write(age)
     return await AuditPruner(db, retention_days=30, interval=3600).prune()
@@ -111,8 +119,11 @@ class TestRegion:
         assert _value(region.url, world["leaf"], "max-upload-mb", reader) == 12.5
         explain = httpx.get(f"{region.url}/v1/orgs/{world['leaf']}/flags/dark-mode/explain", headers=reader).json()
         assert [link["org"] for link in explain["chain"]] == [world["leaf"], world["mid"], world["root"]]
-        ofrep = httpx.post(f"{region.url}/ofrep/v1/evaluate/flags/theme", headers=reader,
-                           json={"context": {"targetingKey": world["leaf"]}})
+        ofrep = httpx.post(
+            f"{region.url}/ofrep/v1/evaluate/flags/theme",
+            headers=reader,
+            json={"context": {"targetingKey": world["leaf"]}},
+        )
         assert ofrep.status_code == 200 and ofrep.json()["value"] == "dark"
         assert float(ofrep.headers["x-graphflags-staleness"]) < STALENESS_BOUND
         state = _ready(region)
@@ -124,13 +135,18 @@ class TestRegion:
         delays = []
         for value in (True, False, True, False, True, False):
             assert _value(region.url, world["leaf"], "beta", reader) is not value  # cached in the region now
-            put = httpx.put(f"{upstream.url}/v1/orgs/{world['root']}/flags/beta", json={"value": value},
-                            headers=writer)
+            put = httpx.put(f"{upstream.url}/v1/orgs/{world['root']}/flags/beta", json={"value": value}, headers=writer)
             assert put.status_code == 200, put.text
-            delays.append(_until(lambda v=value: _value(region.url, world["leaf"], "beta", reader) is v,
-                                 "the toggle reaches the region"))
-        print(f"\nregion staleness after a toggle (s): max {max(delays):.3f}, "
-              f"median {statistics.median(delays):.3f}, all {[round(d, 3) for d in delays]}")
+            delays.append(
+                _until(
+                    lambda v=value: _value(region.url, world["leaf"], "beta", reader) is v,
+                    "the toggle reaches the region",
+                )
+            )
+        print(
+            f"\nregion staleness after a toggle (s): max {max(delays):.3f}, "
+            f"median {statistics.median(delays):.3f}, all {[round(d, 3) for d in delays]}"
+        )
         assert max(delays) < STALENESS_BOUND
 
     def test_seals_and_unseals_upstream_are_followed_by_the_region(self, region, upstream, world, tokens):
@@ -142,19 +158,31 @@ class TestRegion:
             return response.json()
 
         assert answer()["value"] == "dark"  # set on mid; now cached in the region
-        sealed = httpx.put(f"{upstream.url}/v1/orgs/{world['root']}/flags/theme",
-                           json={"value": "light", "sealed": True}, headers=admin)
+        sealed = httpx.put(
+            f"{upstream.url}/v1/orgs/{world['root']}/flags/theme",
+            json={"value": "light", "sealed": True},
+            headers=admin,
+        )
         assert sealed.status_code == 200, sealed.text
         _until(lambda: answer()["reason"] == "sealed", "the seal reaches the region", timeout=STALENESS_BOUND)
         explained = answer()
         assert (explained["value"], explained["source_org"]) == ("light", world["root"])
         assert [(link["value"], link["active"], link["sealed"]) for link in explained["chain"]] == [
-            (None, False, False), ("dark", False, False), ("light", True, True)]
-        ofrep = httpx.post(f"{region.url}/ofrep/v1/evaluate/flags/theme", headers=reader,
-                           json={"context": {"targetingKey": world["leaf"]}})
+            (None, False, False),
+            ("dark", False, False),
+            ("light", True, True),
+        ]
+        ofrep = httpx.post(
+            f"{region.url}/ofrep/v1/evaluate/flags/theme",
+            headers=reader,
+            json={"context": {"targetingKey": world["leaf"]}},
+        )
         assert ofrep.json()["metadata"]["sealed"] is True
-        unsealed = httpx.put(f"{upstream.url}/v1/orgs/{world['root']}/flags/theme",
-                             json={"value": "light", "sealed": False}, headers=admin)
+        unsealed = httpx.put(
+            f"{upstream.url}/v1/orgs/{world['root']}/flags/theme",
+            json={"value": "light", "sealed": False},
+            headers=admin,
+        )
         assert unsealed.status_code == 200, unsealed.text
         _until(lambda: answer()["value"] == "dark", "the unseal reaches the region", timeout=STALENESS_BOUND)
         cleared = httpx.delete(f"{upstream.url}/v1/orgs/{world['root']}/flags/theme", headers=admin)
@@ -162,8 +190,9 @@ class TestRegion:
 
     def test_org_create_and_move_are_applied(self, region, upstream, world, tokens):
         admin, reader = tokens.admin(), tokens.reader()
-        created = httpx.post(f"{upstream.url}/v1/orgs", json={"id": world["new"], "parent": world["other"]},
-                             headers=admin)
+        created = httpx.post(
+            f"{upstream.url}/v1/orgs", json={"id": world["new"], "parent": world["other"]}, headers=admin
+        )
         assert created.status_code == 201, created.text
         moved = httpx.patch(f"{upstream.url}/v1/orgs/{world['mid']}", json={"parent": world["new"]}, headers=admin)
         assert moved.status_code == 200, moved.text
@@ -175,16 +204,21 @@ class TestRegion:
         _until(lambda: ancestors() == [world["mid"], world["new"], world["other"]], "the move reaches the region")
         # root's value no longer reaches leaf once the region's cache drops the chain it held
         # (its cache follower reads the region's audit log every 0.25 s, so not necessarily yet).
-        _until(lambda: _value(region.url, world["leaf"], "dark-mode", reader) is False,
-               "the cached chain is dropped", timeout=STALENESS_BOUND)
+        _until(
+            lambda: _value(region.url, world["leaf"], "dark-mode", reader) is False,
+            "the cached chain is dropped",
+            timeout=STALENESS_BOUND,
+        )
 
     def test_writes_are_refused_with_the_upstream_named(self, region, upstream, world, tokens):
         writer = tokens.writer()
-        for method, path, body in (("PUT", f"/v1/orgs/{world['leaf']}/flags/banner", {"value": "hi"}),
-                                   ("DELETE", f"/v1/orgs/{world['mid']}/flags/theme", None),
-                                   ("POST", "/v1/orgs", {"id": world["lost"], "parent": None}),
-                                   ("PATCH", f"/v1/orgs/{world['leaf']}", {"parent": None}),
-                                   ("POST", f"/{world['leaf']}/banner/hi", None)):
+        for method, path, body in (
+            ("PUT", f"/v1/orgs/{world['leaf']}/flags/banner", {"value": "hi"}),
+            ("DELETE", f"/v1/orgs/{world['mid']}/flags/theme", None),
+            ("POST", "/v1/orgs", {"id": world["lost"], "parent": None}),
+            ("PATCH", f"/v1/orgs/{world['leaf']}", {"parent": None}),
+            ("POST", f"/{world['leaf']}/banner/hi", None),
+        ):
             response = httpx.request(method, f"{region.url}{path}", json=body, headers=tokens.admin())
             assert response.status_code == 421, (method, path, response.text)
             problem = response.json()
@@ -195,15 +229,17 @@ class TestRegion:
         assert httpx.post(f"{region.url}/v1/catalog/reload", headers=tokens.admin()).status_code == 200
 
     async def test_the_region_serves_last_known_values_while_the_upstream_is_away(
-            self, region, upstream, world, tokens, client):
+        self, region, upstream, world, tokens, client
+    ):
         reader = tokens.reader()
         upstream.kill()
         try:
             await asyncio.to_thread(_until, lambda: not _ready(region)["connected"], "the region notices")
             assert _value(region.url, world["leaf"], "theme", reader) == "dark"
             # Meanwhile another upstream instance (on the upstream's database) changes a value.
-            put = await client.put(f"/v1/orgs/{world['mid']}/flags/theme", json={"value": "light"},
-                                   headers=tokens.writer())
+            put = await client.put(
+                f"/v1/orgs/{world['mid']}/flags/theme", json={"value": "light"}, headers=tokens.writer()
+            )
             assert put.status_code == 200
             await asyncio.to_thread(_until, lambda: _ready(region)["staleness_seconds"] > 1.5, "staleness grows")
             response = httpx.get(f"{region.url}/v1/orgs/{world['leaf']}/flags/theme", headers=reader)
@@ -212,24 +248,26 @@ class TestRegion:
         finally:
             upstream.start()
         caught_up = await asyncio.to_thread(
-            _until, lambda: _value(region.url, world["leaf"], "theme", reader) == "light", "the region catches up")
+            _until, lambda: _value(region.url, world["leaf"], "theme", reader) == "light", "the region catches up"
+        )
         print(f"\nregion caught up {caught_up:.3f} s after the upstream answered again")
         await asyncio.to_thread(_until, lambda: _ready(region)["connected"], "the region streams again")
         assert _ready(region)["bootstraps"] == 1  # caught up from its position, no reload
 
-    async def test_an_expired_position_makes_the_region_reload(self, region, upstream, world, tokens, client,
-                                                               migrated):
+    async def test_an_expired_position_makes_the_region_reload(self, region, upstream, world, tokens, client, migrated):
         reader = tokens.reader()
         upstream.kill()
         db = Database(migrated)
         try:
             await asyncio.to_thread(_until, lambda: not _ready(region)["connected"], "the region notices")
             first = (await client.get("/v1/changes", params={"after": 2**40}, headers=tokens.admin())).json()["last"]
-            created = await client.post("/v1/orgs", json={"id": world["late"], "parent": world["root"]},
-                                        headers=tokens.admin())
+            created = await client.post(
+                "/v1/orgs", json={"id": world["late"], "parent": world["root"]}, headers=tokens.admin()
+            )
             assert created.status_code == 201
-            put = await client.put(f"/v1/orgs/{world['late']}/flags/retention-days", json={"value": 90},
-                                   headers=tokens.writer())
+            put = await client.put(
+                f"/v1/orgs/{world['late']}/flags/retention-days", json={"value": 90}, headers=tokens.writer()
+            )
             assert put.status_code == 200
             # The region was away longer than the retention: the events it missed are gone.
             assert await _age_and_prune(db, first + 1) >= 2
@@ -243,8 +281,11 @@ class TestRegion:
 
     def test_a_restarted_region_resumes_where_it_stopped(self, region, upstream, world, tokens):
         region.kill()
-        put = httpx.put(f"{upstream.url}/v1/orgs/{world['leaf']}/flags/banner", json={"value": "while away"},
-                        headers=tokens.writer())
+        put = httpx.put(
+            f"{upstream.url}/v1/orgs/{world['leaf']}/flags/banner",
+            json={"value": "while away"},
+            headers=tokens.writer(),
+        )
         assert put.status_code == 200
         region.start()
         reader = tokens.reader()

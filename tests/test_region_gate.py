@@ -39,8 +39,9 @@ async def region():
         yield http
 
 
-@pytest.mark.parametrize(("method", "path"), [("PUT", "/things/1"), ("POST", "/named-like-a-read"),
-                                              ("POST", "/files/x")])
+@pytest.mark.parametrize(
+    ("method", "path"), [("PUT", "/things/1"), ("POST", "/named-like-a-read"), ("POST", "/files/x")]
+)
 async def test_a_write_is_refused_naming_the_upstream(region, method, path) -> None:
     response = await region.request(method, path)
     assert response.status_code == 421

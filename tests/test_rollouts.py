@@ -12,8 +12,8 @@ from app.domain import rollouts
 from app.domain.catalog import FlagDefinition
 from app.domain.resolution import Link, resolve
 from app.domain.rollouts import Rollout
+from app.domain.value_codec import from_graph, to_graph
 from app.errors import Problem
-from app.region.store import _public, _stored
 
 # The contract's test vectors (docs/rollouts.md): flag, unit id, bucket. Cross-checked by hand
 # with `printf 'new-checkout/acme' | sha256sum`: the first 16 hex digits, as an integer, mod 10,000, / 100.
@@ -34,12 +34,23 @@ def test_bucket_vectors(flag, unit, expected):
     assert int.from_bytes(first8, "big") % 10_000 / 100 == expected
 
 
-@pytest.mark.parametrize("document", [
-    {"percent": 100.01, "value": True}, {"percent": -0.01, "value": True}, {"percent": 12.345, "value": True},
-    {"percent": "20", "value": True}, {"percent": True, "value": True}, {"percent": 20, "value": True, "unit_depth": 0},
-    {"percent": 20, "value": True, "unit_depth": 1.5}, {"percent": 20}, {"value": True},
-    {"percent": 20, "value": True, "extra": 1}, {"percent": 20, "value": None}, [20, True],
-])
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"percent": 100.01, "value": True},
+        {"percent": -0.01, "value": True},
+        {"percent": 12.345, "value": True},
+        {"percent": "20", "value": True},
+        {"percent": True, "value": True},
+        {"percent": 20, "value": True, "unit_depth": 0},
+        {"percent": 20, "value": True, "unit_depth": 1.5},
+        {"percent": 20},
+        {"value": True},
+        {"percent": 20, "value": True, "extra": 1},
+        {"percent": 20, "value": None},
+        [20, True],
+    ],
+)
 def test_malformed_rollouts_are_invalid_values(document):
     with pytest.raises(Problem) as refused:
         rollouts.parse(document)
@@ -79,9 +90,10 @@ def test_an_object_value_may_not_take_a_rollouts_shape():
 def test_a_region_applies_the_change_feeds_rollout_as_the_graph_keeps_it():
     rollout = Rollout.of(20, 1, True)
     public = {"rollout": {"percent": 20.0, "unit_depth": 1, "value": True}}
-    assert _stored(public) == rollouts.encode(rollout)
-    assert _public(rollouts.encode(rollout), "boolean") == public
-    assert _stored({"seats": 1}) == '{"seats":1}'
+    # A region's copy has no flag types: the value's shape decides (app/domain/value_codec.py).
+    assert to_graph(public) == rollouts.encode(rollout)
+    assert from_graph(rollouts.encode(rollout), "boolean") == public
+    assert to_graph({"seats": 1}) == '{"seats":1}'
 
 
 # --- through the API, against Neo4j ------------------------------------------------------
@@ -93,8 +105,7 @@ async def forest(uid, make_orgs) -> dict[str, list[str]]:
     root = uid("root")
     customers = [uid(f"c{i}") for i in range(24)]
     users = {customer: [f"{customer}-u{j}" for j in range(2)] for customer in customers}
-    await make_orgs([(root, None)] + [(c, root) for c in customers]
-                    + [(u, c) for c in customers for u in users[c]])
+    await make_orgs([(root, None)] + [(c, root) for c in customers] + [(u, c) for c in customers for u in users[c]])
     return {"root": [root], "customers": customers, **users}
 
 
@@ -112,8 +123,12 @@ async def test_a_rollout_switches_whole_customers_together(client, tokens, fores
     root = forest["root"][0]
     put = await client.put(f"/v1/orgs/{root}/flags/dark-mode", json=_rollout(50), headers=tokens.writer())
     assert put.status_code == 200, put.text
-    assert put.json() == {"org": root, "flag": "dark-mode", "previous": None,
-                          "value": {"rollout": {"percent": 50.0, "unit_depth": 1, "value": True}}}
+    assert put.json() == {
+        "org": root,
+        "flag": "dark-mode",
+        "previous": None,
+        "value": {"rollout": {"percent": 50.0, "unit_depth": 1, "value": True}},
+    }
     # The root is above the unit depth: as if nothing were set.
     assert (await _get(client, tokens, root))["reason"] == "default"
     inside = 0
@@ -123,18 +138,24 @@ async def test_a_rollout_switches_whole_customers_together(client, tokens, fores
         for org in [customer, *forest[customer]]:
             body = await _get(client, tokens, org)
             if expected_in:
-                assert body == {"org": org, "flag": "dark-mode", "value": True, "reason": "split",
-                                "source_org": root, "unit": customer}
+                assert body == {
+                    "org": org,
+                    "flag": "dark-mode",
+                    "value": True,
+                    "reason": "split",
+                    "source_org": root,
+                    "unit": customer,
+                }
             else:
                 assert (body["value"], body["reason"]) == (False, "default")
     assert 0 < inside < len(forest["customers"])  # both sides exercised
 
 
 async def test_a_nearer_value_wins_and_values_above_still_apply(client, tokens, forest):
-    root, customer = forest["root"][0], next(c for c in forest["customers"]
-                                             if rollouts.bucket("theme", c) < 100)
-    assert (await client.put(f"/v1/orgs/{root}/flags/theme", json={"value": "dark"},
-                             headers=tokens.writer())).status_code == 200
+    root, customer = forest["root"][0], next(c for c in forest["customers"] if rollouts.bucket("theme", c) < 100)
+    assert (
+        await client.put(f"/v1/orgs/{root}/flags/theme", json={"value": "dark"}, headers=tokens.writer())
+    ).status_code == 200
     out = next(c for c in forest["customers"] if rollouts.bucket("theme", c) >= 30)
     user = forest[customer][0]
     # A rollout on a customer, by user: its users split; the customer itself keeps the root's value.
@@ -142,12 +163,14 @@ async def test_a_nearer_value_wins_and_values_above_still_apply(client, tokens, 
     assert put.status_code == 200, put.text
     assert (await _get(client, tokens, user, "theme"))["reason"] == "split"
     assert (await _get(client, tokens, customer, "theme"))["value"] == "dark"
-    assert (await client.put(f"/v1/orgs/{user}/flags/theme", json={"value": "dark"},
-                             headers=tokens.writer())).status_code == 200
+    assert (
+        await client.put(f"/v1/orgs/{user}/flags/theme", json={"value": "dark"}, headers=tokens.writer())
+    ).status_code == 200
     assert (await _get(client, tokens, user, "theme"))["reason"] == "own"
     # A rollout on the root that leaves `out` out: `out` still gets nothing but the default.
-    assert (await client.put(f"/v1/orgs/{root}/flags/theme", json=_rollout(30, "dark"),
-                             headers=tokens.writer())).status_code == 200
+    assert (
+        await client.put(f"/v1/orgs/{root}/flags/theme", json=_rollout(30, "dark"), headers=tokens.writer())
+    ).status_code == 200
     assert (await _get(client, tokens, out, "theme"))["reason"] == "default"
 
 
@@ -158,7 +181,10 @@ async def test_explain_shows_the_unit_and_its_bucket(client, tokens, forest):
     await client.put(f"/v1/orgs/{root}/flags/dark-mode", json=_rollout(50), headers=tokens.writer())
     explained = (await client.get(f"/v1/orgs/{user}/flags/dark-mode/explain", headers=tokens.reader())).json()
     assert (explained["reason"], explained["unit"], explained["bucket"]) == (
-        "split", customer, rollouts.bucket("dark-mode", customer))
+        "split",
+        customer,
+        rollouts.bucket("dark-mode", customer),
+    )
     setter = explained["chain"][-1]
     assert setter["org"] == root
     assert setter["value"] == {"rollout": {"percent": 50.0, "unit_depth": 1, "value": True}}
@@ -171,17 +197,32 @@ async def test_ofrep_answers_split_with_the_unit(client, tokens, forest):
     root = forest["root"][0]
     customer = next(c for c in forest["customers"] if rollouts.bucket("dark-mode", c) < 50)
     await client.put(f"/v1/orgs/{root}/flags/dark-mode", json=_rollout(50), headers=tokens.writer())
-    answer = await client.post("/ofrep/v1/evaluate/flags/dark-mode", headers=tokens.reader(),
-                               json={"context": {"targetingKey": forest[customer][0]}})
-    assert answer.json() == {"key": "dark-mode", "value": True, "reason": "SPLIT", "variant": "split",
-                             "metadata": {"source_org": root, "depth": 2, "unit": customer}}
+    answer = await client.post(
+        "/ofrep/v1/evaluate/flags/dark-mode",
+        headers=tokens.reader(),
+        json={"context": {"targetingKey": forest[customer][0]}},
+    )
+    assert answer.json() == {
+        "key": "dark-mode",
+        "value": True,
+        "reason": "SPLIT",
+        "variant": "split",
+        "metadata": {"source_org": root, "depth": 2, "unit": customer},
+    }
 
 
-@pytest.mark.parametrize("body", [
-    _rollout(100.5), _rollout(-1), _rollout(33.333), _rollout(20, unit_depth=0), _rollout(20, value="yes"),
-    # Both a value and a rollout: an unknown field beside the rollout, as any PUT's (400 invalid-body).
-    {"rollout": {"percent": 20, "value": True}, "value": True},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        _rollout(100.5),
+        _rollout(-1),
+        _rollout(33.333),
+        _rollout(20, unit_depth=0),
+        _rollout(20, value="yes"),
+        # Both a value and a rollout: an unknown field beside the rollout, as any PUT's (400 invalid-body).
+        {"rollout": {"percent": 20, "value": True}, "value": True},
+    ],
+)
 async def test_bad_rollouts_are_refused_and_write_nothing(client, tokens, forest, body):
     root = forest["root"][0]
     response = await client.put(f"/v1/orgs/{root}/flags/dark-mode", json=body, headers=tokens.writer())
@@ -193,12 +234,16 @@ async def test_bad_rollouts_are_refused_and_write_nothing(client, tokens, forest
 
 async def test_a_rollout_cannot_be_sealed(client, tokens, forest):
     root = forest["root"][0]
-    sealed = await client.put(f"/v1/orgs/{root}/flags/dark-mode", json={**_rollout(20), "sealed": True},
-                              headers=tokens.admin())
+    sealed = await client.put(
+        f"/v1/orgs/{root}/flags/dark-mode", json={**_rollout(20), "sealed": True}, headers=tokens.admin()
+    )
     assert sealed.status_code == 422, sealed.text
     # Nor may a rollout replace a sealed value that keeps its seal.
-    assert (await client.put(f"/v1/orgs/{root}/flags/dark-mode", json={"value": True, "sealed": True},
-                             headers=tokens.admin())).status_code == 200
+    assert (
+        await client.put(
+            f"/v1/orgs/{root}/flags/dark-mode", json={"value": True, "sealed": True}, headers=tokens.admin()
+        )
+    ).status_code == 200
     kept = await client.put(f"/v1/orgs/{root}/flags/dark-mode", json=_rollout(20), headers=tokens.admin())
     assert kept.status_code == 422, kept.text
     assert (await _get(client, tokens, root))["reason"] == "sealed"
@@ -208,14 +253,18 @@ async def test_audit_and_change_feed_record_the_rollout_as_one_value_and_delete_
     root = forest["root"][0]
     public = {"rollout": {"percent": 25.5, "unit_depth": 2, "value": True}}
     await client.put(f"/v1/orgs/{root}/flags/dark-mode", json=_rollout(25.5, unit_depth=2), headers=tokens.writer())
-    again = await client.put(f"/v1/orgs/{root}/flags/dark-mode", json=_rollout(25.5, unit_depth=2),
-                             headers=tokens.writer())
+    again = await client.put(
+        f"/v1/orgs/{root}/flags/dark-mode", json=_rollout(25.5, unit_depth=2), headers=tokens.writer()
+    )
     assert again.json()["previous"] == public  # the same rollout again changes nothing
     assert (await client.delete(f"/v1/orgs/{root}/flags/dark-mode", headers=tokens.writer())).status_code == 204
-    events = (await client.get("/v1/audit", params={"org": root, "flag": "dark-mode"},
-                               headers=tokens.admin())).json()["events"]
-    assert [(e["action"], e["old"], e["new"]) for e in events] == [("flag.clear", public, None),
-                                                                   ("flag.set", None, public)]
+    events = (await client.get("/v1/audit", params={"org": root, "flag": "dark-mode"}, headers=tokens.admin())).json()[
+        "events"
+    ]
+    assert [(e["action"], e["old"], e["new"]) for e in events] == [
+        ("flag.clear", public, None),
+        ("flag.set", None, public),
+    ]
     feed = (await client.get("/v1/changes", params={"after": events[-1]["seq"] - 1}, headers=tokens.admin())).json()
     assert feed["events"][0]["new"] == public
     user = forest[forest["customers"][0]][0]
@@ -226,26 +275,32 @@ async def _answers(client, tokens, orgs, flag="dark-mode") -> dict:
     return {org: (await _get(client, tokens, org, flag))["value"] for org in orgs}
 
 
-@pytest.mark.parametrize("steps", [
-    # (body at the root before, body of the dry-run request)
-    (None, _rollout(40)),
-    ({"value": True}, _rollout(40, value=False)),
-    (_rollout(40), _rollout(70)),
-    (_rollout(40), None),
-    (_rollout(40, unit_depth=2), {"value": False}),
-])
+@pytest.mark.parametrize(
+    "steps",
+    [
+        # (body at the root before, body of the dry-run request)
+        (None, _rollout(40)),
+        ({"value": True}, _rollout(40, value=False)),
+        (_rollout(40), _rollout(70)),
+        (_rollout(40), None),
+        (_rollout(40, unit_depth=2), {"value": False}),
+    ],
+)
 async def test_dry_runs_count_exactly_the_orgs_whose_answer_changes(client, tokens, forest, steps):
     root = forest["root"][0]
     everyone = [root, *forest["customers"], *(u for c in forest["customers"] for u in forest[c])]
     # A customer that sets its own value shields its users, a rollout below shields only part.
-    await client.put(f"/v1/orgs/{forest['customers'][0]}/flags/dark-mode", json={"value": False},
-                     headers=tokens.writer())
-    await client.put(f"/v1/orgs/{forest['customers'][1]}/flags/dark-mode", json=_rollout(50, value=False),
-                     headers=tokens.writer())
+    await client.put(
+        f"/v1/orgs/{forest['customers'][0]}/flags/dark-mode", json={"value": False}, headers=tokens.writer()
+    )
+    await client.put(
+        f"/v1/orgs/{forest['customers'][1]}/flags/dark-mode", json=_rollout(50, value=False), headers=tokens.writer()
+    )
     before_body, change = steps
     if before_body is not None:
-        assert (await client.put(f"/v1/orgs/{root}/flags/dark-mode", json=before_body,
-                                 headers=tokens.writer())).status_code == 200
+        assert (
+            await client.put(f"/v1/orgs/{root}/flags/dark-mode", json=before_body, headers=tokens.writer())
+        ).status_code == 200
     before = await _answers(client, tokens, everyone)
     path = f"/v1/orgs/{root}/flags/dark-mode"
     if change is None:
@@ -270,16 +325,18 @@ async def test_dry_runs_count_exactly_the_orgs_whose_answer_changes(client, toke
 async def test_a_rollout_is_scheduled_like_a_value(client, tokens, forest):
     root = forest["root"][0]
     at = (datetime.now(UTC) + timedelta(seconds=1.5)).isoformat().replace("+00:00", "Z")
-    taken = await client.put(f"/v1/orgs/{root}/flags/dark-mode", json={**_rollout(100), "at": at},
-                             headers=tokens.writer())
+    taken = await client.put(
+        f"/v1/orgs/{root}/flags/dark-mode", json={**_rollout(100), "at": at}, headers=tokens.writer()
+    )
     assert taken.status_code == 202, taken.text
     assert taken.json()["value"] == {"rollout": {"percent": 100.0, "unit_depth": 1, "value": True}}
     customer = forest["customers"][0]
     async with asyncio.timeout(20):
         while (await _get(client, tokens, customer))["reason"] != "split":
             await asyncio.sleep(0.1)
-    events = (await client.get("/v1/audit", params={"org": root, "flag": "dark-mode"},
-                               headers=tokens.admin())).json()["events"]
+    events = (await client.get("/v1/audit", params={"org": root, "flag": "dark-mode"}, headers=tokens.admin())).json()[
+        "events"
+    ]
     assert [(e["new"], e.get("schedule")) for e in events] == [(taken.json()["value"], taken.json()["schedule"])]
 
 

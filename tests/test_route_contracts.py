@@ -25,8 +25,11 @@ def test_every_route_but_the_console_files_is_an_api_route() -> None:
 
 def test_openapi_documents_exactly_the_routes_that_have_an_operation() -> None:
     documented = {(path, method) for path, operations in spec()["paths"].items() for method in operations}
-    in_table = {(re.sub(r":[^}]+}", "}", route.path), route.method.lower())
-                for route in API_ROUTES if route.operation is not None}
+    in_table = {
+        (re.sub(r":[^}]+}", "}", route.path), route.method.lower())
+        for route in API_ROUTES
+        if route.operation is not None
+    }
     assert documented == in_table
     # The one route left out: the console's documentation assets behind /docs.
     assert [route.path for route in API_ROUTES if route.operation is None] == ["/docs/{name}"]
@@ -48,12 +51,18 @@ def test_id_schemas_are_the_rules_of_domain_ids() -> None:
         assert documented == ids.is_org_id(value), value
 
 
-@pytest.mark.parametrize("path", ["/v1/orgs/{org}/flags/{flag}", "/{org}/{flag}/{val}", "/v1/orgs/{org}",
-                                  "/v1/flags/{flag}/values"])
+@pytest.mark.parametrize(
+    "path", ["/v1/orgs/{org}/flags/{flag}", "/{org}/{flag}/{val}", "/v1/orgs/{org}", "/v1/flags/{flag}/values"]
+)
 def test_a_dry_run_answer_is_one_of_the_operations_answer_or_a_dry_run(path: str) -> None:
     write = next(operation for method, operation in spec()["paths"][path].items() if method != "get")
-    assert {"name": "dry_run", "in": "query", "required": False, "schema": {"type": "boolean", "default": False},
-            "description": write["parameters"][-1]["description"]} == write["parameters"][-1]
+    assert {
+        "name": "dry_run",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "boolean", "default": False},
+        "description": write["parameters"][-1]["description"],
+    } == write["parameters"][-1]
     schema = write["responses"]["200"]["content"]["application/json"]["schema"]
     # Each choice is a plain reference or schema: a nested oneOf would match a dry run twice and refuse it.
     choices = schema.get("oneOf", [schema])
@@ -64,8 +73,12 @@ def test_a_dry_run_answer_is_one_of_the_operations_answer_or_a_dry_run(path: str
 def test_writes_are_what_the_table_declares() -> None:
     writes = {(route.path, route.method) for route in API_ROUTES if route.writes}
     assert writes == {
-        ("/v1/orgs/{org}/flags/{flag}", "PUT"), ("/v1/orgs/{org}/flags/{flag}", "DELETE"),
-        ("/v1/orgs", "POST"), ("/v1/orgs/bulk", "POST"), ("/v1/orgs/{org}", "PATCH"),
-        ("/v1/flags/{flag}/values", "PUT"), ("/v1/schedules/{schedule}", "DELETE"),
+        ("/v1/orgs/{org}/flags/{flag}", "PUT"),
+        ("/v1/orgs/{org}/flags/{flag}", "DELETE"),
+        ("/v1/orgs", "POST"),
+        ("/v1/orgs/bulk", "POST"),
+        ("/v1/orgs/{org}", "PATCH"),
+        ("/v1/flags/{flag}/values", "PUT"),
+        ("/v1/schedules/{schedule}", "DELETE"),
         ("/{org}/{flag}/{val:path}", "POST"),
     }

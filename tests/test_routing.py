@@ -25,8 +25,7 @@ async def routed(settings_for):
     assert uri.startswith("neo4j://"), f"the suite's server URI {settings.neo4j_uri} cannot be routed"
     application = create_app(settings.model_copy(update={"neo4j_uri": uri}))
     async with LifespanManager(application, startup_timeout=60):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application),
-                                     base_url="http://routed") as http:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://routed") as http:
             yield application, http
 
 
@@ -34,9 +33,16 @@ async def test_a_lookup_after_a_toggle_on_the_same_instance_sees_it(routed, toke
     application, http = routed
     db = application.state.services.db
     root, mid, leaf, other_leaf = uid("root"), uid("mid"), uid("leaf"), uid("leaf2")
-    created = await http.post("/v1/orgs/bulk", headers=tokens.admin(), json=[
-        {"id": root, "parent": None}, {"id": mid, "parent": root}, {"id": leaf, "parent": mid},
-        {"id": other_leaf, "parent": mid}])
+    created = await http.post(
+        "/v1/orgs/bulk",
+        headers=tokens.admin(),
+        json=[
+            {"id": root, "parent": None},
+            {"id": mid, "parent": root},
+            {"id": leaf, "parent": mid},
+            {"id": other_leaf, "parent": mid},
+        ],
+    )
     assert created.status_code == 200, created.text
     # Reads through db.read right after the write that created the orgs.
     assert (await http.get(f"/v1/orgs/{leaf}", headers=tokens.admin())).status_code == 200
@@ -68,8 +74,9 @@ async def test_reads_start_from_the_bookmarks_of_the_writes_before_them(routed, 
 
     monkeypatch.setattr(db.bookmarks, "get_bookmarks", recording_get)
     root = uid("root")
-    assert (await http.post("/v1/orgs/bulk", headers=tokens.admin(),
-                            json=[{"id": root, "parent": None}])).status_code == 200
+    assert (
+        await http.post("/v1/orgs/bulk", headers=tokens.admin(), json=[{"id": root, "parent": None}])
+    ).status_code == 200
     assert await real_get(), "the write left no bookmark"
     handed_out.clear()
     response = await http.get(f"/v1/orgs/{root}", headers=tokens.admin())

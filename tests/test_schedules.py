@@ -43,14 +43,14 @@ async def _events(client, tokens, org, flag) -> list:
 
 async def test_a_schedule_is_applied_once_at_its_time_and_audited(client, tokens, tree):
     at = _in(2)
-    taken = await client.put(f"/v1/orgs/{tree['a']}/flags/theme", json={"value": "dark", "at": at},
-                             headers=tokens.writer(sub="planner"))
+    taken = await client.put(
+        f"/v1/orgs/{tree['a']}/flags/theme", json={"value": "dark", "at": at}, headers=tokens.writer(sub="planner")
+    )
     assert taken.status_code == 202, taken.text
     body = taken.json()
     assert {k: body[k] for k in ("org", "flag", "value")} == {"org": tree["a"], "flag": "theme", "value": "dark"}
     assert datetime.fromisoformat(body["at"]) == datetime.fromisoformat(at)
-    listed = await client.get("/v1/schedules", params={"org": tree["root"], "subtree": "true"},
-                              headers=tokens.writer())
+    listed = await client.get("/v1/schedules", params={"org": tree["root"], "subtree": "true"}, headers=tokens.writer())
     assert [s["schedule"] for s in listed.json()["schedules"]] == [body["schedule"]]
     # Not before its time.
     value = await client.get(f"/v1/orgs/{tree['a']}/flags/theme", headers=tokens.reader())
@@ -70,7 +70,8 @@ async def test_a_schedule_is_applied_once_at_its_time_and_audited(client, tokens
     changes = await client.get("/v1/changes", params={"after": events[0]["seq"] - 1}, headers=tokens.admin())
     assert changes.json()["events"][0]["schedule"] == body["schedule"]
     assert (await client.get("/v1/schedules", params={"org": tree["a"]}, headers=tokens.writer())).json() == {
-        "schedules": []}
+        "schedules": []
+    }
 
 
 async def test_a_scheduled_clear(client, tokens, tree):
@@ -110,30 +111,35 @@ async def test_a_schedule_is_taken_only_after_the_immediate_changes_checks(clien
 
 
 async def test_cancel_and_scope(client, tokens, tree):
-    taken = await client.put(f"/v1/orgs/{tree['a']}/flags/beta", json={"value": True, "at": _in(3600)},
-                             headers=tokens.writer())
+    taken = await client.put(
+        f"/v1/orgs/{tree['a']}/flags/beta", json={"value": True, "at": _in(3600)}, headers=tokens.writer()
+    )
     schedule = taken.json()["schedule"]
     # Another tenant neither sees nor cancels it.
     other = tokens.writer(tree["b"])
     seen = (await client.get("/v1/schedules", headers=other)).json()["schedules"]
     assert all(s["org"] != tree["a"] for s in seen)
     assert (await client.delete(f"/v1/schedules/{schedule}", headers=other)).status_code == 403
-    mine = await client.get("/v1/schedules", params={"org": tree["a"], "flag": "beta"},
-                            headers=tokens.writer(tree["root"]))
+    mine = await client.get(
+        "/v1/schedules", params={"org": tree["a"], "flag": "beta"}, headers=tokens.writer(tree["root"])
+    )
     assert [s["schedule"] for s in mine.json()["schedules"]] == [schedule]
     assert (await client.delete(f"/v1/schedules/{schedule}", headers=tokens.writer())).status_code == 204
     assert (await client.delete(f"/v1/schedules/{schedule}", headers=tokens.writer())).status_code == 404
     assert (await client.get("/v1/schedules", params={"org": tree["a"]}, headers=tokens.writer())).json() == {
-        "schedules": []}
+        "schedules": []
+    }
 
 
 async def test_a_change_no_longer_valid_at_its_time_is_recorded_failed(client, tokens, tree):
-    taken = await client.put(f"/v1/orgs/{tree['a']}/flags/retention-days", json={"value": 90, "at": _in(2)},
-                             headers=tokens.writer())
+    taken = await client.put(
+        f"/v1/orgs/{tree['a']}/flags/retention-days", json={"value": 90, "at": _in(2)}, headers=tokens.writer()
+    )
     assert taken.status_code == 202
     # Meanwhile an admin seals the flag above: the scheduled write would now be refused.
-    sealed = await client.put(f"/v1/orgs/{tree['root']}/flags/retention-days", json={"value": 7, "sealed": True},
-                              headers=tokens.admin())
+    sealed = await client.put(
+        f"/v1/orgs/{tree['root']}/flags/retention-days", json={"value": 7, "sealed": True}, headers=tokens.admin()
+    )
     assert sealed.status_code == 200
 
     async def settled():
@@ -142,15 +148,15 @@ async def test_a_change_no_longer_valid_at_its_time_is_recorded_failed(client, t
 
     await _until(settled)
     assert (await client.get(f"/v1/orgs/{tree['a']}/flags/retention-days", headers=tokens.reader())).json()[
-        "value"] == 7
+        "value"
+    ] == 7
     assert await _events(client, tokens, tree["a"], "retention-days") == []
     metrics = await client.get("/metrics", headers=tokens.admin())
     failed = [line for line in metrics.text.splitlines() if line.startswith("graphflags_schedules_failed_total")]
     assert failed and float(failed[0].split()[-1]) >= 1
 
 
-def test_the_other_instance_applies_a_schedule_once_when_the_first_is_killed(neo4j_server, migrated, tokens,
-                                                                              tmp_path):
+def test_the_other_instance_applies_a_schedule_once_when_the_first_is_killed(neo4j_server, migrated, tokens, tmp_path):
     """Two served instances over one Neo4j: the one that took the schedule dies before its time."""
     tokens.mint("admin")
     first = crashable("first", crashable_env(migrated, neo4j_server), tmp_path)
@@ -162,14 +168,18 @@ def test_the_other_instance_applies_a_schedule_once_when_the_first_is_killed(neo
         org = f"k{time.time_ns() % 10**12}"
         assert httpx.post(f"{first.url}/v1/orgs", json={"id": org}, headers=admin).status_code == 201
         # Several due at once, so both instances poll while they are due.
-        taken = [httpx.put(f"{first.url}/v1/orgs/{org}/flags/{flag}", json={"value": True, "at": _in(4)},
-                           headers=writer) for flag in ("dark-mode", "beta")]
+        taken = [
+            httpx.put(f"{first.url}/v1/orgs/{org}/flags/{flag}", json={"value": True, "at": _in(4)}, headers=writer)
+            for flag in ("dark-mode", "beta")
+        ]
         assert [t.status_code for t in taken] == [202, 202], [t.text for t in taken]
         first.kill()
         deadline = time.monotonic() + 30
         while True:
-            values = [httpx.get(f"{second.url}/v1/orgs/{org}/flags/{flag}", headers=admin).json()["value"]
-                      for flag in ("dark-mode", "beta")]
+            values = [
+                httpx.get(f"{second.url}/v1/orgs/{org}/flags/{flag}", headers=admin).json()["value"]
+                for flag in ("dark-mode", "beta")
+            ]
             if values == [True, True]:
                 break
             assert time.monotonic() < deadline, second.tail()
@@ -179,8 +189,10 @@ def test_the_other_instance_applies_a_schedule_once_when_the_first_is_killed(neo
         time.sleep(1.0)
         events = httpx.get(f"{second.url}/v1/audit", params={"org": org}, headers=admin).json()["events"]
         applied = [e for e in events if e["action"] == "flag.set"]
-        assert sorted((e["flag"], e["actor"]) for e in applied) == [("beta", "night-shift"),
-                                                                    ("dark-mode", "night-shift")]
+        assert sorted((e["flag"], e["actor"]) for e in applied) == [
+            ("beta", "night-shift"),
+            ("dark-mode", "night-shift"),
+        ]
         assert {e["schedule"] for e in applied} == {t.json()["schedule"] for t in taken}
     finally:
         first.kill()
@@ -192,8 +204,9 @@ async def test_an_applied_schedule_goes_through_to_this_instances_cache(app, cli
     cache holds the new value (not merely drops the old one)."""
     cache = app.state.services.cache
     assert (await client.get(f"/v1/orgs/{tree['b']}/flags/theme", headers=tokens.reader())).json()["value"] == "light"
-    taken = await client.put(f"/v1/orgs/{tree['b']}/flags/theme", json={"value": "dark", "at": _in(1.5)},
-                             headers=tokens.writer())
+    taken = await client.put(
+        f"/v1/orgs/{tree['b']}/flags/theme", json={"value": "dark", "at": _in(1.5)}, headers=tokens.writer()
+    )
     assert taken.status_code == 202, taken.text
 
     async def cached_dark():
@@ -216,8 +229,11 @@ async def _finished_days_ago(db: Database, schedules: list[str], days: int) -> N
     """Pretend these schedules finished `days` ago: retention is measured in days."""
 
     async def work(tx):
-        await tx.run("MATCH (s:Schedule) WHERE s.id IN $ids SET s.finished_at = datetime() - duration({days: $days})",
-                     ids=schedules, days=days)
+        await tx.run(
+            "MATCH (s:Schedule) WHERE s.id IN $ids SET s.finished_at = datetime() - duration({days: $days})",
+            ids=schedules,
+            days=days,
+        )
 
     await db.write(work)
 
@@ -226,16 +242,18 @@ async def _stored(db: Database, schedules: list[str]) -> dict[str, str]:
     """id -> status of those of `schedules` still stored."""
 
     async def work(tx):
-        result = await tx.run("MATCH (s:Schedule) WHERE s.id IN $ids RETURN s.id AS id, s.status AS status",
-                              ids=schedules)
+        result = await tx.run(
+            "MATCH (s:Schedule) WHERE s.id IN $ids RETURN s.id AS id, s.status AS status", ids=schedules
+        )
         return {record["id"]: record["status"] async for record in result}
 
     return await db.read(work)
 
 
 async def _take(client, tokens, org: str, flag: str, value, seconds: float) -> str:
-    taken = await client.put(f"/v1/orgs/{org}/flags/{flag}", json={"value": value, "at": _in(seconds)},
-                             headers=tokens.writer())
+    taken = await client.put(
+        f"/v1/orgs/{org}/flags/{flag}", json={"value": value, "at": _in(seconds)}, headers=tokens.writer()
+    )
     assert taken.status_code == 202, taken.text
     return taken.json()["schedule"]
 
@@ -249,8 +267,9 @@ async def _cancelled(client, tokens, org: str, flag: str) -> str:
 async def test_finished_schedules_past_the_retention_are_pruned(client, tokens, tree, db):
     applied = await _take(client, tokens, tree["a"], "theme", "dark", 1)
     failed = await _take(client, tokens, tree["a"], "retention-days", 90, 1)
-    sealed = await client.put(f"/v1/orgs/{tree['root']}/flags/retention-days", json={"value": 7, "sealed": True},
-                              headers=tokens.admin())
+    sealed = await client.put(
+        f"/v1/orgs/{tree['root']}/flags/retention-days", json={"value": 7, "sealed": True}, headers=tokens.admin()
+    )
     assert sealed.status_code == 200
 
     async def settled():
@@ -269,7 +288,9 @@ async def test_finished_schedules_past_the_retention_are_pruned(client, tokens, 
 
     assert deleted >= 3  # other tests' old finished schedules may go too
     assert await _stored(db, [applied, failed, old_cancel, young_cancel, pending]) == {
-        young_cancel: "cancelled", pending: "pending"}
+        young_cancel: "cancelled",
+        pending: "pending",
+    }
     # The applied change itself stays in the audit log, with its schedule id.
     events = await _events(client, tokens, tree["a"], "theme")
     assert [e.get("schedule") for e in events] == [applied]
@@ -284,6 +305,7 @@ async def test_the_scheduler_loop_prunes_in_the_background(client, tokens, tree,
     await _finished_days_ago(db, [old], days=3)
     settings = settings_for(schedule_retention_days=2, schedule_prune_interval=0.1)
     async with LifespanManager(create_app(settings), startup_timeout=60):
+
         async def gone():
             return await _stored(db, [old]) == {}
 

@@ -21,8 +21,9 @@ async def tree(uid, make_orgs) -> dict[str, str]:
 
 
 def _put(client, org, flag, body, headers, dry_run=False):
-    return client.put(f"/v1/orgs/{org}/flags/{flag}", json=body, headers=headers,
-                      params={"dry_run": "true"} if dry_run else None)
+    return client.put(
+        f"/v1/orgs/{org}/flags/{flag}", json=body, headers=headers, params={"dry_run": "true"} if dry_run else None
+    )
 
 
 async def _get(client, tokens, org, flag):
@@ -70,14 +71,18 @@ async def test_only_an_admin_may_seal_unseal_or_touch_a_sealed_value(client, tok
     writer = tokens.writer()
     assert (await _put(client, tree["a"], "theme", {"value": "dark", "sealed": True}, writer)).status_code == 403
     # Refused for the role before the org is even looked up.
-    assert (await _put(client, f"{tree['a']}-none", "theme", {"value": "dark", "sealed": True},
-                       writer)).status_code == 403
-    assert (await _put(client, tree["a"], "theme", {"value": "dark", "sealed": True},
-                       tokens.admin())).status_code == 200
-    for attempt in (_put(client, tree["a"], "theme", {"value": "light"}, writer),
-                    _put(client, tree["a"], "theme", {"value": "dark", "sealed": False}, writer),
-                    client.delete(f"/v1/orgs/{tree['a']}/flags/theme", headers=writer),
-                    client.post(f"/{tree['a']}/theme/light", headers=writer)):
+    assert (
+        await _put(client, f"{tree['a']}-none", "theme", {"value": "dark", "sealed": True}, writer)
+    ).status_code == 403
+    assert (
+        await _put(client, tree["a"], "theme", {"value": "dark", "sealed": True}, tokens.admin())
+    ).status_code == 200
+    for attempt in (
+        _put(client, tree["a"], "theme", {"value": "light"}, writer),
+        _put(client, tree["a"], "theme", {"value": "dark", "sealed": False}, writer),
+        client.delete(f"/v1/orgs/{tree['a']}/flags/theme", headers=writer),
+        client.post(f"/{tree['a']}/theme/light", headers=writer),
+    ):
         response = await attempt
         assert response.status_code == 403, response.text
     # An admin's PUT without "sealed" keeps the seal; a clear lifts it.
@@ -91,10 +96,12 @@ async def test_only_an_admin_may_seal_unseal_or_touch_a_sealed_value(client, tok
 
 
 async def test_the_seal_nearest_the_root_wins(client, tokens, tree):
-    assert (await _put(client, tree["a2"], "theme", {"value": "light", "sealed": True},
-                       tokens.admin())).status_code == 200
-    assert (await _put(client, tree["root"], "theme", {"value": "dark", "sealed": True},
-                       tokens.admin())).status_code == 200
+    assert (
+        await _put(client, tree["a2"], "theme", {"value": "light", "sealed": True}, tokens.admin())
+    ).status_code == 200
+    assert (
+        await _put(client, tree["root"], "theme", {"value": "dark", "sealed": True}, tokens.admin())
+    ).status_code == 200
     body = await _get(client, tokens, tree["a21"], "theme")
     assert (body["value"], body["source_org"]) == ("dark", tree["root"])
     # The seal below, now under another, cannot be changed even by an admin.
@@ -110,7 +117,10 @@ async def test_seals_and_unseals_are_audited(client, tokens, tree):
     response = await client.get("/v1/audit", params={"org": tree["b"], "flag": "beta"}, headers=admin)
     events = response.json()["events"]
     assert [(e["action"], e["old"], e["new"], e.get("sealed")) for e in events] == [
-        ("flag.set", True, True, False), ("flag.set", True, True, True), ("flag.set", None, True, None)]
+        ("flag.set", True, True, False),
+        ("flag.set", True, True, True),
+        ("flag.set", None, True, None),
+    ]
     changes = await client.get("/v1/changes", params={"after": events[-1]["seq"] - 1}, headers=admin)
     mine = [e for e in changes.json()["events"] if e["org"] == tree["b"]]
     assert [e.get("sealed") for e in mine] == [None, True, False]
@@ -147,17 +157,24 @@ async def test_ofrep_says_sealed_and_its_etag_follows_seal_and_unseal(client, to
     first = await client.post("/ofrep/v1/evaluate/flags", json=context, headers=reader)
     # Sealing the value already in force changes no value, yet the answer (metadata) and its ETag change.
     await _put(client, tree["a"], "beta", {"value": True, "sealed": True}, admin)
-    sealed = await client.post("/ofrep/v1/evaluate/flags", json=context,
-                               headers={**reader, "If-None-Match": first.headers["etag"]})
+    sealed = await client.post(
+        "/ofrep/v1/evaluate/flags", json=context, headers={**reader, "If-None-Match": first.headers["etag"]}
+    )
     assert sealed.status_code == 200 and sealed.headers["etag"] != first.headers["etag"]
     beta = next(flag for flag in sealed.json()["flags"] if flag["key"] == "beta")
-    assert beta == {"key": "beta", "value": True, "reason": "TARGETING_MATCH", "variant": "sealed",
-                    "metadata": {"source_org": tree["a"], "depth": 2, "sealed": True}}
+    assert beta == {
+        "key": "beta",
+        "value": True,
+        "reason": "TARGETING_MATCH",
+        "variant": "sealed",
+        "metadata": {"source_org": tree["a"], "depth": 2, "sealed": True},
+    }
     single = await client.post("/ofrep/v1/evaluate/flags/beta", json=context, headers=reader)
     assert single.json()["metadata"]["sealed"] is True
     await _put(client, tree["a"], "beta", {"value": True, "sealed": False}, admin)
-    unsealed = await client.post("/ofrep/v1/evaluate/flags", json=context,
-                                 headers={**reader, "If-None-Match": sealed.headers["etag"]})
+    unsealed = await client.post(
+        "/ofrep/v1/evaluate/flags", json=context, headers={**reader, "If-None-Match": sealed.headers["etag"]}
+    )
     assert unsealed.status_code == 200 and unsealed.headers["etag"] == first.headers["etag"]
 
 
@@ -166,6 +183,7 @@ async def test_another_instance_follows_seals_through_the_change_feed(client, to
     second = create_app(settings_for())
     async with LifespanManager(second, startup_timeout=60):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=second), base_url="http://two.test") as other:
+
             async def reason() -> str:
                 return (await _get(other, tokens, tree["a21"], "theme"))["reason"]
 

@@ -25,16 +25,25 @@ GRAPHFLAGS = [sys.executable, "-m", "app.cli"]
 @pytest.fixture
 def service_env(migrated, tmp_path) -> dict[str, str]:
     """The environment `make run` gives the service (the port too), pointed at the test database."""
-    env = support_env(migrated, GRAPHFLAGS_PORT=str(free_port()),
-                      GRAPHFLAGS_JWT_DEV_KEY_FILE=str(tmp_path / "dev-jwt.key"),
-                      GRAPHFLAGS_FLAGS_FILE=str(REPO / "flags.json"))
+    env = support_env(
+        migrated,
+        GRAPHFLAGS_PORT=str(free_port()),
+        GRAPHFLAGS_JWT_DEV_KEY_FILE=str(tmp_path / "dev-jwt.key"),
+        GRAPHFLAGS_FLAGS_FILE=str(REPO / "flags.json"),
+    )
     env.pop("GRAPHFLAGS_WATCH_CATALOG")  # as `make run`: the default
     return env
 
 
 def test_serve_answers_over_http_with_a_cli_token(service_env, uid, tmp_path):
-    token = subprocess.run([*GRAPHFLAGS, "token", "--sub", "cli-user", "--role", "admin", "--org", "*"],
-                           env=service_env, cwd=REPO, check=True, capture_output=True, text=True).stdout.strip()
+    token = subprocess.run(
+        [*GRAPHFLAGS, "token", "--sub", "cli-user", "--role", "admin", "--org", "*"],
+        env=service_env,
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     with Served(service_env, tmp_path / "serve.log").start() as server:
         base = server.url
         assert base.endswith(f":{service_env['GRAPHFLAGS_PORT']}")  # the port `make run` names
@@ -44,16 +53,22 @@ def test_serve_answers_over_http_with_a_cli_token(service_env, uid, tmp_path):
         assert httpx.post(f"{base}/v1/orgs", json={"id": child, "parent": parent}, headers=headers).status_code == 201
         assert httpx.post(f"{base}/{parent}/new-checkout/true", headers=headers).status_code == 200
         seed = httpx.get(f"{base}/{child}/new-checkout", headers=headers).json()
-        assert seed == {"org": child, "flag": "new-checkout", "value": True, "reason": "inherited",
-                        "source_org": parent}
+        assert seed == {
+            "org": child,
+            "flag": "new-checkout",
+            "value": True,
+            "reason": "inherited",
+            "source_org": parent,
+        }
         assert httpx.get(f"{base}/{child}/new-checkout").status_code == 401
         audit = httpx.get(f"{base}/v1/audit", params={"org": parent}, headers=headers).json()["events"]
         assert audit[0]["actor"] == "cli-user"
 
 
 def test_migrate_is_idempotent(service_env):
-    first = subprocess.run([*GRAPHFLAGS, "migrate"], env=service_env, cwd=REPO, check=True, capture_output=True,
-                           text=True)
+    first = subprocess.run(
+        [*GRAPHFLAGS, "migrate"], env=service_env, cwd=REPO, check=True, capture_output=True, text=True
+    )
     assert first.stdout.strip() == "schema up to date"  # the session fixture applied them already
 
 
@@ -96,8 +111,10 @@ async def test_routing_uris_work_unchanged(migrated):
     routed = migrated.model_copy(update={"neo4j_uri": migrated.neo4j_uri.replace("bolt://", "neo4j://")})
     db = Database(routed)
     try:
+
         async def one(tx):
             return (await (await tx.run("RETURN 1 AS one")).single())["one"]
+
         assert await db.read(one) == 1
         assert await db.write(one) == 1
     finally:

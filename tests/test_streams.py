@@ -43,8 +43,9 @@ async def test_a_fifth_stream_on_one_token_is_429_until_one_closes(live_server, 
     async with httpx.AsyncClient(base_url=live_server, timeout=30) as http, contextlib.AsyncExitStack() as open_:
         streams = []
         for _ in range(4):
-            stream = await open_.enter_async_context(http.stream("GET", "/v1/changes", params=FAR,
-                                                                 headers=bearer(token)))
+            stream = await open_.enter_async_context(
+                http.stream("GET", "/v1/changes", params=FAR, headers=bearer(token))
+            )
             assert stream.status_code == 200
             streams.append(stream)
         async with http.stream("GET", "/v1/changes", params=FAR, headers=bearer(token)) as fifth:
@@ -57,8 +58,9 @@ async def test_a_fifth_stream_on_one_token_is_429_until_one_closes(live_server, 
         other = tokens.mint("admin", sub="many-streams", ttl=599)
         async with http.stream("GET", "/v1/changes", params=FAR, headers=bearer(other)) as stream:
             assert stream.status_code == 200
-        assert (await http.get("/v1/changes", params=FAR, headers={"Authorization": f"Bearer {token}"})
-                ).status_code == 200
+        assert (
+            await http.get("/v1/changes", params=FAR, headers={"Authorization": f"Bearer {token}"})
+        ).status_code == 200
         # Closing one stream frees its place (once the server has seen the connection go).
         await streams[0].aclose()
         deadline = time.monotonic() + 20

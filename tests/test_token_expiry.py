@@ -25,8 +25,15 @@ def clock(monkeypatch):
 
 
 def token_expiring_at(settings, exp: float) -> str:
-    claims = {"iss": settings.jwt_issuer, "aud": settings.jwt_audience, "sub": "alice", "iat": T - 100,
-              "exp": exp, "roles": ["reader"], "orgs": ["*"]}
+    claims = {
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "sub": "alice",
+        "iat": T - 100,
+        "exp": exp,
+        "roles": ["reader"],
+        "orgs": ["*"],
+    }
     return jwt.encode({"alg": "HS256"}, claims, load_dev_key(settings.jwt_dev_key_file), algorithms=DEV_ALGORITHMS)
 
 

@@ -10,6 +10,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def test_domain_and_store_pass_mypy_strict():
-    report, errors, status = api.run(["--config-file", str(REPO / "pyproject.toml"),
-                                      str(REPO / "app" / "domain"), str(REPO / "app" / "store")])
+    report, errors, status = api.run(
+        ["--config-file", str(REPO / "pyproject.toml"), str(REPO / "app" / "domain"), str(REPO / "app" / "store")]
+    )
     assert status == 0, report + errors

@@ -23,8 +23,9 @@ async def effective(client, tokens, org, flag):
 
 
 async def put(client, tokens, org, flag, value, **kwargs):
-    return await client.put(f"/v1/orgs/{org}/flags/{flag}", json={"value": value},
-                            headers=kwargs.get("headers") or tokens.writer())
+    return await client.put(
+        f"/v1/orgs/{org}/flags/{flag}", json={"value": value}, headers=kwargs.get("headers") or tokens.writer()
+    )
 
 
 async def test_default_when_nothing_is_set(client, tokens, chain6):
@@ -71,8 +72,14 @@ async def test_put_answers_previous_own_value(client, tokens, chain6):
 
 @pytest.mark.parametrize(
     ("flag", "value"),
-    [("dark-mode", True), ("retention-days", 90), ("max-upload-mb", 12.5), ("theme", "dark"),
-     ("banner", "Maintenance at 22:00 UTC"), ("limits", {"seats": 50, "tier": "gold"})],
+    [
+        ("dark-mode", True),
+        ("retention-days", 90),
+        ("max-upload-mb", 12.5),
+        ("theme", "dark"),
+        ("banner", "Maintenance at 22:00 UTC"),
+        ("limits", {"seats": 50, "tier": "gold"}),
+    ],
 )
 async def test_every_type_round_trips(client, tokens, chain6, flag, value):
     await put(client, tokens, chain6[1], flag, value)
@@ -92,8 +99,9 @@ async def test_list_values_covers_catalog_and_sets(client, tokens, chain6):
 
     only_storage = await client.get(f"/v1/orgs/{chain6[4]}/flags?set=storage", headers=tokens.reader())
     assert set(only_storage.json()["flags"]) == {"max-upload-mb", "retention-days"}
-    by_header = await client.get(f"/v1/orgs/{chain6[4]}/flags",
-                                 headers={**tokens.reader(), "X-Flag-Set": "ui, storage"})
+    by_header = await client.get(
+        f"/v1/orgs/{chain6[4]}/flags", headers={**tokens.reader(), "X-Flag-Set": "ui, storage"}
+    )
     assert set(by_header.json()["flags"]) == {"dark-mode", "beta", "theme", "max-upload-mb", "retention-days"}
 
 
@@ -104,8 +112,15 @@ async def test_explain_walks_the_chain(client, tokens, chain6):
     assert response.status_code == 200
     body = response.json()
     assert (body["value"], body["reason"], body["source_org"]) == (60, "inherited", chain6[4])
-    expected = [{"org": org, "value": {chain6[1]: 7, chain6[4]: 60}.get(org), "active": org in (chain6[1], chain6[4]),
-                 "sealed": False} for org in reversed(chain6)]
+    expected = [
+        {
+            "org": org,
+            "value": {chain6[1]: 7, chain6[4]: 60}.get(org),
+            "active": org in (chain6[1], chain6[4]),
+            "sealed": False,
+        }
+        for org in reversed(chain6)
+    ]
     assert body["chain"] == expected
 
 
@@ -118,10 +133,16 @@ class TestSeedPaths:
 
     @pytest.mark.parametrize(
         ("flag", "segment", "stored"),
-        [("dark-mode", "TRUE", True), ("dark-mode", "false", False), ("retention-days", "42", 42),
-         ("retention-days", "365", 365), ("max-upload-mb", "2.5e1", 25.0), ("theme", "dark", "dark"),
-         ("banner", "Hello%20world%2Fagain", "Hello world/again"),
-         ("limits", "%7B%22seats%22%3A9%7D", {"seats": 9})],
+        [
+            ("dark-mode", "TRUE", True),
+            ("dark-mode", "false", False),
+            ("retention-days", "42", 42),
+            ("retention-days", "365", 365),
+            ("max-upload-mb", "2.5e1", 25.0),
+            ("theme", "dark", "dark"),
+            ("banner", "Hello%20world%2Fagain", "Hello world/again"),
+            ("limits", "%7B%22seats%22%3A9%7D", {"seats": 9}),
+        ],
     )
     async def test_post_alias_parses_by_type(self, client, tokens, chain6, flag, segment, stored):
         response = await client.post(f"/{chain6[2]}/{flag}/{segment}", headers=tokens.writer())
@@ -131,9 +152,18 @@ class TestSeedPaths:
 
     @pytest.mark.parametrize(
         ("flag", "segment"),
-        [("dark-mode", "yes"), ("dark-mode", "1"), ("retention-days", "1.5"), ("retention-days", "0"),
-         ("retention-days", "99999"), ("max-upload-mb", "NaN"), ("max-upload-mb", "1e999"), ("theme", "blue"),
-         ("limits", "%5B1%2C2%5D"), ("limits", "not-json")],
+        [
+            ("dark-mode", "yes"),
+            ("dark-mode", "1"),
+            ("retention-days", "1.5"),
+            ("retention-days", "0"),
+            ("retention-days", "99999"),
+            ("max-upload-mb", "NaN"),
+            ("max-upload-mb", "1e999"),
+            ("theme", "blue"),
+            ("limits", "%5B1%2C2%5D"),
+            ("limits", "not-json"),
+        ],
     )
     async def test_post_alias_refuses_values_that_do_not_fit(self, client, tokens, chain6, flag, segment):
         response = await client.post(f"/{chain6[2]}/{flag}/{segment}", headers=tokens.writer())
@@ -157,13 +187,15 @@ async def test_concurrent_writes_are_all_kept(client, tokens, uid, make_orgs):
     root = uid("root")
     leaves = [uid(f"leaf{i}") for i in range(50)]
     await make_orgs([(root, None), *((leaf, root) for leaf in leaves)])
-    answers = await asyncio.gather(*(put(client, tokens, leaf, "retention-days", 100 + i)
-                                     for i, leaf in enumerate(leaves)))
+    answers = await asyncio.gather(
+        *(put(client, tokens, leaf, "retention-days", 100 + i) for i, leaf in enumerate(leaves))
+    )
     assert [answer.status_code for answer in answers] == [200] * 50
     for i, leaf in enumerate(leaves):
         assert (await effective(client, tokens, leaf, "retention-days"))["value"] == 100 + i
-    events = (await client.get(f"/v1/audit?org={root}&subtree=true&flag=retention-days&limit=1000",
-                               headers=tokens.admin())).json()["events"]
+    events = (
+        await client.get(f"/v1/audit?org={root}&subtree=true&flag=retention-days&limit=1000", headers=tokens.admin())
+    ).json()["events"]
     assert sorted(event["new"] for event in events) == list(range(100, 150))
     seqs = [event["seq"] for event in events]
     assert seqs == sorted(seqs, reverse=True) and len(set(seqs)) == 50
@@ -172,6 +204,7 @@ async def test_concurrent_writes_are_all_kept(client, tokens, uid, make_orgs):
 async def _hold_a_place(run) -> asyncio.Task:
     """A real transaction, started by `run` (db.read or db.write), that keeps its admission
     place for 1.5 s."""
+
     async def held(tx):
         await (await tx.run("MATCH (s:AuditSequence {name: 'audit'}) RETURN s.last")).consume()
         await asyncio.sleep(1.5)
@@ -196,8 +229,10 @@ async def test_writes_beyond_the_admitted_are_refused_fast_and_write_nothing(set
     """With every write place taken, a toggle waits write_queue_timeout, then 503 + Retry-After."""
     org = chain6[2]
     application = create_app(settings_for(write_concurrency=1, write_queue_timeout=0.3))
-    async with LifespanManager(application, startup_timeout=60), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=application), base_url="http://test") as own:
+    async with (
+        LifespanManager(application, startup_timeout=60),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://test") as own,
+    ):
         before = (await own.get(f"/v1/audit?org={org}&limit=1000", headers=tokens.admin())).json()["events"]
         holder = await _hold_a_place(application.state.services.db.write)
         await _expect_refused_for_load(put(own, tokens, org, "retention-days", 77))
@@ -209,12 +244,15 @@ async def test_writes_beyond_the_admitted_are_refused_fast_and_write_nothing(set
 
 
 async def test_database_reads_beyond_the_admitted_are_refused_fast_while_cached_lookups_answer(
-        settings_for, tokens, chain6):
+    settings_for, tokens, chain6
+):
     """With every read place taken, a cache miss waits read_queue_timeout, then 503; hits still answer."""
     cached, uncached = chain6[3], chain6[4]
     application = create_app(settings_for(read_concurrency=1, read_queue_timeout=0.3))
-    async with LifespanManager(application, startup_timeout=60), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=application), base_url="http://test") as own:
+    async with (
+        LifespanManager(application, startup_timeout=60),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://test") as own,
+    ):
         expected = await effective(own, tokens, cached, "retention-days")  # now in this instance's cache
         holder = await _hold_a_place(application.state.services.db.read)
         await _expect_refused_for_load(own.get(f"/v1/orgs/{uncached}/flags/retention-days", headers=tokens.reader()))
@@ -228,8 +266,9 @@ async def test_concurrent_writes_to_one_value_audit_every_transition(client, tok
     org = chain6[3]
     values = [i % 7 + 1 for i in range(30)]
     await asyncio.gather(*(put(client, tokens, org, "retention-days", value) for value in values))
-    events = (await client.get(f"/v1/audit?org={org}&flag=retention-days&limit=1000",
-                               headers=tokens.admin())).json()["events"]
+    events = (await client.get(f"/v1/audit?org={org}&flag=retention-days&limit=1000", headers=tokens.admin())).json()[
+        "events"
+    ]
     oldest_first = list(reversed(events))
     assert oldest_first[0]["old"] is None
     for before, after in zip(oldest_first, oldest_first[1:], strict=False):
@@ -239,6 +278,7 @@ async def test_concurrent_writes_to_one_value_audit_every_transition(client, tok
 
 
 # Group commit (app/services/group_commit.py): the writes waiting in a worker share one transaction.
+
 
 def record_batches(values) -> list[int]:
     """The size of every batch `values` commits from now on."""
@@ -254,8 +294,9 @@ def record_batches(values) -> list[int]:
 
 
 async def audit_of(client, tokens, root, flag):
-    events = (await client.get(f"/v1/audit?org={root}&subtree=true&flag={flag}&limit=1000",
-                               headers=tokens.admin())).json()["events"]
+    events = (
+        await client.get(f"/v1/audit?org={root}&subtree=true&flag={flag}&limit=1000", headers=tokens.admin())
+    ).json()["events"]
     return list(reversed(events))  # oldest first
 
 
@@ -268,8 +309,10 @@ async def test_one_batch_answers_each_write_with_its_own_outcome(settings_for, t
     await make_orgs([(root, None), (other, None), (a, root), (b, root), (c, root)])
     # The change feed is not followed here (an hour between polls): only the write itself tells the cache.
     application = create_app(settings_for(cache_follow_interval=3600, cache_max_lag=3600))
-    async with LifespanManager(application, startup_timeout=60), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=application), base_url="http://test") as own:
+    async with (
+        LifespanManager(application, startup_timeout=60),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://test") as own,
+    ):
         values = application.state.services.values
         scoped = Principal("scoped-writer", Role.writer, frozenset({root}))
         unscoped = Principal("writer", Role.writer, frozenset({"*"}))
@@ -298,9 +341,12 @@ async def test_one_batch_answers_each_write_with_its_own_outcome(settings_for, t
         assert (cleared.previous, cleared.value) == (10, None)
         assert [changed.seq, seven.seq, eight.seq, cleared.seq] == list(range(changed.seq, changed.seq + 4))
         assert [(p.slug, p.status) for p in (outside, ghost, no_flag)] == [
-            ("forbidden", 403), ("org-not-found", 404), ("flag-not-found", 404)]
+            ("forbidden", 403),
+            ("org-not-found", 404),
+            ("flag-not-found", 404),
+        ]
 
-        events = (await audit_of(own, tokens, root, "retention-days"))[len(before):]
+        events = (await audit_of(own, tokens, root, "retention-days"))[len(before) :]
         assert [(e["seq"], e["actor"], e["action"], e["org"], e["old"], e["new"]) for e in events] == [
             (changed.seq, "scoped-writer", "flag.set", a, None, 10),
             (seven.seq, "scoped-writer", "flag.set", c, None, 7),
@@ -333,15 +379,19 @@ async def test_a_write_the_database_refuses_fails_alone_in_its_batch(settings_fo
     orgs = [uid(f"o{i}") for i in range(4)]
     await make_orgs([(root, None), *((org, root) for org in orgs)])
     application = create_app(settings_for())
-    async with LifespanManager(application, startup_timeout=60), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=application), base_url="http://test") as own:
+    async with (
+        LifespanManager(application, startup_timeout=60),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://test") as own,
+    ):
         values = application.state.services.values
         writer = Principal("writer", Role.writer, frozenset({"*"}))
         flag = application.state.services.catalog.current.get("retention-days")
         sizes = record_batches(values)
         outcomes = await asyncio.gather(
-            *(values.writes.submit(_WriteRequest(writer, org, "retention-days", flag, 20 + i))
-              for i, org in enumerate(orgs[:3])),
+            *(
+                values.writes.submit(_WriteRequest(writer, org, "retention-days", flag, 20 + i))
+                for i, org in enumerate(orgs[:3])
+            ),
             values.writes.submit(_WriteRequest(writer, orgs[3], "retention-days", Unstorable(), 99)),
             return_exceptions=True,
         )
@@ -350,13 +400,15 @@ async def test_a_write_the_database_refuses_fails_alone_in_its_batch(settings_fo
         assert isinstance(bad, ClientError), bad
         assert [(w.value, w.changed) for w in good] == [(20, True), (21, True), (22, True)]
         events = await audit_of(own, tokens, root, "retention-days")
-        assert [(e["org"], e["new"], e["seq"]) for e in events] == [(org, 20 + i, w.seq)
-                                                                   for i, (org, w) in enumerate(zip(orgs, good))]
+        assert [(e["org"], e["new"], e["seq"]) for e in events] == [
+            (org, 20 + i, w.seq) for i, (org, w) in enumerate(zip(orgs, good))
+        ]
         assert (await effective(own, tokens, orgs[3], "retention-days"))["reason"] == "default"
 
 
 async def test_two_instances_writing_at_once_give_a_gap_free_feed_in_commit_order(
-        client, settings_for, tokens, uid, make_orgs):
+    client, settings_for, tokens, uid, make_orgs
+):
     """Two instances commit batches concurrently while a follower pages /v1/changes: every page
     holds every seq from its `after` to its `last`, so a follower that trusts `last` misses nothing."""
     root = uid("root")
@@ -364,8 +416,10 @@ async def test_two_instances_writing_at_once_give_a_gap_free_feed_in_commit_orde
     await make_orgs([(root, None), *((org, root) for org in orgs)])
     start = (await client.get("/v1/changes", params={"after": 10**15}, headers=tokens.admin())).json()["last"]
     second = create_app(settings_for())
-    async with LifespanManager(second, startup_timeout=60), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=second), base_url="http://second") as other:
+    async with (
+        LifespanManager(second, startup_timeout=60),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=second), base_url="http://second") as other,
+    ):
         writing = True
         seen: list[int] = []
 
@@ -385,9 +439,12 @@ async def test_two_instances_writing_at_once_give_a_gap_free_feed_in_commit_orde
         follower = asyncio.create_task(follow())
         answers = []
         for round_ in range(3):
-            answers += await asyncio.gather(*(
-                put(client if i % 2 else other, tokens, org, "retention-days", 100 + 10 * round_ + i % 10)
-                for i, org in enumerate(orgs)))
+            answers += await asyncio.gather(
+                *(
+                    put(client if i % 2 else other, tokens, org, "retention-days", 100 + 10 * round_ + i % 10)
+                    for i, org in enumerate(orgs)
+                )
+            )
         writing = False
         await follower
     assert {answer.status_code for answer in answers} == {200}
@@ -400,8 +457,10 @@ async def test_writes_waiting_behind_a_stuck_batch_are_refused_fast_and_write_no
     """While a batch waits (here for the sequence lock another transaction holds), a write that
     finds no place in a batch within write_queue_timeout gets 503 + Retry-After; the batch goes on."""
     application = create_app(settings_for(write_queue_timeout=0.3))
-    async with LifespanManager(application, startup_timeout=60), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=application), base_url="http://test") as own:
+    async with (
+        LifespanManager(application, startup_timeout=60),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://test") as own,
+    ):
         services = application.state.services
         locked, release = asyncio.Event(), asyncio.Event()
 
@@ -426,6 +485,7 @@ async def test_writes_waiting_behind_a_stuck_batch_are_refused_fast_and_write_no
 
 
 # The group commit queue on its own (no database): a runner that records its batches.
+
 
 class Recorder:
     def __init__(self, gate: asyncio.Event | None = None, fail: Exception | None = None) -> None:

@@ -22,8 +22,13 @@ print(Settings().workers)
 
 def _workers_when_allowed(cpus: set[int]) -> int:
     env = {name: value for name, value in os.environ.items() if name != "GRAPHFLAGS_WORKERS"}
-    out = subprocess.run([sys.executable, "-c", _WORKERS_ON, ",".join(map(str, sorted(cpus)))], env=env,
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", _WORKERS_ON, ",".join(map(str, sorted(cpus)))],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return int(out)
 
 

@@ -60,8 +60,15 @@ class StreamCredentials:
             cid={"essential": True},
         )
 
-    def mint(self, principal: Principal, caller_token: str, org: str, sets: frozenset[str] | None, etag: str,
-             now: float | None = None) -> str:
+    def mint(
+        self,
+        principal: Principal,
+        caller_token: str,
+        org: str,
+        sets: frozenset[str] | None,
+        etag: str,
+        now: float | None = None,
+    ) -> str:
         now = time.time() if now is None else now
         until = principal.expires if principal.expires is not None else now + self.lifetime
         window_end = (math.floor(now / self.lifetime) + 2) * self.lifetime
@@ -85,13 +92,22 @@ class StreamCredentials:
             claims = jwt.decode(token, self._key, algorithms=_ALGORITHMS).claims
             self._claims.validate(claims)
         except (JoseError, ValueError) as error:
-            raise unauthorized(f"invalid stream URL: {getattr(error, 'description', None) or error}",
-                               invalid=True) from None
+            raise unauthorized(
+                f"invalid stream URL: {getattr(error, 'description', None) or error}", invalid=True
+            ) from None
         if time.time() >= claims["exp"]:
             raise unauthorized("invalid stream URL: it has expired; evaluate again for a fresh one", invalid=True)
         orgs, sets = claims.get("orgs") or [], claims.get("sets")
-        principal = Principal(subject=str(claims["sub"]), role=Role.reader,
-                              orgs=frozenset(org for org in orgs if isinstance(org, str)), expires=claims["until"])
-        return StreamGrant(principal=principal, org=str(claims["org"]),
-                           sets=None if sets is None else frozenset(sets), etag=str(claims.get("etag", "")),
-                           caller=str(claims["cid"]))
+        principal = Principal(
+            subject=str(claims["sub"]),
+            role=Role.reader,
+            orgs=frozenset(org for org in orgs if isinstance(org, str)),
+            expires=claims["until"],
+        )
+        return StreamGrant(
+            principal=principal,
+            org=str(claims["org"]),
+            sets=None if sets is None else frozenset(sets),
+            etag=str(claims.get("etag", "")),
+            caller=str(claims["cid"]),
+        )

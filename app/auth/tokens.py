@@ -92,8 +92,13 @@ class RemoteKeys:
                     response.raise_for_status()
                     keys = KeySet.import_key_set(orjson.loads(response.content))
             except Exception as error:  # whatever the provider sends or fails with: the keys held stay in force
-                logger.warning("JWKS fetch from {} failed, the {} keys held stay: {}: {}", self.url,
-                               len(self.keys.keys), type(error).__name__, error)
+                logger.warning(
+                    "JWKS fetch from {} failed, the {} keys held stay: {}: {}",
+                    self.url,
+                    len(self.keys.keys),
+                    type(error).__name__,
+                    error,
+                )
                 return
             self.keys = keys
             logger.bind(kids=[key.kid for key in keys.keys]).info("JWKS: {} keys from {}", len(keys.keys), self.url)
@@ -107,8 +112,9 @@ class TokenVerifier:
         self.audience = settings.jwt_audience
         self.remote: RemoteKeys | None = None
         if settings.jwt_jwks_url is not None:
-            self.remote = RemoteKeys(settings.jwt_jwks_url, settings.jwt_jwks_refetch_interval,
-                                     settings.jwt_jwks_fetch_timeout)
+            self.remote = RemoteKeys(
+                settings.jwt_jwks_url, settings.jwt_jwks_refetch_interval, settings.jwt_jwks_fetch_timeout
+            )
             self.key: KeySet | OctKey = self.remote.keys
             self.algorithms = ASYMMETRIC_ALGORITHMS
         elif settings.jwt_jwks_file is not None:
@@ -186,8 +192,16 @@ def unauthorized(detail: str, *, invalid: bool = False) -> Problem:
     return Problem(ProblemType.unauthorized, detail, headers={"WWW-Authenticate": challenge})
 
 
-def mint_dev_token(settings: Settings, *, subject: str, roles: list[str], orgs: list[str], ttl: int = 3600,
-                   now: int | None = None, extra: dict[str, Any] | None = None) -> str:
+def mint_dev_token(
+    settings: Settings,
+    *,
+    subject: str,
+    roles: list[str],
+    orgs: list[str],
+    ttl: int = 3600,
+    now: int | None = None,
+    extra: dict[str, Any] | None = None,
+) -> str:
     """A token signed with the local development key (`graphflags token`)."""
     issued = int(time.time()) if now is None else now
     claims = {

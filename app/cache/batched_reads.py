@@ -34,8 +34,15 @@ V = TypeVar("V")
 
 
 class BatchedReads(Generic[K, V]):
-    def __init__(self, read_batch: Callable[[Sequence[K]], Awaitable[dict[K, V]]], *, batch_size: int = 64,
-                 in_flight: int = 4, queue_timeout: float = 0.5, max_waiting: int | None = None) -> None:
+    def __init__(
+        self,
+        read_batch: Callable[[Sequence[K]], Awaitable[dict[K, V]]],
+        *,
+        batch_size: int = 64,
+        in_flight: int = 4,
+        queue_timeout: float = 0.5,
+        max_waiting: int | None = None,
+    ) -> None:
         """`read_batch(keys)` answers a dict with an entry for each key found (missing: None)."""
         self._read_batch = read_batch
         self.batch_size = batch_size

@@ -35,8 +35,13 @@ class ChangeFollower:
         self.after: int | None = None
         # No backoff: each poll is the cache's heartbeat, and after an outage the cache answers
         # again only once a poll succeeds; the query is one index seek, cheap for a database.
-        self.loop = Periodic(self.poll, interval, what="read the change feed",
-                             consequence=f"the cache stops answering after {cache.max_lag} s", backoff_max=interval)
+        self.loop = Periodic(
+            self.poll,
+            interval,
+            what="read the change feed",
+            consequence=f"the cache stops answering after {cache.max_lag} s",
+            backoff_max=interval,
+        )
         # Called with every batch of changes read (after the cache has dropped what they touch):
         # the open event streams hang off this one reader (app/services/event_streams.py).
         self.listeners: list[Callable[[list[list]], None]] = []

@@ -53,8 +53,9 @@ served_stale: ContextVar[float | None] = ContextVar("graphflags_served_stale", d
 
 
 class ValueCache:
-    def __init__(self, max_entries: int = 1_000_000, max_lag: float = 2.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, max_entries: int = 1_000_000, max_lag: float = 2.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.max_entries = max_entries
         # Seconds, only ever subtracted: a parameter so that tests move time instead of sleeping.
         self.clock = clock
@@ -171,8 +172,15 @@ class ValueCache:
     def clear(self) -> None:
         self._value_epoch += 1
         self._chain_epoch += 1
-        for entries in (self._chains, self._own, self._all_own, self._stale_chains, self._stale_own,
-                        self._stale_all_own, self._written_seq):
+        for entries in (
+            self._chains,
+            self._own,
+            self._all_own,
+            self._stale_chains,
+            self._stale_own,
+            self._stale_all_own,
+            self._written_seq,
+        ):
             entries.clear()
 
     # --- reads ----------------------------------------------------------------------
@@ -306,4 +314,3 @@ class ValueCache:
 
     def stats(self) -> dict[str, int]:
         return {"chains": len(self._chains), "values": len(self._own), "orgs": len(self._all_own)}
-

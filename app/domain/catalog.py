@@ -136,8 +136,9 @@ class FlagDefinition(BaseModel):
                 try:
                     value = orjson.loads(text)
                 except orjson.JSONDecodeError:
-                    raise Problem(ProblemType.invalid_value,
-                                  f"flag {self.name!r} (object): the value is not JSON") from None
+                    raise Problem(
+                        ProblemType.invalid_value, f"flag {self.name!r} (object): the value is not JSON"
+                    ) from None
         return self.check(value)
 
     # Neo4j properties hold scalars and lists, not maps: see app/domain/value_codec.py.

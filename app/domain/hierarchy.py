@@ -54,8 +54,9 @@ class CreationPlan:
 def invalid_rows(errors: Sequence[RowError]) -> Problem:
     shown = [error.document() for error in errors[:MAX_ROW_ERRORS]]
     more = f" (first {MAX_ROW_ERRORS} listed)" if len(errors) > MAX_ROW_ERRORS else ""
-    return Problem(ProblemType.invalid_rows,
-                   f"{len(errors)} row(s) are invalid{more}; nothing was written", errors=shown)
+    return Problem(
+        ProblemType.invalid_rows, f"{len(errors)} row(s) are invalid{more}; nothing was written", errors=shown
+    )
 
 
 def referenced_ids(rows: Sequence[OrgRow]) -> list[str]:
@@ -91,8 +92,14 @@ def plan_creation(
             if earlier.parent == row.parent:
                 plan.unchanged += 1
             else:
-                plan.errors.append(RowError(row.row, row.id, ProblemType.org_conflict,
-                                            f"row {earlier.row} already places {row.id!r} under {earlier.parent!r}"))
+                plan.errors.append(
+                    RowError(
+                        row.row,
+                        row.id,
+                        ProblemType.org_conflict,
+                        f"row {earlier.row} already places {row.id!r} under {earlier.parent!r}",
+                    )
+                )
             continue
         first[row.id] = row
         if row.id not in existing_parent:
@@ -107,16 +114,19 @@ def plan_creation(
             if existing_parent[row.id] == row.parent:
                 plan.unchanged += 1
             else:
-                plan.errors.append(RowError(row.row, row.id, ProblemType.org_conflict,
-                                            f"organization {row.id!r} already exists"))
+                plan.errors.append(
+                    RowError(row.row, row.id, ProblemType.org_conflict, f"organization {row.id!r} already exists")
+                )
         elif row.parent is not None and row.parent not in existing_parent and row.parent not in new_rows:
-            plan.errors.append(RowError(row.row, row.id, ProblemType.parent_not_found,
-                                        f"no organization {row.parent!r}"))
+            plan.errors.append(
+                RowError(row.row, row.id, ProblemType.parent_not_found, f"no organization {row.parent!r}")
+            )
         elif row.id in cyclic:
             plan.errors.append(RowError(row.row, row.id, ProblemType.cycle, f"{row.id!r} would be its own ancestor"))
         elif depths.get(row.id, 0) > max_depth:
-            plan.errors.append(RowError(row.row, row.id, ProblemType.too_deep,
-                                        too_deep(row.id, depths[row.id], max_depth)))
+            plan.errors.append(
+                RowError(row.row, row.id, ProblemType.too_deep, too_deep(row.id, depths[row.id], max_depth))
+            )
         else:
             plan.create.append((row.id, row.parent))
     plan.errors.sort(key=lambda error: error.row)
@@ -147,13 +157,17 @@ def on_cycles(parents: Sequence[int]) -> Iterator[int]:
             walk.append(node)
             node = parents[node]
         if node != ROOT and state[node] == 1:
-            yield from walk[walk.index(node):]
+            yield from walk[walk.index(node) :]
         for visited in walk:
             state[visited] = 2
 
 
-def _depths(new_rows: Mapping[str, OrgRow], cyclic: set[str], existing_parent: Mapping[str, str | None],
-            chain_of: Callable[[str], Sequence[str] | None]) -> dict[str, int]:
+def _depths(
+    new_rows: Mapping[str, OrgRow],
+    cyclic: set[str],
+    existing_parent: Mapping[str, str | None],
+    chain_of: Callable[[str], Sequence[str] | None],
+) -> dict[str, int]:
     """Each new org's depth below its root, up through the request's new orgs to the graph.
 
     Each org is walked once (linear in the rows, whatever the depth). Orgs whose parent is
@@ -182,8 +196,13 @@ def _depths(new_rows: Mapping[str, OrgRow], cyclic: set[str], existing_parent: M
     return {org: value for org, value in depth.items() if value is not None}
 
 
-def _require_scope(rows: Iterable[OrgRow], new_rows: Mapping[str, OrgRow], existing_parent: Mapping[str, str | None],
-                   chain_of: Callable[[str], Sequence[str] | None], principal: Principal) -> None:
+def _require_scope(
+    rows: Iterable[OrgRow],
+    new_rows: Mapping[str, OrgRow],
+    existing_parent: Mapping[str, str | None],
+    chain_of: Callable[[str], Sequence[str] | None],
+    principal: Principal,
+) -> None:
     """Each row's requested parent must lie inside the caller's subtrees."""
     if principal.unscoped:
         return

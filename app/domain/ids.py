@@ -30,13 +30,16 @@ def is_flag_name(value: object) -> bool:
 
 def check_org_id(value: object, what: str = "org id") -> str:
     if not is_org_id(value):
-        raise Problem(ProblemType.invalid_id,
-                      f"{what} {value!r} must be 1-128 characters of A-Z a-z 0-9 . _ : - (not '.' or '..')")
+        raise Problem(
+            ProblemType.invalid_id,
+            f"{what} {value!r} must be 1-128 characters of A-Z a-z 0-9 . _ : - (not '.' or '..')",
+        )
     return value  # type: ignore[return-value]
 
 
 def check_flag_name(value: object) -> str:
     if not is_flag_name(value):
-        raise Problem(ProblemType.invalid_id,
-                      f"flag name {value!r} must be 1-128 characters matching [a-z0-9][a-z0-9._-]*")
+        raise Problem(
+            ProblemType.invalid_id, f"flag name {value!r} must be 1-128 characters matching [a-z0-9][a-z0-9._-]*"
+        )
     return value  # type: ignore[return-value]

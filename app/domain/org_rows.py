@@ -55,8 +55,9 @@ class BulkReader:
         self.rows: list[Any] = []
         self.errors: list[RowError] = []
         self._pending: list[bytes] = []  # the unfinished last line, in the pieces it came in
-        self._array = _ArraySplitter(f"the body must be a JSON array of {self.SHAPE} objects") \
-            if self._format == "json" else None
+        self._array = (
+            _ArraySplitter(f"the body must be a JSON array of {self.SHAPE} objects") if self._format == "json" else None
+        )
         self.scanned = 0
         self._line = 0  # lines seen (NDJSON) / lines after the header (CSV)
         self._header: list[str] | None = None
@@ -85,7 +86,7 @@ class BulkReader:
             return
         data = b"".join([*self._pending, chunk[:end]]) if self._pending else chunk[:end]
         self.scanned += len(data)
-        rest = chunk[end + 1:]
+        rest = chunk[end + 1 :]
         self._pending = [rest] if rest else []
         self._lines(data.split(b"\n"))
 
@@ -132,8 +133,10 @@ class BulkReader:
         except csv.Error:
             # A quote, a stray carriage return inside a line, or a field past csv's size limit:
             # judge these lines one at a time, so the bad ones become row errors, never a 500.
-            records = [_Unreadable("the line is not readable CSV") if (record := _csv_record(line)) is None else record
-                       for line in text]
+            records = [
+                _Unreadable("the line is not readable CSV") if (record := _csv_record(line)) is None else record
+                for line in text
+            ]
         for record in records:
             self._line += 1
             if isinstance(record, _Unreadable):
@@ -142,8 +145,7 @@ class BulkReader:
             if not record:
                 continue
             if len(record) != 2:
-                self._add(self._line, _Unreadable(f"expected 2 fields ({','.join(self.COLUMNS)}), "
-                                                  f"found {len(record)}"))
+                self._add(self._line, _Unreadable(f"expected 2 fields ({','.join(self.COLUMNS)}), found {len(record)}"))
                 continue
             first, second = record if in_order else reversed(record)
             result = self.fields(self._line, first, second)
@@ -156,8 +158,10 @@ class BulkReader:
     def _check_header(self, columns: list[str]) -> list[str]:
         header = [column.strip().lower() for column in columns]
         if sorted(header) != sorted(self.COLUMNS):
-            raise Problem(ProblemType.invalid_body, f"the CSV header must be the columns {','.join(self.COLUMNS)}; "
-                                          f"it is {','.join(header)!r}")
+            raise Problem(
+                ProblemType.invalid_body,
+                f"the CSV header must be the columns {','.join(self.COLUMNS)}; it is {','.join(header)!r}",
+            )
         return header
 
 
@@ -263,8 +267,11 @@ class _ArraySplitter:
                             pos = flat.end()
                             continue
                 else:
-                    raise Problem(ProblemType.invalid_body, f"the body is not valid JSON: unexpected {chr(byte)!r} "
-                                                  f"in the array, before row {self._elements + 1}")
+                    raise Problem(
+                        ProblemType.invalid_body,
+                        f"the body is not valid JSON: unexpected {chr(byte)!r} "
+                        f"in the array, before row {self._elements + 1}",
+                    )
                 continue
             if self._in_string:
                 if self._escape:
@@ -298,7 +305,7 @@ class _ArraySplitter:
             elif self._depth > 0 and token in (b"}", b"]"):
                 self._depth -= 1
             elif self._depth == 0 and token in (b",", b"]"):
-                found.append(self._finish(chunk[start:pos - 1]))
+                found.append(self._finish(chunk[start : pos - 1]))
                 self._need_element = token == b","
                 self._state = "between" if token == b"," else "end"
         if self._state == "element":
@@ -332,15 +339,20 @@ def _row(number: int, item: Any) -> OrgRow | RowError:
     org, parent = item.get("id"), item.get("parent")
     unknown = set(item) - {"id", "parent"}
     if unknown:
-        return RowError(number, org if isinstance(org, str) else None, ProblemType.invalid_body,
-                        f"unknown field(s) {sorted(unknown)}")
+        return RowError(
+            number,
+            org if isinstance(org, str) else None,
+            ProblemType.invalid_body,
+            f"unknown field(s) {sorted(unknown)}",
+        )
     return _pair(number, org, parent)
 
 
 def _pair(number: int, org: Any, parent: Any) -> OrgRow | RowError:
     if not is_org_id(org):
-        return RowError(number, org if isinstance(org, str) else None, ProblemType.invalid_id, f"id {org!r} is not a valid org id")
+        return RowError(
+            number, org if isinstance(org, str) else None, ProblemType.invalid_id, f"id {org!r} is not a valid org id"
+        )
     if parent is not None and not is_org_id(parent):
         return RowError(number, org, ProblemType.invalid_id, f"parent {parent!r} is not a valid org id")
     return OrgRow(number, org, parent)
-

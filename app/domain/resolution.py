@@ -71,8 +71,9 @@ def resolve(flag: FlagDefinition, chain: Sequence[Link]) -> Resolution:
     if nearest is not None:
         link = chain[nearest]
         if unit is not None:
-            return Resolution(rollouts.decode(link.stored).value, "split", link.org, nearest, unit,
-                              rollouts.bucket(flag.name, unit))
+            return Resolution(
+                rollouts.decode(link.stored).value, "split", link.org, nearest, unit, rollouts.bucket(flag.name, unit)
+            )
         return Resolution(flag.from_graph(link.stored), "own" if nearest == 0 else "inherited", link.org, nearest)
     return Resolution(flag.default, "default", None, None)
 

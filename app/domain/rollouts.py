@@ -31,7 +31,7 @@ BUCKETS = 10_000
 FIELDS = frozenset({"percent", "unit_depth", "value"})
 
 
-class Rollout(dict):
+class Rollout(dict[str, Any]):
     """`{"rollout": {"percent": float, "unit_depth": int, "value": <the flag's value>}}`."""
 
     __slots__ = ()
@@ -42,11 +42,11 @@ class Rollout(dict):
 
     @property
     def percent(self) -> float:
-        return self["rollout"]["percent"]
+        return float(self["rollout"]["percent"])
 
     @property
     def unit_depth(self) -> int:
-        return self["rollout"]["unit_depth"]
+        return int(self["rollout"]["unit_depth"])
 
     @property
     def value(self) -> Any:
@@ -107,8 +107,12 @@ def from_public(value: Any) -> Any:
 
 
 def has_public_shape(value: Any) -> bool:
-    return (type(value) is dict and set(value) == {"rollout"} and isinstance(value["rollout"], dict)
-            and set(value["rollout"]) == FIELDS)
+    return (
+        type(value) is dict
+        and set(value) == {"rollout"}
+        and isinstance(value["rollout"], dict)
+        and set(value["rollout"]) == FIELDS
+    )
 
 
 def _percent(percent: Any) -> float:

@@ -53,13 +53,18 @@ class ValueRowParser(BulkReader):
         try:
             value = orjson.loads(text) if text.strip() else None
         except orjson.JSONDecodeError:
-            return RowError(number, org if is_org_id(org) else None, ProblemType.invalid_value,
-                            f"the value {text!r} is not JSON text (a string needs quotes)")
+            return RowError(
+                number,
+                org if is_org_id(org) else None,
+                ProblemType.invalid_value,
+                f"the value {text!r} is not JSON text (a string needs quotes)",
+            )
         return _pair(number, org, value)
 
 
 def _pair(number: int, org: Any, value: Any) -> ValueRow | RowError:
     if not is_org_id(org):
-        return RowError(number, org if isinstance(org, str) else None, ProblemType.invalid_id,
-                        f"org {org!r} is not a valid org id")
+        return RowError(
+            number, org if isinstance(org, str) else None, ProblemType.invalid_id, f"org {org!r} is not a valid org id"
+        )
     return ValueRow(number, org, value)

@@ -32,8 +32,9 @@ ANSWERS_KEPT = 100_000
 
 
 class EncodedAnswers:
-    def __init__(self, values: ValueService, cache: ValueCache, catalog: CatalogService,
-                 max_entries: int = ANSWERS_KEPT) -> None:
+    def __init__(
+        self, values: ValueService, cache: ValueCache, catalog: CatalogService, max_entries: int = ANSWERS_KEPT
+    ) -> None:
         self._values = values
         self._cache = cache
         self._catalog = catalog
@@ -44,11 +45,16 @@ class EncodedAnswers:
     def holds(self, kind: str, org: str, flag: str) -> bool:
         """Whether the next answer of `kind` for (org, flag) would be served from here."""
         entry = self._entries.get((kind, org, flag))
-        return (entry is not None and self._cache.trustworthy and entry[0] == self._cache.epochs()
-                and entry[1] is self._catalog.current)
+        return (
+            entry is not None
+            and self._cache.trustworthy
+            and entry[0] == self._cache.epochs()
+            and entry[1] is self._catalog.current
+        )
 
-    async def answer(self, principal: Principal, kind: str, org: str, flag: str,
-                     encode: Callable[[Lookup], bytes]) -> tuple[bytes, str]:
+    async def answer(
+        self, principal: Principal, kind: str, org: str, flag: str, encode: Callable[[Lookup], bytes]
+    ) -> tuple[bytes, str]:
         """The encoded answer of `kind` for (org, flag) and its resolution reason; raises as lookup does."""
         cache = self._cache
         key = (kind, org, flag)

@@ -23,8 +23,15 @@ class ApiRoute(Route):
     a POST that changes nothing in the graph (an OFREP evaluation) says `writes=False`.
     """
 
-    def __init__(self, path: str, endpoint: Callable[..., Any], method: str, *,
-                 operation: dict[str, Any] | None, writes: bool | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        endpoint: Callable[..., Any],
+        method: str,
+        *,
+        operation: dict[str, Any] | None,
+        writes: bool | None = None,
+    ) -> None:
         super().__init__(path, endpoint, methods=[method], include_in_schema=operation is not None)
         self.method = method
         self.operation = operation

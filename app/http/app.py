@@ -43,8 +43,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # The follower's first round fixes where the feed starts before any value is cached.
         await services.follower.poll()
         # OpenFeature event streams hang off the follower and the catalog: no stream polls.
-        hub = app.state.stream_hub = StreamHub(ofrep.BulkAnswers(services.values),
-                                               lambda name: _set_of(services.catalog, name))
+        hub = app.state.stream_hub = StreamHub(
+            ofrep.BulkAnswers(services.values), lambda name: _set_of(services.catalog, name)
+        )
         services.follower.listeners.append(hub.heard)
         services.catalog.listeners.append(hub.catalog_changed)
         tasks = [asyncio.create_task(services.follower.run()), asyncio.create_task(hub.run())]
@@ -58,8 +59,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if settings.watch_catalog:
             tasks.append(asyncio.create_task(services.catalog.watch()))
         if not settings.upstream_url:  # a region's copy holds no schedules: the upstream applies them
-            scheduler = services.scheduler(settings.schedule_poll_interval, settings.schedule_retention_days,
-                                           settings.schedule_prune_interval)
+            scheduler = services.scheduler(
+                settings.schedule_poll_interval, settings.schedule_retention_days, settings.schedule_prune_interval
+            )
             tasks.append(asyncio.create_task(scheduler.run()))
         # Audit retention: old change-feed events are pruned in the background (app/services/changes.py).
         pruner = services.audit_pruner(settings.audit_retention_days, settings.audit_prune_interval)
@@ -86,13 +88,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
     if settings.upstream_url:
         middleware.append(Middleware(RegionGate, upstream=settings.upstream_url))
     # Innermost: the lookups skip the router and the exception layers (app/http/hot.py).
-    middleware.append(Middleware(HotRoutes, routes=ROUTES, handlers=HANDLERS, endpoints={
-        values.get_value, values.list_values, ofrep.evaluate_flag, ofrep.evaluate_flags}))
+    middleware.append(
+        Middleware(
+            HotRoutes,
+            routes=ROUTES,
+            handlers=HANDLERS,
+            endpoints={values.get_value, values.list_values, ofrep.evaluate_flag, ofrep.evaluate_flags},
+        )
+    )
     app = Starlette(routes=ROUTES, exception_handlers=HANDLERS, lifespan=lifespan, middleware=middleware)
     app.state.settings = settings
     # Checked by `authorized` right after authentication (app/http/auth.py).
-    app.state.rate_limits = RateLimits(settings.rate_limit_token, settings.rate_limit_tenant,
-                                       settings.rate_limits_file, settings.rate_limits_reload_interval)
+    app.state.rate_limits = RateLimits(
+        settings.rate_limit_token,
+        settings.rate_limit_tenant,
+        settings.rate_limits_file,
+        settings.rate_limits_reload_interval,
+    )
     # Open SSE streams per token (app/http/streams.py).
     app.state.stream_slots = StreamSlots(settings.max_streams_per_token)
     # The credentials of OpenFeature event-stream URLs (app/auth/stream_tokens.py).

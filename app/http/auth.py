@@ -35,8 +35,7 @@ def authorized(role: Role) -> Callable[[Handler], Callable[[Request], Awaitable[
                     principal = tokens.authenticate(request.headers, may_refetch=False)
             except Problem as problem:
                 # The reason only: the detail never carries the token or any part of it.
-                logger.bind(path=request.url.path, method=request.method).warning("unauthorized: {}",
-                                                                                  problem.detail)
+                logger.bind(path=request.url.path, method=request.method).warning("unauthorized: {}", problem.detail)
                 raise
             try:
                 # Before anything else is read: a client over its limit costs nothing more.
@@ -46,7 +45,10 @@ def authorized(role: Role) -> Callable[[Handler], Callable[[Request], Awaitable[
             except Problem as problem:
                 if problem.type is ProblemType.forbidden:
                     logger.bind(actor=principal.subject, path=request.url.path, method=request.method).warning(
-                        "forbidden: {}", problem.detail)
+                        "forbidden: {}", problem.detail
+                    )
                 raise
+
         return endpoint
+
     return decorate

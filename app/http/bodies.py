@@ -88,8 +88,9 @@ async def stream_body(request: Request, limit: int | None = None) -> AsyncIterat
 
 async def read_asgi_body(scope: Scope, receive: Receive, limit: int = SMALL_BODY_BYTES) -> bytes:
     """`read_body` for a plain ASGI route, which has no Request: the same limit, the same `413`."""
-    content_length = next((value.decode("latin-1") for name, value in scope.get("headers", ())
-                           if name == b"content-length"), None)
+    content_length = next(
+        (value.decode("latin-1") for name, value in scope.get("headers", ()) if name == b"content-length"), None
+    )
     check_declared(content_length, limit)
     return await _receive_all(receive, limit)
 
@@ -105,7 +106,7 @@ async def slices(chunks: AsyncIterator[bytes], size: int = SLICE_BYTES) -> Async
         for start in range(0, len(chunk), size):
             if start:
                 await asyncio.sleep(0)
-            yield bytes(view[start:start + size])
+            yield bytes(view[start : start + size])
 
 
 def too_large(limit: int) -> Problem:

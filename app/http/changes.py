@@ -68,16 +68,20 @@ async def list_changes(request: Request, principal: Principal) -> Response:
     # A token holds a bounded number of streams, each ending at its expiry (app/http/streams.py).
     with open_stream(request) as place:
         page = await feed.page(principal, after, limit)
-        return place.response(principal, _stream(feed, principal, after, limit, page),
-                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return place.response(
+            principal,
+            _stream(feed, principal, after, limit, page),
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
 
 
 def _event(event: dict) -> bytes:
     return b"id: %d\ndata: %s\n\n" % (event["seq"], orjson.dumps(event))
 
 
-async def _stream(feed: ChangeFeed, principal: Principal, after: int, limit: int, page: ChangePage
-                  ) -> AsyncIterator[bytes]:
+async def _stream(
+    feed: ChangeFeed, principal: Principal, after: int, limit: int, page: ChangePage
+) -> AsyncIterator[bytes]:
     # Sent at once so the client sees the headers (and the reconnection delay) immediately.
     yield b"retry: 1000\n: graphflags change feed\n\n"
     quiet_since = time.monotonic()

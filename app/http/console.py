@@ -23,8 +23,10 @@ _SWAGGER_DIR = Path(swagger_ui.__file__).resolve().parent / "static"
 # Only what the page loads: the wheel also carries Swagger Editor and source maps.
 _SWAGGER_FILES = {"swagger-ui-bundle.js", "swagger-ui.css"}
 
-_COMMON = ("default-src 'none'; script-src 'self'; connect-src 'self'; img-src 'self' data:; font-src 'self'; "
-           "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+_COMMON = (
+    "default-src 'none'; script-src 'self'; connect-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 # Swagger UI's React components set style attributes in markup they render; nothing else is inline.
 DOCS_CSP = _COMMON + "; style-src 'self' 'unsafe-inline'"
 UI_CSP = _COMMON + "; style-src 'self'"
@@ -73,8 +75,11 @@ class ConsoleFiles(StaticFiles):
             if status == 404:
                 raise Problem(ProblemType.not_found, f"no file {scope['path']}") from None
             if status == 405:
-                raise Problem(ProblemType.method_not_allowed, f"{scope['method']} is not allowed on {scope['path']}",
-                              headers={"Allow": "GET, HEAD"}) from None
+                raise Problem(
+                    ProblemType.method_not_allowed,
+                    f"{scope['method']} is not allowed on {scope['path']}",
+                    headers={"Allow": "GET, HEAD"},
+                ) from None
             raise
 
 

@@ -33,8 +33,11 @@ def _allowed_methods(request: Request) -> str:
 async def on_http_exception(request: Request, error: HTTPException) -> Response:
     # Starlette raises these for unknown routes and wrong methods.
     if error.status_code == 405:
-        problem = Problem(ProblemType.method_not_allowed, f"{request.method} is not allowed on {request.url.path}",
-                          headers={**(error.headers or {}), "Allow": _allowed_methods(request)})
+        problem = Problem(
+            ProblemType.method_not_allowed,
+            f"{request.method} is not allowed on {request.url.path}",
+            headers={**(error.headers or {}), "Allow": _allowed_methods(request)},
+        )
     elif error.status_code == 404:
         problem = Problem(ProblemType.not_found, f"no route {request.url.path}")
     else:
@@ -44,14 +47,22 @@ async def on_http_exception(request: Request, error: HTTPException) -> Response:
 
 async def on_database_error(request: Request, error: Exception) -> Response:
     if isinstance(error, DatabaseUnavailable):
-        return problem_response(Problem(ProblemType.unavailable, str(error),
-                                        headers={"Retry-After": str(max(1, math.ceil(error.retry_after)))}))
+        return problem_response(
+            Problem(
+                ProblemType.unavailable, str(error), headers={"Retry-After": str(max(1, math.ceil(error.retry_after)))}
+            )
+        )
     if is_outage(error):
-        logger.bind(error=type(error).__name__).warning("database unavailable on {} {}: {}", request.method,
-                                                        request.url.path, error)
-        return problem_response(Problem(ProblemType.unavailable,
-                                        "the database is unavailable or overloaded; retry shortly",
-                                        headers={"Retry-After": "5"}))
+        logger.bind(error=type(error).__name__).warning(
+            "database unavailable on {} {}: {}", request.method, request.url.path, error
+        )
+        return problem_response(
+            Problem(
+                ProblemType.unavailable,
+                "the database is unavailable or overloaded; retry shortly",
+                headers={"Retry-After": "5"},
+            )
+        )
     return await on_unexpected(request, error)
 
 

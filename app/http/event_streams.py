@@ -38,8 +38,9 @@ PATH = "/ofrep/v1/event-streams/"
 _OPENING = b": listening for changes to this answer\n\n"
 
 
-def described(request: Request, principal: Principal, org: str, sets: frozenset[str] | None,
-              etag: str) -> list[dict[str, Any]]:
+def described(
+    request: Request, principal: Principal, org: str, sets: frozenset[str] | None, etag: str
+) -> list[dict[str, Any]]:
     """The `eventStreams` of a bulk answer to `principal` about `org` (its `sets`), whose ETag is `etag`."""
     token = request.app.state.stream_credentials.mint(principal, credential(request.headers), org, sets, etag)
     url = str(request.base_url).rstrip("/") + PATH + quote(org, safe="") + "?" + urlencode({"token": token})
@@ -52,24 +53,31 @@ async def stream_events(request: Request) -> Response:
     if grant.org != request.path_params["org"]:
         # The credential names its org; a URL pointed at another org (another tenant's) is refused.
         logger.bind(actor=grant.principal.subject, path=request.url.path).warning(
-            "forbidden: a stream URL used for another org")
+            "forbidden: a stream URL used for another org"
+        )
         raise Problem(ProblemType.forbidden, "this stream URL was issued for another organization")
     request.app.state.rate_limits.check(grant.principal)
     hub: StreamHub = request.app.state.stream_hub
     known = request.headers.get("last-event-id") or grant.etag
     with open_stream(request, grant.caller) as place:
         subscriber = await hub.subscribe(grant.principal, grant.org, grant.sets, known)
-        return place.response(grant.principal, _events(subscriber),
-                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-                              on_end=lambda: hub.unsubscribe(grant.org, grant.sets, subscriber))
+        return place.response(
+            grant.principal,
+            _events(subscriber),
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+            on_end=lambda: hub.unsubscribe(grant.org, grant.sets, subscriber),
+        )
 
 
 def _grant(request: Request) -> StreamGrant:
     token = request.query_params.get("token")
     try:
         if not token:
-            raise Problem(ProblemType.unauthorized, "this stream URL carries no token; use the URL of an eventStreams entry",
-                          headers={"WWW-Authenticate": 'Bearer realm="graphflags"'})
+            raise Problem(
+                ProblemType.unauthorized,
+                "this stream URL carries no token; use the URL of an eventStreams entry",
+                headers={"WWW-Authenticate": 'Bearer realm="graphflags"'},
+            )
         return request.app.state.stream_credentials.verify(token)
     except Problem as problem:
         # The reason only: never the URL's query, which is the credential.

@@ -30,7 +30,12 @@ async def readyz(request: Request) -> Response:
     region = getattr(request.app.state, "region", None)
     extra = {"region": region.describe()} if region is not None else {}
     if problems:
-        body = {**extra, "status": "unavailable", "problems": problems, "cache_lag_seconds": lag,
-                "serving": "lookups from last known values in the cache; writes refused"}
+        body = {
+            **extra,
+            "status": "unavailable",
+            "problems": problems,
+            "cache_lag_seconds": lag,
+            "serving": "lookups from last known values in the cache; writes refused",
+        }
         return JSON(body, status_code=503, headers={"Retry-After": "5"})
     return JSON({"status": "ready", "flags": len(services.catalog.current), "cache_lag_seconds": lag, **extra})

@@ -28,13 +28,19 @@ def _segments(path: str) -> int:
 
 
 class HotRoutes:
-    def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute], endpoints: Collection[Callable],
-                 handlers: Mapping[Any, Callable]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        routes: Sequence[BaseRoute],
+        endpoints: Collection[Callable],
+        handlers: Mapping[Any, Callable],
+    ) -> None:
         self.app = app
         # The router's own handlers, minus the catch-all: an unexpected error goes on up to
         # Starlette's ServerErrorMiddleware, as from any route.
-        self._handlers = {kind: handler for kind, handler in handlers.items()
-                          if isinstance(kind, type) and kind is not Exception}
+        self._handlers = {
+            kind: handler for kind, handler in handlers.items() if isinstance(kind, type) and kind is not Exception
+        }
         # (method, number of "/") -> [(route, the earlier routes that could match such a request fully)]
         self._table: dict[tuple[str, int], list[tuple[Route, tuple[BaseRoute, ...]]]] = {}
         for index, route in enumerate(routes):
@@ -45,10 +51,14 @@ class HotRoutes:
                 if method == "HEAD":
                     continue  # rare: left to the router
                 earlier = tuple(
-                    other for other in routes[:index]
+                    other
+                    for other in routes[:index]
                     if not isinstance(other, Route)
-                    or ((other.methods is None or method in other.methods)
-                        and (":path}" in other.path or _segments(other.path) == segments)))
+                    or (
+                        (other.methods is None or method in other.methods)
+                        and (":path}" in other.path or _segments(other.path) == segments)
+                    )
+                )
                 self._table.setdefault((method, segments), []).append((route, earlier))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -31,8 +31,13 @@ from app.observability import metrics
 
 # A value set on the org or an ancestor was chosen by the hierarchy: OpenFeature's
 # TARGETING_MATCH. The catalog default applies to every org alike: STATIC.
-_REASONS = {"own": "TARGETING_MATCH", "inherited": "TARGETING_MATCH", "default": "STATIC",
-            "sealed": "TARGETING_MATCH", "split": "SPLIT"}
+_REASONS = {
+    "own": "TARGETING_MATCH",
+    "inherited": "TARGETING_MATCH",
+    "default": "STATIC",
+    "sealed": "TARGETING_MATCH",
+    "split": "SPLIT",
+}
 _JSON = "application/json"
 
 
@@ -54,14 +59,18 @@ def success(key: str, resolution: Resolution) -> dict[str, Any]:
     """One evaluation. `number` values are already floats (the catalog's from_graph)."""
     # OFREP metadata values are booleans, strings or numbers (no null): a default,
     # which comes from no org, carries neither source_org nor depth.
-    metadata = {} if resolution.source_org is None else {"source_org": resolution.source_org,
-                                                         "depth": resolution.depth}
+    metadata = {} if resolution.source_org is None else {"source_org": resolution.source_org, "depth": resolution.depth}
     if resolution.reason == "sealed":
         metadata["sealed"] = True
     elif resolution.unit is not None:  # a rollout (reason SPLIT): the unit that put the org in it
         metadata["unit"] = resolution.unit
-    return {"key": key, "value": resolution.value, "reason": _REASONS[resolution.reason],
-            "variant": resolution.reason, "metadata": metadata}
+    return {
+        "key": key,
+        "value": resolution.value,
+        "reason": _REASONS[resolution.reason],
+        "variant": resolution.reason,
+        "metadata": metadata,
+    }
 
 
 async def targeting_key(request: Request) -> str:
@@ -82,8 +91,9 @@ async def targeting_key(request: Request) -> str:
     if org is None or org == "":
         raise Failure(400, "TARGETING_KEY_MISSING", "context.targetingKey (the org id) is required")
     if not is_org_id(org):
-        raise Failure(400, "INVALID_CONTEXT",
-                      "context.targetingKey must be an org id: 1-128 characters of A-Z a-z 0-9 . _ : -")
+        raise Failure(
+            400, "INVALID_CONTEXT", "context.targetingKey must be an org id: 1-128 characters of A-Z a-z 0-9 . _ : -"
+        )
     return org
 
 
@@ -107,7 +117,8 @@ async def evaluate_flag(request: Request, principal: Principal) -> Response:
             raise Failure(404, "FLAG_NOT_FOUND", f"no flag named {key!r} in the catalog")
         try:
             body, reason = await request.app.state.answers.answer(
-                principal, "ofrep", org, key, lambda found: orjson.dumps(success(key, found.resolution)))
+                principal, "ofrep", org, key, lambda found: orjson.dumps(success(key, found.resolution))
+            )
         except Problem as problem:
             failure = _failure_for(problem, org)
             if failure is None:
@@ -173,8 +184,9 @@ class BulkAnswers:
     def __init__(self, values: Any) -> None:
         self.values = values
 
-    async def entries(self, org: str, sets: frozenset[str] | None, only: frozenset[str] | None = None
-                      ) -> tuple[list[str], dict[str, bytes]]:
+    async def entries(
+        self, org: str, sets: frozenset[str] | None, only: frozenset[str] | None = None
+    ) -> tuple[list[str], dict[str, bytes]]:
         """The org's chain and each flag's encoded evaluation (of `sets`; of those, `only`)."""
         chain, resolutions = await self.values.resolve_all(org, sets, only=only)
         return chain, {name: orjson.dumps(success(name, found)) for name, found in resolutions.items()}

@@ -6,18 +6,35 @@ from __future__ import annotations
 
 from typing import Any
 
-ROLLOUT = {"type": "object", "required": ["percent", "value"], "additionalProperties": False, "properties": {
-    "percent": {"type": "number", "minimum": 0, "maximum": 100, "multipleOf": 0.01,
-                "description": "Share of the units that get the value, with at most two decimals"},
-    "value": {"description": "The value rolled out, typed as the flag"},
-    "unit_depth": {"type": "integer", "minimum": 1, "default": 1,
-                   "description": "The units are the orgs this many levels below the org the rollout is set on"}},
+ROLLOUT = {
+    "type": "object",
+    "required": ["percent", "value"],
+    "additionalProperties": False,
+    "properties": {
+        "percent": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 100,
+            "multipleOf": 0.01,
+            "description": "Share of the units that get the value, with at most two decimals",
+        },
+        "value": {"description": "The value rolled out, typed as the flag"},
+        "unit_depth": {
+            "type": "integer",
+            "minimum": 1,
+            "default": 1,
+            "description": "The units are the orgs this many levels below the org the rollout is set on",
+        },
+    },
     "description": "An org at depth(org) + unit_depth or deeper is in the rollout when bucket(flag, unit) < percent: "
-                   "bucket is the first 8 bytes of SHA-256(flag + '/' + unit id), big-endian, mod 10,000, / 100 "
-                   "(docs/rollouts.md has test vectors)"}
+    "bucket is the first 8 bytes of SHA-256(flag + '/' + unit id), big-endian, mod 10,000, / 100 "
+    "(docs/rollouts.md has test vectors)",
+}
 
-_UNIT = {"type": "string", "description": "reason split: the org's unit (its ancestor, or itself, at the rollout's "
-                                          "unit depth)"}
+_UNIT = {
+    "type": "string",
+    "description": "reason split: the org's unit (its ancestor, or itself, at the rollout's unit depth)",
+}
 
 
 def extend(spec: dict[str, Any]) -> None:
@@ -34,10 +51,17 @@ def extend(spec: dict[str, Any]) -> None:
         reason["enum"] = [*reason["enum"], "split"]
         reason["description"] = reason.get("description", "") + "; split: the org's unit is in a rollout"
         schemas[name]["properties"]["unit"] = _UNIT
-    schemas["Explanation"]["properties"]["bucket"] = {"type": "number", "description": "reason split: the unit's bucket"}
+    schemas["Explanation"]["properties"]["bucket"] = {
+        "type": "number",
+        "description": "reason split: the unit's bucket",
+    }
     entry = schemas["Explanation"]["properties"]["chain"]["items"]["properties"]
-    entry["unit"] = {"type": ["string", "null"], "description": (
-        "On an org that sets a rollout: the explained org's unit in it (null: the org is above the unit depth)")}
+    entry["unit"] = {
+        "type": ["string", "null"],
+        "description": (
+            "On an org that sets a rollout: the explained org's unit in it (null: the org is above the unit depth)"
+        ),
+    }
     entry["bucket"] = {"type": ["number", "null"], "description": "On an org that sets a rollout: the unit's bucket"}
     evaluation = schemas["OfrepEvaluation"]["properties"]
     evaluation["reason"]["enum"] = [*evaluation["reason"]["enum"], "SPLIT"]

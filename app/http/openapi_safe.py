@@ -11,17 +11,35 @@ from typing import Any
 
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
-DRY_RUN = {"name": "dry_run", "in": "query", "required": False, "schema": {"type": "boolean", "default": False},
-           "description": "Run every check of the request, write nothing, and answer what it would reach"}
+DRY_RUN = {
+    "name": "dry_run",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "boolean", "default": False},
+    "description": "Run every check of the request, write nothing, and answer what it would reach",
+}
 
-AFFECTED = {"type": "object", "required": ["dry_run", "affected"], "properties": {
-    "dry_run": {"const": True},
-    "affected": {"type": "object", "required": ["orgs", "exact", "sample"], "properties": {
-        "orgs": {"type": "integer", "minimum": 0,
-                 "description": "Orgs (the target and its descendants) whose effective value would change; "
-                                "for a move, of any flag. At most GRAPHFLAGS_DRY_RUN_MAX."},
-        "exact": {"type": "boolean", "description": "false: counting stopped at GRAPHFLAGS_DRY_RUN_MAX"},
-        "sample": {"type": "array", "maxItems": 20, "items": {"type": "string"}}}}}}
+AFFECTED = {
+    "type": "object",
+    "required": ["dry_run", "affected"],
+    "properties": {
+        "dry_run": {"const": True},
+        "affected": {
+            "type": "object",
+            "required": ["orgs", "exact", "sample"],
+            "properties": {
+                "orgs": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Orgs (the target and its descendants) whose effective value would change; "
+                    "for a move, of any flag. At most GRAPHFLAGS_DRY_RUN_MAX.",
+                },
+                "exact": {"type": "boolean", "description": "false: counting stopped at GRAPHFLAGS_DRY_RUN_MAX"},
+                "sample": {"type": "array", "maxItems": 20, "items": {"type": "string"}},
+            },
+        },
+    },
+}
 
 
 def with_safe_change_schemas(schemas: dict[str, Any]) -> dict[str, Any]:
@@ -31,11 +49,16 @@ def with_safe_change_schemas(schemas: dict[str, Any]) -> dict[str, Any]:
     for name in ("EffectiveValue", "Explanation"):
         schemas[name]["properties"]["reason"] = {
             "enum": ["own", "inherited", "default", "sealed"],
-            "description": "sealed: an org at or above this one sealed the value (source_org names it)"}
+            "description": "sealed: an org at or above this one sealed the value (source_org names it)",
+        }
     entry = schemas["Explanation"]["properties"]["chain"]["items"]
     entry["required"] = ["org", "value", "active", "sealed"]
-    entry["properties"]["active"] = {"type": "boolean", "description": (
-        "The value set on this org is in force where it is set (false: nothing set, or a seal above overrides it)")}
+    entry["properties"]["active"] = {
+        "type": "boolean",
+        "description": (
+            "The value set on this org is in force where it is set (false: nothing set, or a seal above overrides it)"
+        ),
+    }
     entry["properties"]["sealed"] = {"type": "boolean", "description": "This org sealed its value"}
     evaluation = schemas["OfrepEvaluation"]["properties"]
     evaluation["variant"] = {"enum": ["own", "inherited", "default", "sealed"]}
@@ -48,8 +71,9 @@ def dry_run(operation: dict[str, Any]) -> dict[str, Any]:
     """An operation that takes ?dry_run=true, and then answers what it would reach."""
     operation = copy.deepcopy(operation)
     operation.setdefault("parameters", []).append(DRY_RUN)
-    ok = operation["responses"].setdefault("200", {"description": "OK", "content": {
-        "application/json": {"schema": {}}}})
+    ok = operation["responses"].setdefault(
+        "200", {"description": "OK", "content": {"application/json": {"schema": {}}}}
+    )
     schema = ok["content"]["application/json"]["schema"]
     ok["description"] = "OK (with dry_run=true: what the change would reach)"
     answer = {"$ref": "#/components/schemas/DryRun"}
@@ -61,9 +85,13 @@ def sealed_body(operation: dict[str, Any]) -> dict[str, Any]:
     """A PUT of a value, whose body may seal or unseal it."""
     operation = copy.deepcopy(operation)
     body = operation["requestBody"]["content"]["application/json"]["schema"]
-    body["properties"]["sealed"] = {"type": "boolean", "description": (
-        "admin only: true seals the value (below this org it wins, and writes of the flag answer 409 sealed); "
-        "false unseals; absent keeps the org's seal as it is")}
+    body["properties"]["sealed"] = {
+        "type": "boolean",
+        "description": (
+            "admin only: true seals the value (below this org it wins, and writes of the flag answer 409 sealed); "
+            "false unseals; absent keeps the org's seal as it is"
+        ),
+    }
     return operation
 
 
@@ -80,39 +108,82 @@ def _problem(description: str) -> dict[str, Any]:
 
 def bulk_values(flag: dict[str, Any]) -> dict[str, Any]:
     """PUT /v1/flags/{flag}/values; `flag` is the path parameter every flag route shares."""
-    row = {"type": "object", "required": ["org", "value"], "additionalProperties": False,
-           "properties": {"org": {"type": "string"}, "value": {"description": "typed as the flag; null clears"}}}
-    limited = {status: _problem(text) for status, text in (
-        ("400", "invalid-body (a CSV header other than org,value)"), ("401", "unauthorized"),
-        ("403", "forbidden (a row outside the caller's subtrees refuses the whole request)"),
-        ("404", "flag-not-found"), ("413", "payload-too-large"), ("415", "unsupported-media-type"),
-        ("422", "invalid-id (the flag name), invalid-rows: errors [{row, id, type, detail}], type one of "
-                "invalid-body, invalid-id, invalid-value, org-not-found, sealed; nothing is written"),
-        ("429", "rate-limited"), ("503", "unavailable"))}
+    row = {
+        "type": "object",
+        "required": ["org", "value"],
+        "additionalProperties": False,
+        "properties": {"org": {"type": "string"}, "value": {"description": "typed as the flag; null clears"}},
+    }
+    limited = {
+        status: _problem(text)
+        for status, text in (
+            ("400", "invalid-body (a CSV header other than org,value)"),
+            ("401", "unauthorized"),
+            ("403", "forbidden (a row outside the caller's subtrees refuses the whole request)"),
+            ("404", "flag-not-found"),
+            ("413", "payload-too-large"),
+            ("415", "unsupported-media-type"),
+            (
+                "422",
+                "invalid-id (the flag name), invalid-rows: errors [{row, id, type, detail}], type one of "
+                "invalid-body, invalid-id, invalid-value, org-not-found, sealed; nothing is written",
+            ),
+            ("429", "rate-limited"),
+            ("503", "unavailable"),
+        )
+    }
     return {
         "summary": "Set or clear one flag on many orgs, all or nothing, one audit event per changed org",
         "description": "Requires the `writer` role. Rows count from 1 (the array's first element, NDJSON's "
-                       "first line, CSV's first line after the header). Values that equal the org's own are "
-                       "unchanged. A sealed value may be changed only by an admin (it stays sealed; null "
-                       "clears it); rows below a seal are row errors `sealed`.",
+        "first line, CSV's first line after the header). Values that equal the org's own are "
+        "unchanged. A sealed value may be changed only by an admin (it stays sealed; null "
+        "clears it); rows below a seal are row errors `sealed`.",
         "parameters": [flag],
-        "requestBody": {"required": True, "content": {
-            "application/json": {"schema": {"type": "array", "items": row}},
-            "application/x-ndjson": {"schema": {"type": "string", "description": "one row object per line"}},
-            "text/csv": {"schema": {"type": "string", "description": "header org,value; the value as JSON text"}}}},
-        "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {
-            "type": "object", "required": ["changed", "unchanged"],
-            "properties": {"changed": {"type": "integer"}, "unchanged": {"type": "integer"}}}}}}, **limited},
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"type": "array", "items": row}},
+                "application/x-ndjson": {"schema": {"type": "string", "description": "one row object per line"}},
+                "text/csv": {"schema": {"type": "string", "description": "header org,value; the value as JSON text"}},
+            },
+        },
+        "responses": {
+            "200": {
+                "description": "OK",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["changed", "unchanged"],
+                            "properties": {"changed": {"type": "integer"}, "unchanged": {"type": "integer"}},
+                        }
+                    }
+                },
+            },
+            **limited,
+        },
     }
 
 
-_SCHEDULE = {"type": "object", "required": ["schedule", "org", "flag", "value", "at"], "properties": {
-    "schedule": {"type": "string"}, "org": {"type": "string"}, "flag": {"type": "string"},
-    "value": {"description": "null: a scheduled clear"}, "at": {"type": "string", "format": "date-time"},
-    "actor": {"type": "string"}, "sealed": {"type": "boolean"}}}
-_AT = {"type": "string", "format": "date-time",
-       "description": "RFC 3339 time with its offset, in the future (else 422 invalid-value): schedule the change "
-                      "instead of making it now (202); it is checked now as an immediate change and again then"}
+_SCHEDULE = {
+    "type": "object",
+    "required": ["schedule", "org", "flag", "value", "at"],
+    "properties": {
+        "schedule": {"type": "string"},
+        "org": {"type": "string"},
+        "flag": {"type": "string"},
+        "value": {"description": "null: a scheduled clear"},
+        "at": {"type": "string", "format": "date-time"},
+        "actor": {"type": "string"},
+        "sealed": {"type": "boolean"},
+    },
+}
+_AT = {
+    "type": "string",
+    "format": "date-time",
+    "description": "RFC 3339 time with its offset, in the future (else 422 invalid-value): schedule the change "
+    "instead of making it now (202); it is checked now as an immediate change and again then",
+}
 _SCHEDULE_REF = {"$ref": "#/components/schemas/Schedule"}
 _ACCEPTED = {"description": "Scheduled", "content": {"application/json": {"schema": _SCHEDULE_REF}}}
 
@@ -133,9 +204,16 @@ def schedulable_delete(operation: dict[str, Any]) -> dict[str, Any]:
     return operation
 
 
-_SCHEDULE_PROBLEMS = {status: _problem(text) for status, text in (
-    ("401", "unauthorized"), ("403", "forbidden"), ("422", "invalid-id, invalid-query"),
-    ("429", "rate-limited"), ("503", "unavailable"))}
+_SCHEDULE_PROBLEMS = {
+    status: _problem(text)
+    for status, text in (
+        ("401", "unauthorized"),
+        ("403", "forbidden"),
+        ("422", "invalid-id, invalid-query"),
+        ("429", "rate-limited"),
+        ("503", "unavailable"),
+    )
+}
 
 LIST_SCHEDULES = {
     "summary": "Pending scheduled changes in the caller's subtrees, soonest first (at most 1000)",
@@ -143,12 +221,31 @@ LIST_SCHEDULES = {
     "parameters": [
         {"name": "org", "in": "query", "required": False, "schema": {"type": "string"}},
         {"name": "subtree", "in": "query", "required": False, "schema": {"type": "boolean", "default": False}},
-        {"name": "flag", "in": "query", "required": False, "schema": {"type": "string"}}],
-    "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {
-        "type": "object", "required": ["schedules"],
-        "properties": {"schedules": {"type": "array", "items": _SCHEDULE_REF}}}}}}, **_SCHEDULE_PROBLEMS}}
+        {"name": "flag", "in": "query", "required": False, "schema": {"type": "string"}},
+    ],
+    "responses": {
+        "200": {
+            "description": "OK",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["schedules"],
+                        "properties": {"schedules": {"type": "array", "items": _SCHEDULE_REF}},
+                    }
+                }
+            },
+        },
+        **_SCHEDULE_PROBLEMS,
+    },
+}
 CANCEL_SCHEDULE = {
-    "summary": "Cancel a pending scheduled change", "description": "Requires the `writer` role.",
+    "summary": "Cancel a pending scheduled change",
+    "description": "Requires the `writer` role.",
     "parameters": [{"name": "schedule", "in": "path", "required": True, "schema": {"type": "string"}}],
-    "responses": {"204": {"description": "Cancelled"},
-                  "404": _problem("not-found: no pending schedule with that id"), **_SCHEDULE_PROBLEMS}}
+    "responses": {
+        "204": {"description": "Cancelled"},
+        "404": _problem("not-found: no pending schedule with that id"),
+        **_SCHEDULE_PROBLEMS,
+    },
+}

@@ -67,8 +67,9 @@ async def move_org(request: Request, principal: Principal) -> Response:
     parent = _optional_id(body, "parent")
     services = request.app.state.services
     if rehearsal is not None:
-        return dry_run.answer(await services.orgs.move(principal, org, parent, dry_run=rehearsal,
-                                                       catalog=services.catalog.current))
+        return dry_run.answer(
+            await services.orgs.move(principal, org, parent, dry_run=rehearsal, catalog=services.catalog.current)
+        )
     await services.orgs.move(principal, org, parent)
     return JSON({"id": org, "parent": parent})
 
@@ -122,8 +123,12 @@ async def list_children(request: Request, principal: Principal) -> Response:
     limit = _limit(params, CHILDREN_LIMIT, CHILDREN_MAX)
     after = _after(params.get("cursor"))
     page, more = await request.app.state.services.orgs.children(principal, org, limit, after)
-    return JSON({"children": [{"id": child, "children": count} for child, count in page],
-                 "next": _cursor(page[-1][0]) if more else None})
+    return JSON(
+        {
+            "children": [{"id": child, "children": count} for child, count in page],
+            "next": _cursor(page[-1][0]) if more else None,
+        }
+    )
 
 
 @authorized(Role.reader)

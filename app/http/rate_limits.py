@@ -76,8 +76,9 @@ def _limits_of(document: dict[str, Any], key: str, default: tuple[RateLimitItem,
 class RateLimits:
     """`check(principal)` after authentication: returns, or raises `429 rate-limited`."""
 
-    def __init__(self, token: str | None, tenant: str | None, file: Path | None = None,
-                 reload_interval: float = 1.0) -> None:
+    def __init__(
+        self, token: str | None, tenant: str | None, file: Path | None = None, reload_interval: float = 1.0
+    ) -> None:
         self._base = Rules(token=parse_limits(token), tenant=parse_limits(tenant))
         self.rules = self._base
         # Fixed windows: one counter per key, the cheapest strategy `limits` has in memory
@@ -111,8 +112,11 @@ class RateLimits:
     def _refuse(self, item: RateLimitItem, key: tuple[str, str], whose: str) -> None:
         reset = self._limiter.get_window_stats(item, *key).reset_time
         retry_after = max(1, math.ceil(reset - time.time()))
-        raise Problem(ProblemType.rate_limited, f"{whose} is over its limit of {item}; retry after {retry_after} s",
-                      headers={"Retry-After": str(retry_after)})
+        raise Problem(
+            ProblemType.rate_limited,
+            f"{whose} is over its limit of {item}; retry after {retry_after} s",
+            headers={"Retry-After": str(retry_after)},
+        )
 
     def _look(self, now: float) -> None:
         """Re-read the file when it changed (checked at most once per reload interval)."""
@@ -135,5 +139,6 @@ class RateLimits:
             logger.error("rate limits file {} refused, the limits in force stay: {}", self._file, error)
             return
         self.rules = rules
-        logger.bind(token=[str(i) for i in rules.token], tenant=[str(i) for i in rules.tenant],
-                    tenants=len(rules.tenants)).info("rate limits in force from {}", self._file)
+        logger.bind(
+            token=[str(i) for i in rules.token], tenant=[str(i) for i in rules.tenant], tenants=len(rules.tenants)
+        ).info("rate limits in force from {}", self._file)

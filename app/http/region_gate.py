@@ -40,8 +40,10 @@ class RegionGate:
             if message["type"] == "http.response.start" and status is not None:
                 staleness = status.staleness
                 if staleness is not None:
-                    message["headers"] = [*message.get("headers", []),
-                                          (b"x-graphflags-staleness", f"{staleness:.1f}".encode())]
+                    message["headers"] = [
+                        *message.get("headers", []),
+                        (b"x-graphflags-staleness", f"{staleness:.1f}".encode()),
+                    ]
             await send(message)
 
         await self.app(scope, receive, send_marked)
@@ -55,11 +57,20 @@ class RegionGate:
         return False  # no such route: the router answers 404/405 as anywhere
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
-        problem = Problem(ProblemType.read_only_region,
-                          f"this region serves reads only; send writes to the upstream at {self.upstream}",
-                          upstream=self.upstream)
+        problem = Problem(
+            ProblemType.read_only_region,
+            f"this region serves reads only; send writes to the upstream at {self.upstream}",
+            upstream=self.upstream,
+        )
         body = orjson.dumps(problem.document())
-        await send({"type": "http.response.start", "status": problem.status,
-                    "headers": [(b"content-type", b"application/problem+json"),
-                                (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": problem.status,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

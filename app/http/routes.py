@@ -68,10 +68,14 @@ ROUTES = [
     Api("/v1/snapshot", snapshot.get_snapshot, "GET", operation=openapi.GET_SNAPSHOT),
     # OpenFeature Remote Evaluation Protocol (the seed's POST alias would match these too).
     # Evaluations are POSTs that write nothing.
-    Api("/ofrep/v1/evaluate/flags", ofrep.evaluate_flags, "POST", operation=openapi.OFREP_EVALUATE_FLAGS,
-        writes=False),
-    Api("/ofrep/v1/evaluate/flags/{key}", ofrep.evaluate_flag, "POST", operation=openapi.OFREP_EVALUATE_FLAG,
-        writes=False),
+    Api("/ofrep/v1/evaluate/flags", ofrep.evaluate_flags, "POST", operation=openapi.OFREP_EVALUATE_FLAGS, writes=False),
+    Api(
+        "/ofrep/v1/evaluate/flags/{key}",
+        ofrep.evaluate_flag,
+        "POST",
+        operation=openapi.OFREP_EVALUATE_FLAG,
+        writes=False,
+    ),
     # Its event streams (ADR-0008): the URL a bulk answer's eventStreams names, credential included.
     Api("/ofrep/v1/event-streams/{org}", event_streams.stream_events, "GET", operation=openapi.OFREP_EVENT_STREAM),
     # The seed's two endpoints, kept as users wrote them down.

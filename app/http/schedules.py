@@ -17,8 +17,9 @@ def service(request: Request) -> Schedules:
     return schedules
 
 
-async def take(request: Request, principal: Principal, org: str, flag: str, value, at, sealed=None,
-               clear: bool = False) -> Response:
+async def take(
+    request: Request, principal: Principal, org: str, flag: str, value, at, sealed=None, clear: bool = False
+) -> Response:
     """`202 {"schedule", "org", "flag", "value", "at"}` once the change passed the immediate change's checks."""
     return JSON(await service(request).schedule(principal, org, flag, value, at, sealed, clear), status_code=202)
 

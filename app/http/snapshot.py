@@ -21,5 +21,8 @@ async def get_snapshot(request: Request, principal: Principal) -> Response:
     snapshot: Snapshot = request.app.state.services.snapshot()
     # Read before the answer starts, so a database failure is a 503 rather than a cut stream.
     seq = await snapshot.start()
-    return StreamingResponse(snapshot.lines(), media_type="application/x-ndjson",
-                             headers={"Cache-Control": "no-store", "X-Graphflags-Snapshot-Seq": str(seq)})
+    return StreamingResponse(
+        snapshot.lines(),
+        media_type="application/x-ndjson",
+        headers={"Cache-Control": "no-store", "X-Graphflags-Snapshot-Seq": str(seq)},
+    )

@@ -26,8 +26,11 @@ class MarkStale:
             if message["type"] == "http.response.start":
                 age = served_stale.get()
                 if age is not None:
-                    message["headers"] = [*message.get("headers", []), (b"age", str(int(age)).encode()),
-                                          (b"x-graphflags-stale", f"{age:.1f}".encode())]
+                    message["headers"] = [
+                        *message.get("headers", []),
+                        (b"age", str(int(age)).encode()),
+                        (b"x-graphflags-stale", f"{age:.1f}".encode()),
+                    ]
             await send(message)
 
         await self.app(scope, receive, send_marked)

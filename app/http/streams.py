@@ -45,9 +45,12 @@ class StreamSlots:
         """Take a place for `token` (or raise 429); the returned callable gives it back, once."""
         count = self._open.get(token, 0)
         if count >= self.per_token:
-            raise Problem(ProblemType.rate_limited, f"this token already holds {count} open streams, the most it may "
-                                          f"(GRAPHFLAGS_MAX_STREAMS_PER_TOKEN); close one first",
-                          headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+            raise Problem(
+                ProblemType.rate_limited,
+                f"this token already holds {count} open streams, the most it may "
+                f"(GRAPHFLAGS_MAX_STREAMS_PER_TOKEN); close one first",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
         self._open[token] = count + 1
         released = False
 
@@ -76,29 +79,37 @@ def credential(headers: Mapping[str, str]) -> str:
 class StreamPlace:
     """One of a token's places, held while its stream is being prepared, then by the response.
 
-        with open_stream(request) as place:          # 429 here, before anything is read
-            first = await ...                        # a failure here gives the place back
-            return place.response(principal, body)   # the response gives it back when it ends
+    with open_stream(request) as place:          # 429 here, before anything is read
+        first = await ...                        # a failure here gives the place back
+        return place.response(principal, body)   # the response gives it back when it ends
     """
 
     def __init__(self, release: Callable[[], None]) -> None:
         self._release = release
         self._handed_over = False
 
-    def response(self, principal: Principal, body: AsyncIterator[bytes], *, media_type: str = "text/event-stream",
-                 headers: Mapping[str, str] | None = None,
-                 on_end: Callable[[], None] | None = None) -> StreamingResponse:
+    def response(
+        self,
+        principal: Principal,
+        body: AsyncIterator[bytes],
+        *,
+        media_type: str = "text/event-stream",
+        headers: Mapping[str, str] | None = None,
+        on_end: Callable[[], None] | None = None,
+    ) -> StreamingResponse:
         """`body` as a streamed answer that ends at the token's expiry, holding this place.
 
         `on_end` runs when the response ends, however it ends, even if `body` never started.
         """
         release = self._release
         if on_end is not None:
+
             def release() -> None:
                 try:
                     on_end()
                 finally:
                     self._release()
+
         answer = _TokenStream(_until(body, principal.expires), release, media_type=media_type, headers=headers)
         self._handed_over = True
         return answer
@@ -150,8 +161,10 @@ async def _until(body: AsyncIterator[bytes], expires: float | None) -> AsyncIter
             yield chunk
             if loop.time() >= deadline:
                 break
-        problem = Problem(ProblemType.unauthorized, "the token this stream was opened with has expired; "
-                                          "reconnect with a fresh token and Last-Event-ID")
+        problem = Problem(
+            ProblemType.unauthorized,
+            "the token this stream was opened with has expired; reconnect with a fresh token and Last-Event-ID",
+        )
         yield b"event: token-expired\ndata: %s\n\n" % orjson.dumps(problem.document())
     finally:
         aclose = getattr(body, "aclose", None)

@@ -6,8 +6,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.domain.access import Principal, Role
 from app.domain import rollouts
+from app.domain.access import Principal, Role
 from app.domain.resolution import Resolution
 from app.domain.rollouts import Rollout
 from app.errors import Problem, ProblemType
@@ -34,8 +34,12 @@ def _effective(resolution: Resolution) -> dict:
 async def get_value(request: Request, principal: Principal) -> Response:
     org, flag = request.path_params["org"], request.path_params["flag"]
     body, reason = await request.app.state.answers.answer(
-        principal, "value", org, flag,
-        lambda found: orjson.dumps({"org": org, "flag": flag, **_effective(found.resolution)}))
+        principal,
+        "value",
+        org,
+        flag,
+        lambda found: orjson.dumps({"org": org, "flag": flag, **_effective(found.resolution)}),
+    )
     metrics.flag_evaluated(flag, reason)
     return EncodedJSON(body)
 
@@ -83,8 +87,7 @@ async def put_value(request: Request, principal: Principal) -> Response:
         if rehearsal is None:
             return await schedules.take(request, principal, org, flag, value, body["at"], sealed)
         parse_at(body["at"])  # a dry run of a scheduled change: the immediate change's count
-    written = await _services(request).values.set(principal, org, flag, value, dry_run=rehearsal,
-                                                   sealed=sealed)
+    written = await _services(request).values.set(principal, org, flag, value, dry_run=rehearsal, sealed=sealed)
     if rehearsal is not None:
         return dry_run.answer(written)
     return JSON({"org": org, "flag": flag, "value": written.value, "previous": written.previous})
@@ -105,8 +108,9 @@ async def post_seed_value(request: Request, principal: Principal) -> Response:
     """`POST /{org}/{flag}/{val}`: the seed's toggle, kept as written."""
     org, flag = request.path_params["org"], request.path_params["flag"]
     rehearsal = dry_run.requested(request)
-    written = await _services(request).values.set(principal, org, flag, path_value=request.path_params["val"],
-                                                   dry_run=rehearsal)
+    written = await _services(request).values.set(
+        principal, org, flag, path_value=request.path_params["val"], dry_run=rehearsal
+    )
     if rehearsal is not None:
         return dry_run.answer(written)
     return JSON({"org": org, "flag": flag, "value": written.value, "previous": written.previous})
@@ -118,11 +122,13 @@ async def delete_value(request: Request, principal: Principal) -> Response:
     at = request.query_params.get("at")
     if at is not None:
         if rehearsal is None:
-            return await schedules.take(request, principal, request.path_params["org"], request.path_params["flag"],
-                                        None, at, clear=True)
+            return await schedules.take(
+                request, principal, request.path_params["org"], request.path_params["flag"], None, at, clear=True
+            )
         parse_at(at)
-    cleared = await _services(request).values.clear(principal, request.path_params["org"],
-                                                    request.path_params["flag"], dry_run=rehearsal)
+    cleared = await _services(request).values.clear(
+        principal, request.path_params["org"], request.path_params["flag"], dry_run=rehearsal
+    )
     if rehearsal is not None:
         return dry_run.answer(cleared)
     return Response(status_code=204)

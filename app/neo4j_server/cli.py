@@ -38,13 +38,19 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--http-port", type=_port, default=defaults.http_port)
     init.add_argument("--heap", type=_size, default=defaults.heap)
     init.add_argument("--pagecache", type=_size, default=defaults.pagecache)
-    init.add_argument("--bolt-tls", action="store_true",
-                      help="Bolt only over TLS, with a self-signed certificate in HOME/certificates/bolt/public.crt")
+    init.add_argument(
+        "--bolt-tls",
+        action="store_true",
+        help="Bolt only over TLS, with a self-signed certificate in HOME/certificates/bolt/public.crt",
+    )
     start = commands.add_parser("start", help="start in the background and wait until Bolt answers a query")
     start.add_argument("home", type=Path)
     start.add_argument("--timeout", type=int, default=DEFAULT_START_TIMEOUT)
-    for name, text in (("stop", "stop cleanly (no error if not running)"), ("status", "exit 0 if running, 3 if not"),
-                       ("password", "print the password of the 'neo4j' user")):
+    for name, text in (
+        ("stop", "stop cleanly (no error if not running)"),
+        ("status", "exit 0 if running, 3 if not"),
+        ("password", "print the password of the 'neo4j' user"),
+    ):
         commands.add_parser(name, help=text).add_argument("home", type=Path)
     admin = commands.add_parser("admin", help="neo4j-admin ARGS for a home (e.g. database dump neo4j --to-path=DIR)")
     admin.add_argument("home", type=Path)
@@ -66,15 +72,21 @@ def _run(options: argparse.Namespace) -> int:
     if command == "assemble":
         assemble()
     elif command == "init":
-        home = Neo4jHome.init(options.home, ServerConf(options.bolt_port, options.http_port, options.heap,
-                                                       options.pagecache, options.bolt_tls))
-        print(f"graphflags: Neo4j home {home.path}: {home.bolt_uri}, http://127.0.0.1:{home.http_port}, "
-              f"user neo4j, password in {home.path / 'password'}")
+        home = Neo4jHome.init(
+            options.home,
+            ServerConf(options.bolt_port, options.http_port, options.heap, options.pagecache, options.bolt_tls),
+        )
+        print(
+            f"graphflags: Neo4j home {home.path}: {home.bolt_uri}, http://127.0.0.1:{home.http_port}, "
+            f"user neo4j, password in {home.path / 'password'}"
+        )
         if options.bolt_tls:
             print(f"graphflags: Bolt requires TLS; trust {home.bolt_certificate} (GRAPHFLAGS_NEO4J_TRUSTED_CA)")
         if (pid := home.pid()) is not None:
-            print(f"graphflags: the server (pid {pid}) keeps its old settings until: "
-                  f"neo4j/neo4jctl stop {home.path} && neo4j/neo4jctl start {home.path}")
+            print(
+                f"graphflags: the server (pid {pid}) keeps its old settings until: "
+                f"neo4j/neo4jctl stop {home.path} && neo4j/neo4jctl start {home.path}"
+            )
     elif command == "stop":
         # A home that was never initialised has nothing running: stop stays safe to call anywhere.
         if conf_path(options.home).is_file() and (home := Neo4jHome(options.home)).running():

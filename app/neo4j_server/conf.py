@@ -55,8 +55,13 @@ def bolt_requires_tls(home: Path) -> bool:
 
 def write_conf(home: Path, conf: ServerConf) -> None:
     """Write `home`'s neo4j.conf whole (atomically): re-running init changes ports and sizes."""
-    text = _TEMPLATE.format(bolt=conf.bolt_port, http=conf.http_port, heap=conf.heap, pagecache=conf.pagecache,
-                            tls_level="REQUIRED" if conf.bolt_tls else "DISABLED")
+    text = _TEMPLATE.format(
+        bolt=conf.bolt_port,
+        http=conf.http_port,
+        heap=conf.heap,
+        pagecache=conf.pagecache,
+        tls_level="REQUIRED" if conf.bolt_tls else "DISABLED",
+    )
     if conf.bolt_tls:
         text += _TLS_TEMPLATE.format(cert_dir=home / "certificates" / "bolt")
     path = conf_path(home)

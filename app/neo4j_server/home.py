@@ -107,8 +107,19 @@ def assemble() -> Path:
         # would leave two versions of every jar on the classpath.
         tmp, old = Path(f"{lib}.tmp.{os.getpid()}"), Path(f"{lib}.old.{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
-        done = subprocess.run(["mvn", "-B", "-q", "-Dstyle.color=never", "-f", str(POM),
-                               "dependency:copy-dependencies", "-DincludeScope=runtime", f"-DoutputDirectory={tmp}"])
+        done = subprocess.run(
+            [
+                "mvn",
+                "-B",
+                "-q",
+                "-Dstyle.color=never",
+                "-f",
+                str(POM),
+                "dependency:copy-dependencies",
+                "-DincludeScope=runtime",
+                f"-DoutputDirectory={tmp}",
+            ]
+        )
         if done.returncode != 0:
             shutil.rmtree(tmp, ignore_errors=True)
             raise Neo4jCtlError("Maven could not fetch the Neo4j jars (see its output above)")
@@ -162,8 +173,10 @@ class Neo4jHome:
         if not (password.is_file() and password.stat().st_size):
             # A database that already exists keeps its own password; a new one could not be applied.
             if (self.path / "data" / "databases" / "system").is_dir():
-                raise Neo4jCtlError(f"{password} is missing but the database already exists; "
-                                    f"restore the file or delete {self.path / 'data'}")
+                raise Neo4jCtlError(
+                    f"{password} is missing but the database already exists; "
+                    f"restore the file or delete {self.path / 'data'}"
+                )
             tmp = password.with_name(f"password.tmp.{os.getpid()}")
             # 128 random bits; created 600 so that it is never readable by others, not even briefly.
             with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
@@ -177,8 +190,9 @@ class Neo4jHome:
         data = self.path / "data"
         if (data / "databases" / "system").is_dir() or (data / "dbms" / "auth.ini").is_file():
             return
-        done = self._launcher("Neo4jAdminCommand", "dbms", "set-initial-password", self.password,
-                              capture_output=True, text=True)
+        done = self._launcher(
+            "Neo4jAdminCommand", "dbms", "set-initial-password", self.password, capture_output=True, text=True
+        )
         if done.returncode != 0:
             raise Neo4jCtlError(f"could not set the initial password for {self.path}:\n{done.stdout}{done.stderr}")
 
@@ -211,8 +225,14 @@ class Neo4jHome:
         """`base` pointed at this home's server."""
         from pydantic import SecretStr
 
-        return base.model_copy(update={"neo4j_uri": self.bolt_uri, "neo4j_user": "neo4j",
-                                       "neo4j_password": SecretStr(self.password), "neo4j_database": "neo4j"})
+        return base.model_copy(
+            update={
+                "neo4j_uri": self.bolt_uri,
+                "neo4j_user": "neo4j",
+                "neo4j_password": SecretStr(self.password),
+                "neo4j_database": "neo4j",
+            }
+        )
 
     def database_dir(self) -> Path:
         return self.path / "data" / "databases" / "neo4j"
@@ -233,8 +253,10 @@ class Neo4jHome:
         with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
             pid = int(pidfile.read_text().strip())
             arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            if any(b"EntryPoint" in argument for argument in arguments) and \
-                    f"--home-dir={self.path}".encode() in arguments:
+            if (
+                any(b"EntryPoint" in argument for argument in arguments)
+                and f"--home-dir={self.path}".encode() in arguments
+            ):
                 return pid
         pidfile.unlink(missing_ok=True)
         return None
@@ -256,15 +278,19 @@ class Neo4jHome:
             self._wait_until_answering(pid, deadline)
         except Neo4jCtlError as error:
             raise Neo4jCtlError(f"{error}\n{self._log_tails()}") from None
-        print(f"graphflags: Neo4j is up for {self.path}: {self.bolt_uri} (pid {pid}, "
-              f"{time.monotonic() - began:.0f} s)", flush=True)
+        print(
+            f"graphflags: Neo4j is up for {self.path}: {self.bolt_uri} (pid {pid}, {time.monotonic() - began:.0f} s)",
+            flush=True,
+        )
 
     def _launch(self, deadline: float, timeout: float) -> int:
         # Fail now rather than time out later (or, worse, find another server answering our port).
         for port in (self.bolt_port, self.http_port):
             if port_in_use(port):
-                raise Neo4jCtlError(f"port {port} on 127.0.0.1 is already in use; pick others with: "
-                                    f"neo4j/neo4jctl init {self.path} --bolt-port N --http-port N")
+                raise Neo4jCtlError(
+                    f"port {port} on 127.0.0.1 is already in use; pick others with: "
+                    f"neo4j/neo4jctl init {self.path} --bolt-port N --http-port N"
+                )
         self.password  # noqa: B018 - raises when the file is missing
         self._ensure_initial_password()
         # Neo4j warns below 40000 open files; take what the hard limit allows (the server inherits it).
@@ -276,22 +302,33 @@ class Neo4jHome:
         # HEAP_SIZE would override the conf's heap for the server, so it is dropped here.
         with open(self.path / "logs" / "launcher.log", "w") as log:
             try:
-                self._launcher("Neo4jCommand", "start", stdout=log, stderr=subprocess.STDOUT,
-                               drop=("HEAP_SIZE",), timeout=max(1.0, deadline - time.monotonic()), check=True)
+                self._launcher(
+                    "Neo4jCommand",
+                    "start",
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    drop=("HEAP_SIZE",),
+                    timeout=max(1.0, deadline - time.monotonic()),
+                    check=True,
+                )
             except subprocess.TimeoutExpired:
-                raise Neo4jCtlError(f"Neo4j for {self.path} did not start within {timeout:.0f} s (it may still be "
-                                    f"starting; stop it with: neo4j/neo4jctl stop {self.path})\n"
-                                    f"{self._log_tails()}") from None
+                raise Neo4jCtlError(
+                    f"Neo4j for {self.path} did not start within {timeout:.0f} s (it may still be "
+                    f"starting; stop it with: neo4j/neo4jctl stop {self.path})\n"
+                    f"{self._log_tails()}"
+                ) from None
             except subprocess.CalledProcessError as error:
-                raise Neo4jCtlError(f"Neo4j did not start for {self.path} (launcher exit code {error.returncode})\n"
-                                    f"{self._log_tails()}") from None
+                raise Neo4jCtlError(
+                    f"Neo4j did not start for {self.path} (launcher exit code {error.returncode})\n{self._log_tails()}"
+                ) from None
             finally:
                 with contextlib.suppress(ValueError, OSError):
                     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
         pid = self.pid()
         if pid is None:
-            raise Neo4jCtlError(f"Neo4j started but wrote no usable pid file in {self.path / 'run'}\n"
-                                f"{self._log_tails()}")
+            raise Neo4jCtlError(
+                f"Neo4j started but wrote no usable pid file in {self.path / 'run'}\n{self._log_tails()}"
+            )
         return pid
 
     def _wait_until_answering(self, pid: int, deadline: float) -> None:
@@ -309,12 +346,15 @@ class Neo4jHome:
                     return
             except Exception as error:
                 if type(error).__name__ == "AuthError":
-                    raise Neo4jCtlError(f"Neo4j for {self.path} rejects the password in {self.path / 'password'}"
-                                        ) from None
+                    raise Neo4jCtlError(
+                        f"Neo4j for {self.path} rejects the password in {self.path / 'password'}"
+                    ) from None
                 last = f"{type(error).__name__}: {error}"
             time.sleep(0.25)
-        raise Neo4jCtlError(f"Neo4j for {self.path} did not answer in time; last error: {last} "
-                            f"(still running as pid {pid}; stop it with: neo4j/neo4jctl stop {self.path})")
+        raise Neo4jCtlError(
+            f"Neo4j for {self.path} did not answer in time; last error: {last} "
+            f"(still running as pid {pid}; stop it with: neo4j/neo4jctl stop {self.path})"
+        )
 
     def _answers(self) -> bool:
         try:
@@ -326,8 +366,12 @@ class Neo4jHome:
         # A --bolt-tls home refuses plain Bolt. This only asks "is it up", so it accepts the
         # self-signed certificate unchecked (+ssc); the service checks it against the CA file.
         scheme = "neo4j+ssc" if bolt_requires_tls(self.path) else "neo4j"
-        with GraphDatabase.driver(f"{scheme}://127.0.0.1:{self.bolt_port}", auth=("neo4j", self.password),
-                                  connection_timeout=2, connection_acquisition_timeout=5) as driver:
+        with GraphDatabase.driver(
+            f"{scheme}://127.0.0.1:{self.bolt_port}",
+            auth=("neo4j", self.password),
+            connection_timeout=2,
+            connection_acquisition_timeout=5,
+        ) as driver:
             records, _, _ = driver.execute_query("RETURN 1 AS one")
             return records[0]["one"] == 1
 
@@ -356,28 +400,47 @@ class Neo4jHome:
             time.sleep(0.05)
         raise Neo4jCtlError(f"Neo4j (pid {pid}) survived SIGKILL for {timeout} s")
 
-    def admin(self, *arguments: str, heap: str | None = None, check: bool = True, capture: bool = True
-              ) -> subprocess.CompletedProcess:
+    def admin(
+        self, *arguments: str, heap: str | None = None, check: bool = True, capture: bool = True
+    ) -> subprocess.CompletedProcess:
         """neo4j-admin ARGS for this home; `heap` sizes the admin JVM (HEAP_SIZE, else the caller's
         HEAP_SIZE stays). `capture=False` lets its progress stream to the terminal."""
         assemble()
         env = {"HEAP_SIZE": heap} if heap else {}
         done = self._launcher("Neo4jAdminCommand", *arguments, capture_output=capture, text=True, env=env)
         if check and done.returncode != 0:
-            raise Neo4jCtlError(f"neo4j-admin {' '.join(arguments)} failed for {self.path} ({done.returncode}):\n"
-                                f"{(done.stdout or '')[-4000:]}\n{(done.stderr or '')[-4000:]}")
+            raise Neo4jCtlError(
+                f"neo4j-admin {' '.join(arguments)} failed for {self.path} ({done.returncode}):\n"
+                f"{(done.stdout or '')[-4000:]}\n{(done.stderr or '')[-4000:]}"
+            )
         return done
 
-    def _launcher(self, main: str, *arguments: str, env: dict[str, str] | None = None, drop: tuple[str, ...] = (),
-                  check: bool = False, **run_options) -> subprocess.CompletedProcess:
+    def _launcher(
+        self,
+        main: str,
+        *arguments: str,
+        env: dict[str, str] | None = None,
+        drop: tuple[str, ...] = (),
+        check: bool = False,
+        **run_options,
+    ) -> subprocess.CompletedProcess:
         """One of Neo4j's launcher entry points for this home. NEO4J_HOME/NEO4J_CONF are set here,
         never inherited: a stray value would point at another server. JAVA_OPTS is dropped because
         the launcher would use it *instead of* the conf's heap and server.jvm.additional. The
         launcher JVM itself only forks and waits: a small heap and the quick-start JIT."""
         environment = {key: value for key, value in os.environ.items() if key not in ("JAVA_OPTS", *drop)}
         environment.update(env or {}, NEO4J_HOME=str(self.path), NEO4J_CONF=str(self.path / "conf"))
-        command = [java_command(), "-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-                   "-cp", f"{lib_dir()}/*", f"-Dbasedir={self.path}", f"org.neo4j.server.startup.{main}", *arguments]
+        command = [
+            java_command(),
+            "-Xmx128m",
+            "-XX:+UseSerialGC",
+            "-XX:TieredStopAtLevel=1",
+            "-cp",
+            f"{lib_dir()}/*",
+            f"-Dbasedir={self.path}",
+            f"org.neo4j.server.startup.{main}",
+            *arguments,
+        ]
         return subprocess.run(command, env=environment, check=check, **run_options)
 
     def _log_tails(self) -> str:
@@ -396,8 +459,15 @@ def _ensure_bolt_cert(folder: Path) -> None:
 
     for sub in ("trusted", "revoked"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
-    write_dev_cert(folder, days=825, hosts=("127.0.0.1", "localhost"), cert_name="public.crt",
-                   key_name="private.key", common_name="graphflags local Neo4j", rsa=True)
+    write_dev_cert(
+        folder,
+        days=825,
+        hosts=("127.0.0.1", "localhost"),
+        cert_name="public.crt",
+        key_name="private.key",
+        common_name="graphflags local Neo4j",
+        rsa=True,
+    )
     (folder / "public.crt").chmod(0o644)
 
 

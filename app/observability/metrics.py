@@ -48,37 +48,54 @@ T = TypeVar("T")
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 REQUEST_SECONDS = Histogram(
-    "graphflags_http_request_duration_seconds", "HTTP requests by route template and status, and their latency",
-    ["method", "route", "status"], buckets=LATENCY_BUCKETS)
+    "graphflags_http_request_duration_seconds",
+    "HTTP requests by route template and status, and their latency",
+    ["method", "route", "status"],
+    buckets=LATENCY_BUCKETS,
+)
 QUERY_SECONDS = Histogram(
-    "graphflags_cypher_duration_seconds", "Cypher statements by name (cypher/NAME.cypher) and their latency",
-    ["statement"], buckets=LATENCY_BUCKETS)
+    "graphflags_cypher_duration_seconds",
+    "Cypher statements by name (cypher/NAME.cypher) and their latency",
+    ["statement"],
+    buckets=LATENCY_BUCKETS,
+)
 QUERY_ERRORS = Counter("graphflags_cypher_errors_total", "Cypher statements that raised, by name", ["statement"])
 POOL_IN_USE = Gauge(
-    "graphflags_neo4j_connections_in_use", "Neo4j sessions holding a pooled connection, all workers",
-    multiprocess_mode="livesum")
-POOL_MAX = Gauge("graphflags_neo4j_pool_max", "Neo4j connection pool capacity, all workers",
-                 multiprocess_mode="livesum")
+    "graphflags_neo4j_connections_in_use",
+    "Neo4j sessions holding a pooled connection, all workers",
+    multiprocess_mode="livesum",
+)
+POOL_MAX = Gauge(
+    "graphflags_neo4j_pool_max", "Neo4j connection pool capacity, all workers", multiprocess_mode="livesum"
+)
 NEO4J_UP = Gauge(
-    "graphflags_neo4j_up", "1 if the latest database call reached Neo4j, 0 if it could not connect",
-    multiprocess_mode="mostrecent")
-REFUSED_FOR_LOAD = Counter("graphflags_refused_for_load_total",
-                           "Database reads and writes refused with 503 because too many waited for their turn",
-                           ["kind"])
+    "graphflags_neo4j_up",
+    "1 if the latest database call reached Neo4j, 0 if it could not connect",
+    multiprocess_mode="mostrecent",
+)
+REFUSED_FOR_LOAD = Counter(
+    "graphflags_refused_for_load_total",
+    "Database reads and writes refused with 503 because too many waited for their turn",
+    ["kind"],
+)
 CACHE_LOOKUPS = Counter("graphflags_cache_lookups_total", "In-process cache lookups by result", ["result"])
 EVALUATIONS = Counter(
-    "graphflags_flag_evaluations_total", "Single-flag evaluations (lookups, OFREP) by flag and reason",
-    ["flag", "reason"])
+    "graphflags_flag_evaluations_total",
+    "Single-flag evaluations (lookups, OFREP) by flag and reason",
+    ["flag", "reason"],
+)
 BULK_EVALUATIONS = Counter(
-    "graphflags_bulk_flag_evaluations_total", "Flags answered by bulk evaluations (every flag of an org)")
+    "graphflags_bulk_flag_evaluations_total", "Flags answered by bulk evaluations (every flag of an org)"
+)
 CHANGES_BY_ACTOR = Counter(
-    "graphflags_changes_by_actor_total", "Committed changes (audit events) by actor and action",
-    ["actor", "action"])
+    "graphflags_changes_by_actor_total", "Committed changes (audit events) by actor and action", ["actor", "action"]
+)
 CHANGES_BY_FLAG = Counter(
-    "graphflags_flag_changes_total", "Committed flag value changes by flag and action", ["flag", "action"])
+    "graphflags_flag_changes_total", "Committed flag value changes by flag and action", ["flag", "action"]
+)
 CATALOG_RELOADS = Counter(
-    "graphflags_catalog_reloads_total", "Catalog loads by outcome: applied, refused (invalid), failed",
-    ["outcome"])
+    "graphflags_catalog_reloads_total", "Catalog loads by outcome: applied, refused (invalid), failed", ["outcome"]
+)
 WORKERS = Gauge("graphflags_worker_processes", "Worker processes serving requests", multiprocess_mode="livesum")
 CATALOG_FLAGS = Gauge("graphflags_catalog_flags", "Flags in the catalog in force", multiprocess_mode="mostrecent")
 

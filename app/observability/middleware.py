@@ -72,12 +72,19 @@ class Instrumentation:
                 metrics.request_observed(scope["method"], _route(scope), status, perf_counter() - started)
 
     async def _traced(self, scope: Scope, receive: Receive, send: Send) -> None:
-        carrier = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]
-                   if name in (b"traceparent", b"tracestate")}
+        carrier = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in scope["headers"]
+            if name in (b"traceparent", b"tracestate")
+        }
         parent = _propagator.extract(carrier) if carrier else None
         method = scope["method"]
-        span = tracing.tracer.start_span(method, context=parent, kind=SpanKind.SERVER,
-                                         attributes={"http.request.method": method, "url.path": scope["path"]})
+        span = tracing.tracer.start_span(
+            method,
+            context=parent,
+            kind=SpanKind.SERVER,
+            attributes={"http.request.method": method, "url.path": scope["path"]},
+        )
         token = otel_context.attach(trace.set_span_in_context(span))
         # Not reset when the request fails: the 500 handler runs after this middleware has
         # returned and must still name the trace. Each request runs in its own context copy.

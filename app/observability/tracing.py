@@ -90,8 +90,8 @@ def configure(otlp_endpoint: str | None, processor: SpanProcessor | None = None,
     # The middleware samples (it decides before building anything); what reaches the SDK is traced.
     sample_ratio = ratio
     _provider = TracerProvider(
-        resource=Resource.create({SERVICE_NAME: os.environ.get("OTEL_SERVICE_NAME", "graphflags")}),
-        sampler=ALWAYS_ON)
+        resource=Resource.create({SERVICE_NAME: os.environ.get("OTEL_SERVICE_NAME", "graphflags")}), sampler=ALWAYS_ON
+    )
     _provider.add_span_processor(processor)
     tracer = _provider.get_tracer("graphflags")
 
@@ -125,8 +125,10 @@ class QueryObservation:
             # Only inside a request: the cache follower's polls would otherwise make a trace each.
             if parent.is_recording():
                 self.span = tracer.start_span(
-                    f"cypher {self.statement}", kind=SpanKind.CLIENT,
-                    attributes={"db.system.name": "neo4j", "db.query.summary": self.statement})
+                    f"cypher {self.statement}",
+                    kind=SpanKind.CLIENT,
+                    attributes={"db.system.name": "neo4j", "db.query.summary": self.statement},
+                )
         self.started = perf_counter()
         return self
 

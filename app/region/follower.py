@@ -75,8 +75,10 @@ class RegionFollower:
         """Before serving: a complete copy must exist. Bootstrap (retrying) if there is none."""
         current = await self.db.read_unqueued(store.state)
         if current.replica is None and current.has_orgs:
-            raise NotARegionCopy("the local database holds orgs but is no region copy; refusing to overwrite it "
-                                 "(point the region at an empty database)")
+            raise NotARegionCopy(
+                "the local database holds orgs but is no region copy; refusing to overwrite it "
+                "(point the region at an empty database)"
+            )
         if current.replica is not None and current.replica.get("url") != self.url:
             logger.warning("the region copy was made from another upstream URL; reloading from {}", self.url)
             self._reload = True
@@ -114,9 +116,14 @@ class RegionFollower:
         error = retry_state.outcome.exception()
         if isinstance(error, Expired | store.Inconsistent):
             self._reload = True
-        logger.warning("upstream {} unreachable or refused ({}: {}); retry {} in {:.1f} s", self.url,
-                       type(error).__name__, _safe(error), retry_state.attempt_number,
-                       retry_state.next_action.sleep if retry_state.next_action else 0.0)
+        logger.warning(
+            "upstream {} unreachable or refused ({}: {}); retry {} in {:.1f} s",
+            self.url,
+            type(error).__name__,
+            _safe(error),
+            retry_state.attempt_number,
+            retry_state.next_action.sleep if retry_state.next_action else 0.0,
+        )
         await self._mark(connected=False)
 
     async def _round(self) -> None:
@@ -161,12 +168,23 @@ class RegionFollower:
             if end["orgs"] != orgs:
                 raise UpstreamError(f"the snapshot announced {end['orgs']} orgs and carried {orgs}")
         replica = (await self.db.read_unqueued(store.state)).replica or {}
-        await self.db.write(store.update, seq=seq, url=self.url, reloading=False,
-                            bootstraps=int(replica.get("bootstraps") or 0) + 1, bootstrapped_at=time.time())
+        await self.db.write(
+            store.update,
+            seq=seq,
+            url=self.url,
+            reloading=False,
+            bootstraps=int(replica.get("bootstraps") or 0) + 1,
+            bootstrapped_at=time.time(),
+        )
         self._reload = False
         logger.bind(orgs=orgs, changes=changes, seq=seq).info(
             "region bootstrapped from {}: {} orgs, {} local changes, at upstream seq {} in {:.1f} s",
-            self.url, orgs, changes, seq, time.monotonic() - clock)
+            self.url,
+            orgs,
+            changes,
+            seq,
+            time.monotonic() - clock,
+        )
 
     # --- the feed ------------------------------------------------------------------------
 
@@ -180,8 +198,10 @@ class RegionFollower:
             _check(response)
             page = response.json()
             if page["last"] < position:
-                raise Expired(f"the upstream's feed ends at seq {page['last']}, before ours ({position}): "
-                              "it was restored or replaced")
+                raise Expired(
+                    f"the upstream's feed ends at seq {page['last']}, before ours ({position}): "
+                    "it was restored or replaced"
+                )
             await self.db.write(store.apply_events, page["events"], page["last"])
             position = page["last"]
             if len(page["events"]) < PAGE:
@@ -192,8 +212,9 @@ class RegionFollower:
         """Apply the SSE stream as it arrives; returns when the stream ends."""
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         headers = {"Accept": "text/event-stream", "Last-Event-ID": str(position)}
-        async with aconnect_sse(self.http, "GET", "/v1/changes", params={"after": position, "limit": PAGE},
-                                headers=headers) as source:
+        async with aconnect_sse(
+            self.http, "GET", "/v1/changes", params={"after": position, "limit": PAGE}, headers=headers
+        ) as source:
             if source.response.status_code == 410:
                 raise Expired(f"the upstream pruned events after seq {position}")
             _check(source.response)
@@ -266,8 +287,7 @@ class RegionFollower:
 
 def _check(response: httpx.Response) -> None:
     if response.status_code != 200:
-        raise UpstreamError(f"{response.request.method} {response.request.url.path} answered "
-                            f"{response.status_code}")
+        raise UpstreamError(f"{response.request.method} {response.request.url.path} answered {response.status_code}")
 
 
 def _safe(error: BaseException) -> str:

@@ -42,7 +42,8 @@ async def _with_follower(settings: Settings, work: Work) -> None:
 def start(settings: Settings) -> threading.Thread:
     """Bootstrap if there is no copy yet (blocking, retried), then follow in a daemon thread."""
     asyncio.run(_with_follower(settings, Work.prepare))
-    thread = threading.Thread(target=asyncio.run, args=(_with_follower(settings, Work.run),),
-                              name="region-follower", daemon=True)
+    thread = threading.Thread(
+        target=asyncio.run, args=(_with_follower(settings, Work.run),), name="region-follower", daemon=True
+    )
     thread.start()
     return thread

@@ -48,16 +48,23 @@ class BulkWritten:
 
 
 class BulkValues:
-    def __init__(self, db: Database, catalog: Callable[[], Catalog], values: ValueService, batch_size: int,
-                 timeout: float) -> None:
+    def __init__(
+        self, db: Database, catalog: Callable[[], Catalog], values: ValueService, batch_size: int, timeout: float
+    ) -> None:
         self.db = db
         self._catalog = catalog
         self.values = values  # told of each committed change, as for an immediate write
         self.batch_size = batch_size
         self.timeout = timeout
 
-    async def write(self, principal: Principal, flag_name: str, rows: Sequence[ValueRow],
-                    unreadable: Sequence[RowError] = (), dry_run: DryRun | None = None) -> BulkWritten | Affected:
+    async def write(
+        self,
+        principal: Principal,
+        flag_name: str,
+        rows: Sequence[ValueRow],
+        unreadable: Sequence[RowError] = (),
+        dry_run: DryRun | None = None,
+    ) -> BulkWritten | Affected:
         """`unreadable`: the rows the parser could not read, reported with the values that do not fit."""
         check_flag_name(flag_name)
         flag = self._catalog().require(flag_name)
@@ -65,19 +72,31 @@ class BulkValues:
         if errors or unreadable:
             raise invalid_rows(sorted([*unreadable, *errors], key=lambda error: error.row))
         try:
-            written, first, left = await self.db.write_within(self.timeout, self._judge_and_write, principal, flag,
-                                                              parsed, dry_run is not None)
+            written, first, left = await self.db.write_within(
+                self.timeout, self._judge_and_write, principal, flag, parsed, dry_run is not None
+            )
         except Rehearsed as rehearsed:
-            return await _count(self.db, dry_run, flag, rehearsed.facts["roots"], rehearsed.facts["sealed_roots"],
-                                rehearsed.facts["stops"])
+            return await _count(
+                self.db,
+                dry_run,
+                flag,
+                rehearsed.facts["roots"],
+                rehearsed.facts["sealed_roots"],
+                rehearsed.facts["stops"],
+            )
         if first is not None:
             for offset, (org, stored) in enumerate(left):
                 self.values.committed(org, flag.name, stored, first + offset)
         return written
 
-    async def _judge_and_write(self, tx: AsyncManagedTransaction, principal: Principal, flag: FlagDefinition,
-                               rows: list[tuple[ValueRow, Any]], rehearse: bool
-                               ) -> tuple[BulkWritten, int | None, list[tuple[str, Any]]]:
+    async def _judge_and_write(
+        self,
+        tx: AsyncManagedTransaction,
+        principal: Principal,
+        flag: FlagDefinition,
+        rows: list[tuple[ValueRow, Any]],
+        rehearse: bool,
+    ) -> tuple[BulkWritten, int | None, list[tuple[str, Any]]]:
         """What was written; the first audit seq (None: nothing changed); each changed org with
         what it stores now (in seq order)."""
         await audit_store.claim_sequence(tx)
@@ -92,14 +111,16 @@ class BulkValues:
         sealed_roots: list[str] = []  # dry run: own sealed values that change (their whole subtree follows)
         unchanged = 0
         for start in range(0, len(rows), self.batch_size):
-            batch = rows[start:start + self.batch_size]
+            batch = rows[start : start + self.batch_size]
             chains = await values_store.bulk_chains(tx, [row.org for row, _ in batch], flag.name)
             if not principal.unscoped:
                 for row, _ in batch:
                     chain = chains.get(row.org)
                     if chain is None or not principal.may_act_on([link.org for link in chain]):
-                        raise Problem(ProblemType.forbidden, f"row {row.row}: the organization is outside this token's "
-                                                   "subtrees; nothing was written")
+                        raise Problem(
+                            ProblemType.forbidden,
+                            f"row {row.row}: the organization is outside this token's subtrees; nothing was written",
+                        )
             for row, stored in batch:
                 chain = chains.get(row.org)
                 if chain is None:
@@ -107,14 +128,25 @@ class BulkValues:
                     continue
                 above = sealing_org(chain)
                 if above is not None:
-                    errors.append(RowError(row.row, row.org, ProblemType.sealed,
-                                           f"{flag.name!r} is sealed on {above!r}, above {row.org!r}"))
+                    errors.append(
+                        RowError(
+                            row.row,
+                            row.org,
+                            ProblemType.sealed,
+                            f"{flag.name!r} is sealed on {above!r}, above {row.org!r}",
+                        )
+                    )
                     continue
                 own, was_sealed = unsealed(chain[0].stored)
                 if was_sealed and not admin:
-                    errors.append(RowError(row.row, row.org, ProblemType.sealed,
-                                           f"{flag.name!r} is sealed on {row.org!r} "
-                                                                       "itself: only an admin may change it"))
+                    errors.append(
+                        RowError(
+                            row.row,
+                            row.org,
+                            ProblemType.sealed,
+                            f"{flag.name!r} is sealed on {row.org!r} itself: only an admin may change it",
+                        )
+                    )
                     continue
                 previous = None if own is None else flag.from_graph(own)
                 if same_value(previous, row.value):
@@ -126,10 +158,17 @@ class BulkValues:
                 else:
                     sets.append({"org": row.org, "value": stored, "sealed": True if keeps_seal else None})
                 left.append((row.org, Sealed(stored) if keeps_seal else stored))
-                changes.append(Change(action="flag.clear" if stored is None else "flag.set", org=row.org,
-                                      flag=flag.name, old=previous, new=row.value,
-                                      path=[link.org for link in chain],
-                                      sealed=True if keeps_seal else (False if was_sealed else None)))
+                changes.append(
+                    Change(
+                        action="flag.clear" if stored is None else "flag.set",
+                        org=row.org,
+                        flag=flag.name,
+                        old=previous,
+                        new=row.value,
+                        path=[link.org for link in chain],
+                        sealed=True if keeps_seal else (False if was_sealed else None),
+                    )
+                )
                 if rehearse and not errors:
                     after = [Link(link.org, _new(link, new_stored)) for link in chain]
                     after[0] = Link(row.org, Sealed(stored) if keeps_seal else stored)
@@ -161,8 +200,9 @@ def _values(flag: FlagDefinition, rows: Sequence[ValueRow]) -> tuple[list[tuple[
     seen: dict[str, int] = {}
     for row in rows:
         if row.org in seen:
-            errors.append(RowError(row.row, row.org, ProblemType.invalid_body,
-                                   f"{row.org!r} is already in row {seen[row.org]}"))
+            errors.append(
+                RowError(row.row, row.org, ProblemType.invalid_body, f"{row.org!r} is already in row {seen[row.org]}")
+            )
             continue
         seen[row.org] = row.row
         if row.value is None:
@@ -177,17 +217,20 @@ def _values(flag: FlagDefinition, rows: Sequence[ValueRow]) -> tuple[list[tuple[
     return parsed, errors
 
 
-async def _count(db: Database, dry_run: DryRun, flag: FlagDefinition, roots: list[str], sealed_roots: list[str],
-                 stops: list[str]) -> Affected:
+async def _count(
+    db: Database, dry_run: DryRun, flag: FlagDefinition, roots: list[str], sealed_roots: list[str], stops: list[str]
+) -> Affected:
     limit, total, sample = dry_run.limit, 0, []
     if roots:
-        total, sample = await db.read_within(dry_run.timeout, dry_run_store.regions_stopping, flag.name, roots,
-                                             stops, limit + 1, dry_runs.SAMPLE)
+        total, sample = await db.read_within(
+            dry_run.timeout, dry_run_store.regions_stopping, flag.name, roots, stops, limit + 1, dry_runs.SAMPLE
+        )
     if sealed_roots and total <= limit:
         # A changed sealed value reaches its whole subtree (no other row can be below it).
-        orgs, some = await db.read_within(dry_run.timeout, dry_run_store.subtrees, sealed_roots, limit + 1 - total,
-                                          dry_runs.SAMPLE)
+        orgs, some = await db.read_within(
+            dry_run.timeout, dry_run_store.subtrees, sealed_roots, limit + 1 - total, dry_runs.SAMPLE
+        )
         total, sample = total + orgs, sample + some
     if total > limit:
-        return Affected(limit, False, sample[:min(dry_runs.SAMPLE, limit)])
-    return Affected(total, True, sample[:dry_runs.SAMPLE])
+        return Affected(limit, False, sample[: min(dry_runs.SAMPLE, limit)])
+    return Affected(total, True, sample[: dry_runs.SAMPLE])

@@ -38,8 +38,9 @@ class CatalogService:
             try:
                 candidate = Catalog.load(self.path)
                 # Not a request's query: a first sync of 100,000 flags takes longer than query_timeout.
-                changed, retired = await self.db.write_within(max(self.db.timeout, SYNC_TIMEOUT), _check_and_sync,
-                                                              candidate)
+                changed, retired = await self.db.write_within(
+                    max(self.db.timeout, SYNC_TIMEOUT), _check_and_sync, candidate
+                )
             except Problem as problem:
                 # docs/api.md: a refused file leaves the old catalog in force "and the reason is logged",
                 # whether the watcher or POST /v1/catalog/reload asked.
@@ -83,7 +84,9 @@ async def _check_and_sync(tx, candidate: Catalog) -> tuple[int, int]:
             except ValueError:
                 problem = "it is not valid JSON"
             if problem:
-                raise Problem(ProblemType.invalid_catalog,
-                              f"flag {flag.name!r}: stored value {stored_value!r} would be invalid ({problem})")
+                raise Problem(
+                    ProblemType.invalid_catalog,
+                    f"flag {flag.name!r}: stored value {stored_value!r} would be invalid ({problem})",
+                )
     await catalog_store.sync(tx, changed, retired)
     return len(changed), len(retired)

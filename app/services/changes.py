@@ -53,8 +53,7 @@ class ChangeFeed:
         return await self.db.read_from_leader(_page, after, limit, scopes, self.scan)
 
 
-async def _page(tx: AsyncManagedTransaction, after: int, limit: int, scopes: list[str] | None, scan: int
-                ) -> ChangePage:
+async def _page(tx: AsyncManagedTransaction, after: int, limit: int, scopes: list[str] | None, scan: int) -> ChangePage:
     # Everything up to `newest` has committed (writers are serialised and commit in seq
     # order), so answering `last = newest` never skips an event committed later.
     newest = await audit_store.last_seq(tx)
@@ -62,10 +61,13 @@ async def _page(tx: AsyncManagedTransaction, after: int, limit: int, scopes: lis
     found = await audit_store.events_after(tx, after, limit, scopes, ceiling)
     pruned = await retention_store.pruned_through(tx)
     if after < pruned:
-        raise Problem(ProblemType.changes_expired,
-                      f"events up to seq {pruned} are no longer kept; reload, then follow from 'last'",
-                      # A scoped reader is not told the newest seq: that is every tenant's activity.
-                      last=newest if scopes is None else pruned, oldest=pruned + 1)
+        raise Problem(
+            ProblemType.changes_expired,
+            f"events up to seq {pruned} are no longer kept; reload, then follow from 'last'",
+            # A scoped reader is not told the newest seq: that is every tenant's activity.
+            last=newest if scopes is None else pruned,
+            oldest=pruned + 1,
+        )
     events = [event for event in found if event["seq"] <= newest]
     if scopes is None:
         # Seqs have no gaps (each is taken under the sequence lock, in the transaction that
@@ -121,11 +123,9 @@ class AuditPruner:
 
     async def run(self) -> None:
         # No backoff: a round an hour apart already spares the database.
-        await Periodic(self._prune_and_log, self.interval, what="prune the audit log",
-                       backoff_max=self.interval).run()
+        await Periodic(self._prune_and_log, self.interval, what="prune the audit log", backoff_max=self.interval).run()
 
     async def _prune_and_log(self) -> None:
         deleted = await self.prune()
         if deleted:
-            logger.bind(deleted=deleted).info("pruned {} audit events older than {} days", deleted,
-                                              self.retention.days)
+            logger.bind(deleted=deleted).info("pruned {} audit events older than {} days", deleted, self.retention.days)

@@ -82,11 +82,18 @@ def build_services(settings: Settings) -> Services:
         db=db,
         tokens=TokenVerifier(settings),
         catalog=catalog,
-        values=ValueService(db, lambda: catalog.current, cache, settings.serve_stale_for,
-                            settings.write_batch_max, batch_size=settings.read_batch_size,
-                            batches_in_flight=settings.read_batches_in_flight),
-        orgs=OrgService(db, settings.bulk_batch_size, on_hierarchy_change=cache.hierarchy_changed,
-                        max_depth=settings.max_depth),
+        values=ValueService(
+            db,
+            lambda: catalog.current,
+            cache,
+            settings.serve_stale_for,
+            settings.write_batch_max,
+            batch_size=settings.read_batch_size,
+            batches_in_flight=settings.read_batches_in_flight,
+        ),
+        orgs=OrgService(
+            db, settings.bulk_batch_size, on_hierarchy_change=cache.hierarchy_changed, max_depth=settings.max_depth
+        ),
         audit=AuditService(db),
         cache=cache,
         follower=ChangeFollower(db, cache, settings.cache_follow_interval),

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.domain.catalog import Catalog, FlagDefinition
 from app.domain import rollouts
+from app.domain.catalog import Catalog, FlagDefinition
 from app.domain.resolution import Link, Sealed, resolve, same_value, unsealed
 from app.store import dry_run as dry_run_store
 from app.store.database import Database
@@ -60,20 +60,24 @@ class Rehearsed(Exception):
 
 def _capped(orgs: int, sample: list[str], limit: int) -> Affected:
     if orgs > limit:
-        return Affected(limit, False, sample[:min(SAMPLE, limit)])
+        return Affected(limit, False, sample[: min(SAMPLE, limit)])
     return Affected(orgs, True, sample[:SAMPLE])
 
 
-async def value_change(db: Database, dry_run: DryRun, flag: FlagDefinition, chain: Sequence[Link],
-                       stored: Any) -> Affected:
+async def value_change(
+    db: Database, dry_run: DryRun, flag: FlagDefinition, chain: Sequence[Link], stored: Any
+) -> Affected:
     """The orgs whose effective `flag` changes when chain[0] sets `stored` (None: clears).
 
     No seal above chain[0] (that write is refused before it gets here).
     """
     was, was_sealed = unsealed(chain[0].stored)
     will, will_seal = unsealed(stored)
-    if rollouts.is_stored(was) or rollouts.is_stored(will) or any(
-            rollouts.is_stored(unsealed(link.stored)[0]) for link in chain[1:]):
+    if (
+        rollouts.is_stored(was)
+        or rollouts.is_stored(will)
+        or any(rollouts.is_stored(unsealed(link.stored)[0]) for link in chain[1:])
+    ):
         # A rollout changes answers unit by unit, below the org as much as at it.
         return await db.read_within(dry_run.timeout, _org_by_org, flag, chain, stored, dry_run.limit)
     if was_sealed or will_seal:
@@ -88,8 +92,9 @@ async def value_change(db: Database, dry_run: DryRun, flag: FlagDefinition, chai
     return await db.read_within(dry_run.timeout, _region, flag.name, chain[0].org, dry_run.limit)
 
 
-async def _org_by_org(tx: AsyncManagedTransaction, flag: FlagDefinition, chain: Sequence[Link], stored: Any,
-                      limit: int) -> Affected:
+async def _org_by_org(
+    tx: AsyncManagedTransaction, flag: FlagDefinition, chain: Sequence[Link], stored: Any, limit: int
+) -> Affected:
     """Exact for any mix of values, seals and rollouts, and slower: every org of the subtree
     of chain[0] is resolved before and after chain[0] sets `stored`, and counted if its
     answer differs. Used where a rollout is involved (correct first; the pruned walks are
@@ -132,8 +137,10 @@ FEW_SETTERS = 200_000
 async def _region(tx: AsyncManagedTransaction, flag: str, root: str, limit: int) -> Affected:
     # The setters first: a degree, read in one step, where sizing the subtree walks up to
     # SMALL_SUBTREE orgs, which a popular flag (the pruned walk whatever the size) never needs.
-    if (await dry_run_store.flag_setters(tx, flag) <= FEW_SETTERS
-            and (await dry_run_store.subtrees(tx, [root], SMALL_SUBTREE + 1, 0))[0] > SMALL_SUBTREE):
+    if (
+        await dry_run_store.flag_setters(tx, flag) <= FEW_SETTERS
+        and (await dry_run_store.subtrees(tx, [root], SMALL_SUBTREE + 1, 0))[0] > SMALL_SUBTREE
+    ):
         total, shielded = await dry_run_store.shielded(tx, flag, root, limit + 1)
         if total <= limit:
             _, sample = await dry_run_store.regions(tx, flag, [root], 1, SAMPLE)
@@ -142,8 +149,9 @@ async def _region(tx: AsyncManagedTransaction, flag: str, root: str, limit: int)
     return _capped(orgs, sample, limit)
 
 
-async def move(db: Database, dry_run: DryRun, catalog: Catalog, org: str, old_parent: str | None,
-               new_parent: str | None) -> Affected:
+async def move(
+    db: Database, dry_run: DryRun, catalog: Catalog, org: str, old_parent: str | None, new_parent: str | None
+) -> Affected:
     """The orgs of `org`'s subtree whose effective value of any flag changes when it moves."""
     from app.store import values as values_store
 
@@ -175,9 +183,8 @@ async def move(db: Database, dry_run: DryRun, catalog: Catalog, org: str, old_pa
     if sealed:
         # Which orgs below differ from a seal depends on every value set in the subtree: the
         # whole subtree is an upper bound, and said to be one.
-        orgs, sample = await db.read_within(dry_run.timeout, dry_run_store.subtrees, [org], dry_run.limit + 1,
-                                            SAMPLE)
-        return Affected(min(orgs, dry_run.limit), False, sample[:min(SAMPLE, dry_run.limit)])
+        orgs, sample = await db.read_within(dry_run.timeout, dry_run_store.subtrees, [org], dry_run.limit + 1, SAMPLE)
+        return Affected(min(orgs, dry_run.limit), False, sample[: min(SAMPLE, dry_run.limit)])
     if not changed:
         return NOTHING
     orgs, sample = await db.read_within(dry_run.timeout, _move_regions, org, changed, dry_run.limit + 1)
@@ -188,8 +195,9 @@ async def _move_regions(tx: AsyncManagedTransaction, org: str, flags: list[str],
     return await dry_run_store.move_regions(tx, org, flags, cap, SAMPLE)
 
 
-async def _seal_change(db: Database, dry_run: DryRun, flag: FlagDefinition, chain: Sequence[Link],
-                       stored: Any) -> Affected:
+async def _seal_change(
+    db: Database, dry_run: DryRun, flag: FlagDefinition, chain: Sequence[Link], stored: Any
+) -> Affected:
     """A change that seals, unseals or re-seals chain[0]'s value.
 
     On the sealed side every org of the subtree has the sealed value (`uniform`). On the
@@ -203,8 +211,7 @@ async def _seal_change(db: Database, dry_run: DryRun, flag: FlagDefinition, chai
     if was_sealed and will_seal:
         if same_value(flag.from_graph(was), flag.from_graph(will)):
             return NOTHING
-        orgs, sample = await db.read_within(dry_run.timeout, dry_run_store.subtrees, [org], limit + 1,
-                                            SAMPLE)
+        orgs, sample = await db.read_within(dry_run.timeout, dry_run_store.subtrees, [org], limit + 1, SAMPLE)
         return _capped(orgs, sample, limit)
     uniform = flag.from_graph(was if was_sealed else will)
     unsealed_side = [Link(org, stored if was_sealed else chain[0].stored), *chain[1:]]
@@ -213,11 +220,13 @@ async def _seal_change(db: Database, dry_run: DryRun, flag: FlagDefinition, chai
     while frontier and total <= limit:
         differing = [root for root, value in frontier if not same_value(value, uniform)]
         if differing:
-            orgs, some = await db.read_within(dry_run.timeout, dry_run_store.regions, flag.name, differing,
-                                              limit + 1 - total, SAMPLE)
+            orgs, some = await db.read_within(
+                dry_run.timeout, dry_run_store.regions, flag.name, differing, limit + 1 - total, SAMPLE
+            )
             total, sample = total + orgs, sample + some
-        setters = await db.read_within(dry_run.timeout, dry_run_store.frontier, flag.name,
-                                       [root for root, _ in frontier])
+        setters = await db.read_within(
+            dry_run.timeout, dry_run_store.frontier, flag.name, [root for root, _ in frontier]
+        )
         frontier, sealed_roots = [], []
         for setter, value, sealed in setters:
             if not sealed:
@@ -225,7 +234,8 @@ async def _seal_change(db: Database, dry_run: DryRun, flag: FlagDefinition, chai
             elif not same_value(flag.from_graph(value), uniform):
                 sealed_roots.append(setter)  # a seal below decides for its whole subtree
         if sealed_roots and total <= limit:
-            orgs, some = await db.read_within(dry_run.timeout, dry_run_store.subtrees, sealed_roots,
-                                              limit + 1 - total, SAMPLE)
+            orgs, some = await db.read_within(
+                dry_run.timeout, dry_run_store.subtrees, sealed_roots, limit + 1 - total, SAMPLE
+            )
             total, sample = total + orgs, sample + some
     return _capped(total, sample, limit)

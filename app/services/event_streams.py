@@ -38,10 +38,12 @@ WHOLE = None  # "answer the group whole", where a set of flag names says which f
 class Answers(Protocol):
     """How answers are made (app/http/ofrep.py BulkAnswers): raises org-not-found for an org gone."""
 
-    async def entries(self, org: str, sets: frozenset[str] | None, only: frozenset[str] | None = None
-                      ) -> tuple[list[str], dict[str, bytes]]: ...
+    async def entries(
+        self, org: str, sets: frozenset[str] | None, only: frozenset[str] | None = None
+    ) -> tuple[list[str], dict[str, bytes]]: ...
 
     def etag(self, entries: Iterable[bytes]) -> str: ...
+
 
 # Groups answered between two yields to the event loop (each one is a few dict reads when cached).
 GROUPS_PER_YIELD = 20
@@ -103,8 +105,9 @@ class StreamHub:
 
     # --- streams come and go --------------------------------------------------------
 
-    async def subscribe(self, principal: Principal, org: str, sets: frozenset[str] | None,
-                        known_etag: str) -> Subscriber:
+    async def subscribe(
+        self, principal: Principal, org: str, sets: frozenset[str] | None, known_etag: str
+    ) -> Subscriber:
         """A subscriber for the answer of (org, sets) to `principal`, whose client holds `known_etag`.
 
         Raises 403 when the org is (no longer) inside the principal's scope, 422/404 when it is gone.
@@ -215,8 +218,9 @@ class StreamHub:
             if done % GROUPS_PER_YIELD == 0:
                 await asyncio.sleep(0)
 
-    async def _answer_again(self, key: GroupKey, group: _Group, flags: set[str] | None
-                            ) -> tuple[list[str], dict[str, bytes]]:
+    async def _answer_again(
+        self, key: GroupKey, group: _Group, flags: set[str] | None
+    ) -> tuple[list[str], dict[str, bytes]]:
         """The group's chain and entries now: the `flags` named answered again, or all (WHOLE)."""
         if flags is not WHOLE and flags <= group.entries.keys():
             chain, changed = await self._answers.entries(key[0], key[1], only=frozenset(flags))

@@ -44,8 +44,13 @@ class OrgView:
 
 
 class OrgService:
-    def __init__(self, db: Database, batch_size: int, on_hierarchy_change: Callable[[], None] = lambda: None,
-                 max_depth: int = MAX_DEPTH) -> None:
+    def __init__(
+        self,
+        db: Database,
+        batch_size: int,
+        on_hierarchy_change: Callable[[], None] = lambda: None,
+        max_depth: int = MAX_DEPTH,
+    ) -> None:
         self.db = db
         self.batch_size = batch_size
         self.max_depth = max_depth
@@ -82,27 +87,29 @@ class OrgService:
                 parent_of = dict(plan.create)
                 ordered = parents_first(plan.create)
                 for start in range(0, len(ordered), self.batch_size):
-                    batch = ordered[start:start + self.batch_size]
+                    batch = ordered[start : start + self.batch_size]
                     await self.db.write(self._write_batch, principal.subject, batch, parent_of, chains)
         if plan.errors:
             raise invalid_rows(plan.errors)
         return plan
 
-    async def _judge(self, tx: AsyncManagedTransaction, principal: Principal, rows: Sequence[OrgRow]
-                     ) -> tuple[CreationPlan, dict[str, list[str]]]:
+    async def _judge(
+        self, tx: AsyncManagedTransaction, principal: Principal, rows: Sequence[OrgRow]
+    ) -> tuple[CreationPlan, dict[str, list[str]]]:
         """Decide what to create; also return the chains of the existing parents the rows name."""
         ids = referenced_ids(rows)
         existing: dict[str, str | None] = {}
         for start in range(0, len(ids), self.batch_size):
-            existing.update(await orgs_store.parents(tx, ids[start:start + self.batch_size]))
+            existing.update(await orgs_store.parents(tx, ids[start : start + self.batch_size]))
         anchors = sorted({row.parent for row in rows if row.parent in existing})
         chains: dict[str, list[str]] = {}
         for start in range(0, len(anchors), self.batch_size):
-            chains.update(await orgs_store.chains(tx, anchors[start:start + self.batch_size]))
+            chains.update(await orgs_store.chains(tx, anchors[start : start + self.batch_size]))
         return plan_creation(rows, existing, chains.get, principal, self.max_depth), chains
 
-    async def _judge_in_batches(self, principal: Principal, rows: Sequence[OrgRow]
-                                ) -> tuple[CreationPlan, dict[str, list[str]]]:
+    async def _judge_in_batches(
+        self, principal: Principal, rows: Sequence[OrgRow]
+    ) -> tuple[CreationPlan, dict[str, list[str]]]:
         """`_judge` for a request of many batches: one short read transaction per lookup batch.
 
         A single transaction for a million rows outlives the query timeout (measured: 503
@@ -112,36 +119,52 @@ class OrgService:
         ids = referenced_ids(rows)
         existing: dict[str, str | None] = {}
         for start in range(0, len(ids), self.batch_size):
-            existing.update(await self.db.read(orgs_store.parents, ids[start:start + self.batch_size]))
+            existing.update(await self.db.read(orgs_store.parents, ids[start : start + self.batch_size]))
         del ids
         anchors = sorted({row.parent for row in rows if row.parent in existing})
         chains: dict[str, list[str]] = {}
         for start in range(0, len(anchors), self.batch_size):
-            chains.update(await self.db.read(orgs_store.chains, anchors[start:start + self.batch_size]))
+            chains.update(await self.db.read(orgs_store.chains, anchors[start : start + self.batch_size]))
         return plan_creation(rows, existing, chains.get, principal, self.max_depth), chains
 
-    async def _judge_and_write(self, tx: AsyncManagedTransaction, principal: Principal,
-                               rows: Sequence[OrgRow]) -> CreationPlan:
+    async def _judge_and_write(
+        self, tx: AsyncManagedTransaction, principal: Principal, rows: Sequence[OrgRow]
+    ) -> CreationPlan:
         await audit_store.claim_sequence(tx)
         plan, chains = await self._judge(tx, principal, rows)
         if not plan.errors and plan.create:
             await self._write(tx, principal.subject, plan.create, dict(plan.create), chains)
         return plan
 
-    async def _write_batch(self, tx: AsyncManagedTransaction, actor: str, batch: list[tuple[str, str | None]],
-                           parent_of: dict[str, str | None], chains: dict[str, list[str]]) -> None:
+    async def _write_batch(
+        self,
+        tx: AsyncManagedTransaction,
+        actor: str,
+        batch: list[tuple[str, str | None]],
+        parent_of: dict[str, str | None],
+        chains: dict[str, list[str]],
+    ) -> None:
         """One batch of a large request; re-checked under the lock, as time passed since judging."""
         await audit_store.claim_sequence(tx)
         existing = await orgs_store.parents(tx, [org for org, _ in batch])
         conflicts = [org for org, parent in batch if org in existing and existing[org] != parent]
         if conflicts:
-            raise Problem(ProblemType.org_conflict, f"{conflicts[0]!r} was created under another parent meanwhile; "
-                                          "the orgs before it were written, re-send to see what remains")
+            raise Problem(
+                ProblemType.org_conflict,
+                f"{conflicts[0]!r} was created under another parent meanwhile; "
+                "the orgs before it were written, re-send to see what remains",
+            )
         # Already there with the same parent: a re-sent request, or a concurrent twin.
         await self._write(tx, actor, [row for row in batch if row[0] not in existing], parent_of, chains)
 
-    async def _write(self, tx: AsyncManagedTransaction, actor: str, created: Sequence[tuple[str, str | None]],
-                     parent_of: dict[str, str | None], chains: dict[str, list[str]]) -> None:
+    async def _write(
+        self,
+        tx: AsyncManagedTransaction,
+        actor: str,
+        created: Sequence[tuple[str, str | None]],
+        parent_of: dict[str, str | None],
+        chains: dict[str, list[str]],
+    ) -> None:
         if not created:
             return
         await orgs_store.create(tx, created, self.batch_size)
@@ -155,8 +178,9 @@ class OrgService:
         check_org_id(org)
         return await self.db.read(_read_org, principal, org)
 
-    async def children(self, principal: Principal, org: str, limit: int,
-                       after: str) -> tuple[list[tuple[str, int]], bool]:
+    async def children(
+        self, principal: Principal, org: str, limit: int, after: str
+    ) -> tuple[list[tuple[str, int]], bool]:
         """A page of `org`'s children after id `after`, and whether more follow."""
         check_org_id(org)
         return await self.db.read(_read_children, principal, org, limit, after)
@@ -169,8 +193,15 @@ class OrgService:
             return [], False
         return await self.db.read(_find_ids, prefix, limit, roots)
 
-    async def move(self, principal: Principal, org: str, parent: str | None, *,
-                   dry_run: DryRun | None = None, catalog: Catalog | None = None) -> bool | Affected:
+    async def move(
+        self,
+        principal: Principal,
+        org: str,
+        parent: str | None,
+        *,
+        dry_run: DryRun | None = None,
+        catalog: Catalog | None = None,
+    ) -> bool | Affected:
         """Put `org` (and its whole subtree) under `parent`; False when it is already there.
 
         With `dry_run` (and the catalog in force): every check, nothing written, and the
@@ -199,8 +230,9 @@ async def _read_org(tx: AsyncManagedTransaction, principal: Principal, org: str)
     return OrgView(org, chain[1] if len(chain) > 1 else None, chain[1:], await orgs_store.children_count(tx, org))
 
 
-async def _read_children(tx: AsyncManagedTransaction, principal: Principal, org: str, limit: int,
-                         after: str) -> tuple[list[tuple[str, int]], bool]:
+async def _read_children(
+    tx: AsyncManagedTransaction, principal: Principal, org: str, limit: int, after: str
+) -> tuple[list[tuple[str, int]], bool]:
     chain = await orgs_store.chain(tx, org)
     principal.require_scope(chain)
     if chain is None:
@@ -220,8 +252,9 @@ FIND_SCAN = 2000
 _ABOVE = "\x7f"
 
 
-async def _find_ids(tx: AsyncManagedTransaction, prefix: str, limit: int,
-                    roots: list[str] | None) -> tuple[list[str], bool]:
+async def _find_ids(
+    tx: AsyncManagedTransaction, prefix: str, limit: int, roots: list[str] | None
+) -> tuple[list[str], bool]:
     found: list[str] = []
     low, high, scanned = prefix, prefix + _ABOVE, 0
     while len(found) < limit and scanned < FIND_SCAN:
@@ -237,8 +270,14 @@ async def _find_ids(tx: AsyncManagedTransaction, prefix: str, limit: int,
     return found[:limit], True
 
 
-async def _move(tx: AsyncManagedTransaction, principal: Principal, org: str, parent: str | None,
-                max_depth: int = MAX_DEPTH, rehearse: bool = False) -> bool:
+async def _move(
+    tx: AsyncManagedTransaction,
+    principal: Principal,
+    org: str,
+    parent: str | None,
+    max_depth: int = MAX_DEPTH,
+    rehearse: bool = False,
+) -> bool:
     await audit_store.claim_sequence(tx)
     chains = await orgs_store.chains(tx, [org] if parent is None else [org, parent])
     org_chain, parent_chain = chains.get(org), chains.get(parent) if parent is not None else []
@@ -264,10 +303,12 @@ async def _move(tx: AsyncManagedTransaction, principal: Principal, org: str, par
         if levels <= 0:
             raise Problem(ProblemType.too_deep, too_deep(org, depth, max_depth))
         if await orgs_store.subtree_reaches(tx, org, levels):
-            raise Problem(ProblemType.too_deep,
-                          f"moving {org!r} under {parent!r} would put its subtree's lowest orgs at "
-                                      f"least {depth + levels} levels below their root; at most {max_depth} "
-                                      "are allowed")
+            raise Problem(
+                ProblemType.too_deep,
+                f"moving {org!r} under {parent!r} would put its subtree's lowest orgs at "
+                f"least {depth + levels} levels below their root; at most {max_depth} "
+                "are allowed",
+            )
     if rehearse:
         raise Rehearsed(old_parent=old_parent)
     await orgs_store.move(tx, org, parent)

@@ -32,8 +32,8 @@ from typing import Any
 import orjson
 from loguru import logger
 
-from app.domain.access import Principal, Role
 from app.domain import rollouts
+from app.domain.access import Principal, Role
 from app.domain.catalog import Catalog
 from app.domain.ids import check_flag_name, check_org_id
 from app.errors import Problem, ProblemType
@@ -59,8 +59,9 @@ def parse_at(text: Any) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise Problem(ProblemType.invalid_value,
-                      f"at {text!r} is not an RFC 3339 time, e.g. 2030-01-01T09:00:00Z") from None
+        raise Problem(
+            ProblemType.invalid_value, f"at {text!r} is not an RFC 3339 time, e.g. 2030-01-01T09:00:00Z"
+        ) from None
     if moment.tzinfo is None:
         raise Problem(ProblemType.invalid_value, f"at {text!r} needs its UTC offset (e.g. Z or +02:00)")
     if moment <= datetime.now(UTC):
@@ -77,8 +78,16 @@ class Schedules:
         self.db = db
         self._catalog = catalog
 
-    async def schedule(self, principal: Principal, org: str, flag_name: str, value: Any, at: Any,
-                       sealed: bool | None = None, clear: bool = False) -> dict[str, Any]:
+    async def schedule(
+        self,
+        principal: Principal,
+        org: str,
+        flag_name: str,
+        value: Any,
+        at: Any,
+        sealed: bool | None = None,
+        clear: bool = False,
+    ) -> dict[str, Any]:
         """Check the change as an immediate one would be, then store it for `at`; `clear`: a clear."""
         moment = parse_at(at)
         check_org_id(org)
@@ -87,21 +96,40 @@ class Schedules:
         if flag is not None and not clear:
             value = flag.check(value)  # as PUT: null is not a value
         try:
-            await self.db.write(values_service._write, principal, org, flag_name, flag, value,
-                                False if value is None else sealed, rehearse=True)
+            await self.db.write(
+                values_service._write,
+                principal,
+                org,
+                flag_name,
+                flag,
+                value,
+                False if value is None else sealed,
+                rehearse=True,
+            )
         except Rehearsed:
             pass  # every check passed; it would change something now
         # Not rehearsed: it would change nothing now, which may not be true by then.
         schedule = uuid.uuid4().hex
-        await self.db.write(partial(store.create, id=schedule, org=org, flag=flag_name,
-                                    value=None if value is None else orjson.dumps(value).decode(),
-                                    clear=value is None, sealed=sealed, at=_rfc3339(moment), actor=principal.subject,
-                                    role=principal.role.name if principal.role else None,
-                                    orgs=sorted(principal.orgs)))
+        await self.db.write(
+            partial(
+                store.create,
+                id=schedule,
+                org=org,
+                flag=flag_name,
+                value=None if value is None else orjson.dumps(value).decode(),
+                clear=value is None,
+                sealed=sealed,
+                at=_rfc3339(moment),
+                actor=principal.subject,
+                role=principal.role.name if principal.role else None,
+                orgs=sorted(principal.orgs),
+            )
+        )
         return {"schedule": schedule, "org": org, "flag": flag_name, "value": value, "at": _rfc3339(moment)}
 
-    async def pending(self, principal: Principal, org: str | None, subtree: bool, flag: str | None
-                      ) -> list[dict[str, Any]]:
+    async def pending(
+        self, principal: Principal, org: str | None, subtree: bool, flag: str | None
+    ) -> list[dict[str, Any]]:
         if org is not None:
             check_org_id(org)
         if flag is not None:
@@ -116,8 +144,14 @@ class Schedules:
 
 def _public(schedule: dict[str, Any]) -> dict[str, Any]:
     value = None if schedule["value"] is None else orjson.loads(schedule["value"])
-    public = {"schedule": schedule["id"], "org": schedule["org"], "flag": schedule["flag"], "value": value,
-              "at": schedule["at"], "actor": schedule["actor"]}
+    public = {
+        "schedule": schedule["id"],
+        "org": schedule["org"],
+        "flag": schedule["flag"],
+        "value": value,
+        "at": schedule["at"],
+        "actor": schedule["actor"],
+    }
     if schedule.get("sealed") is not None:
         public["sealed"] = schedule["sealed"]
     return public
@@ -138,8 +172,15 @@ async def _cancel(tx: AsyncManagedTransaction, principal: Principal, schedule: s
 class Scheduler:
     """Applies due schedules; one per instance (see the module's docstring)."""
 
-    def __init__(self, db: Database, catalog: Callable[[], Catalog], values: values_service.ValueService,
-                 interval: float, retention_days: int = 30, prune_interval: float = 3600.0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        catalog: Callable[[], Catalog],
+        values: values_service.ValueService,
+        interval: float,
+        retention_days: int = 30,
+        prune_interval: float = 3600.0,
+    ) -> None:
         self.db = db
         self._catalog = catalog
         self.values = values  # told of each applied change, as immediate writes are
@@ -158,8 +199,9 @@ class Scheduler:
         if time.monotonic() - self._pruned_at >= self.prune_interval:
             self._pruned_at = time.monotonic()
             if deleted := await self.prune():
-                logger.bind(deleted=deleted).info("pruned {} finished schedules older than {} days",
-                                                  deleted, self.retention.days)
+                logger.bind(deleted=deleted).info(
+                    "pruned {} finished schedules older than {} days", deleted, self.retention.days
+                )
 
     async def round(self) -> int:
         """Apply what is due; answers how many schedules were settled (applied or failed)."""
@@ -199,19 +241,26 @@ class Scheduler:
                 if flag is not None and value is not None:
                     value = flag.check(value)
                 written = await values_service._write(
-                    tx, principal, schedule["org"], schedule["flag"], flag, value,
-                    False if value is None else schedule["sealed"], schedule=schedule["id"])
+                    tx,
+                    principal,
+                    schedule["org"],
+                    schedule["flag"],
+                    flag,
+                    value,
+                    False if value is None else schedule["sealed"],
+                    schedule=schedule["id"],
+                )
             except Problem as problem:
                 # Nothing was written by the failed check: record why, and go on with the others.
-                await store.finish(tx, schedule["id"], "failed", principal.subject,
-                                   reason=f"{problem.type}: {problem.detail}")
+                await store.finish(
+                    tx, schedule["id"], "failed", principal.subject, reason=f"{problem.type}: {problem.detail}"
+                )
                 after_commit(partial(_failed, schedule["id"], problem))
                 settled.append((schedule["org"], schedule["flag"], None, None))
                 continue
             await store.finish(tx, schedule["id"], "applied", principal.subject, seq=written.seq)
             # seq None: it changed nothing (the value was already what it sets).
-            settled.append((schedule["org"], schedule["flag"], values_service.stored_after(flag, written),
-                            written.seq))
+            settled.append((schedule["org"], schedule["flag"], values_service.stored_after(flag, written), written.seq))
         return settled
 
 

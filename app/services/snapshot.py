@@ -47,8 +47,9 @@ class Snapshot:
         yield orjson.dumps({"snapshot": {"format": FORMAT, "seq": self.seq}}) + b"\n"
         after, orgs = "", 0  # every id sorts after the empty string
         while rows := await self.db.read(orgs_store.page, after, self.page):
-            yield b"".join(orjson.dumps({"id": org, "parent": parent, "values": values}) + b"\n"
-                           for org, parent, values in rows)
+            yield b"".join(
+                orjson.dumps({"id": org, "parent": parent, "values": values}) + b"\n" for org, parent, values in rows
+            )
             orgs += len(rows)
             after = rows[-1][0]
         yield orjson.dumps({"end": {"orgs": orgs, "seq": self.seq}}) + b"\n"

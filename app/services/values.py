@@ -16,12 +16,21 @@ from loguru import logger
 from app.cache.batched_reads import BatchedReads
 from app.cache.shared_reads import SharedReads
 from app.cache.values import ValueCache, served_stale
+from app.domain import rollouts
 from app.domain.access import Principal, Role
 from app.domain.catalog import Catalog, FlagDefinition
 from app.domain.ids import check_flag_name, check_org_id
-from app.domain import rollouts
-from app.domain.resolution import (Link, Resolution, Sealed, active, resolve, rollout_reach, same_value, sealing_org,
-                                   unsealed)
+from app.domain.resolution import (
+    Link,
+    Resolution,
+    Sealed,
+    active,
+    resolve,
+    rollout_reach,
+    same_value,
+    sealing_org,
+    unsealed,
+)
 from app.errors import Problem, ProblemType
 from app.observability import metrics
 from app.services import dry_run as dry_runs
@@ -57,8 +66,12 @@ class Lookup:
         entries = []
         for setter, (link, in_force) in enumerate(zip(self.chain, active(self.chain), strict=True)):
             stored, sealed = unsealed(link.stored)
-            entry = {"org": link.org, "value": None if stored is None else self.flag.from_graph(stored),
-                     "active": in_force, "sealed": sealed}
+            entry = {
+                "org": link.org,
+                "value": None if stored is None else self.flag.from_graph(stored),
+                "active": in_force,
+                "sealed": sealed,
+            }
             if rollouts.is_stored(stored):
                 # Where the explained org stands in this rollout: its unit and the unit's bucket
                 # (both null when the org is above the unit depth, out of the rollout's reach).
@@ -74,9 +87,17 @@ def org_not_found(org: str) -> Problem:
 
 
 class ValueService:
-    def __init__(self, db: Database, catalog: Callable[[], Catalog], cache: ValueCache,
-                 serve_stale_for: float = 3600.0, write_batch_max: int = 256, *, batch_size: int = 64,
-                 batches_in_flight: int = 4) -> None:
+    def __init__(
+        self,
+        db: Database,
+        catalog: Callable[[], Catalog],
+        cache: ValueCache,
+        serve_stale_for: float = 3600.0,
+        write_batch_max: int = 256,
+        *,
+        batch_size: int = 64,
+        batches_in_flight: int = 4,
+    ) -> None:
         self.db = db
         self.serve_stale_for = serve_stale_for
         self._catalog = catalog  # a callable: the catalog in force may be swapped at any time
@@ -84,8 +105,11 @@ class ValueService:
         self.shared_reads = SharedReads()  # concurrent misses of one entry: one query
         # Concurrent misses of different entries: one statement (app/cache/batched_reads.py).
         self.batched_reads: BatchedReads[values_store.ChainLookup, values_store.Chain] = BatchedReads(
-            lambda lookups: db.read_autocommit(values_store.lookup_chains, lookups), batch_size=batch_size,
-            in_flight=batches_in_flight, queue_timeout=db.read_queue_timeout)
+            lambda lookups: db.read_autocommit(values_store.lookup_chains, lookups),
+            batch_size=batch_size,
+            in_flight=batches_in_flight,
+            queue_timeout=db.read_queue_timeout,
+        )
         self.writes = GroupCommit(self._write_batch, write_batch_max, db.write_queue_timeout)
 
     async def _flag_chain(self, org: str, flag: str) -> tuple[list[Link] | None, tuple[int, int] | None]:
@@ -99,8 +123,9 @@ class ValueService:
         metrics.cache_miss()
         epochs = self.cache.epochs()
         try:
-            chain = await self.shared_reads.read(("flag_chain", org, flag, epochs),
-                                                 lambda: self.batched_reads.submit((org, flag)))
+            chain = await self.shared_reads.read(
+                ("flag_chain", org, flag, epochs), lambda: self.batched_reads.submit((org, flag))
+            )
         except Exception as error:
             stale = self._last_known(error, lambda: self.cache.flag_chain(org, flag, stale_ok=True))
             return [Link(member, stored) for member, stored in stale], None
@@ -108,8 +133,10 @@ class ValueService:
             return None, epochs
         # Each member's pairs hold at most the one for `flag` (the statement filters by it), and
         # its sealed names hold that name if it is sealed there: `Sealed` carries the seal into the cache.
-        return [Link(member, (Sealed(pairs[0][1]) if sealed else pairs[0][1]) if pairs else None)
-                for member, pairs, sealed in chain], epochs
+        return [
+            Link(member, (Sealed(pairs[0][1]) if sealed else pairs[0][1]) if pairs else None)
+            for member, pairs, sealed in chain
+        ], epochs
 
     async def _flags_chain(self, org: str) -> tuple[list[tuple[str, dict[str, Any]]] | None, tuple[int, int] | None]:
         cached = self.cache.flags_chain(org)
@@ -119,8 +146,9 @@ class ValueService:
         metrics.cache_miss()
         epochs = self.cache.epochs()
         try:
-            chain = await self.shared_reads.read(("flags_chain", org, epochs),
-                                                 lambda: self.batched_reads.submit((org, None)))
+            chain = await self.shared_reads.read(
+                ("flags_chain", org, epochs), lambda: self.batched_reads.submit((org, None))
+            )
         except Exception as error:
             return self._last_known(error, lambda: self.cache.flags_chain(org, stale_ok=True)), None
         if chain is None:
@@ -152,15 +180,19 @@ class ValueService:
             self.cache.fill_flag_chain(read_under, flag_name, [(link.org, link.stored) for link in chain])
         return Lookup(flag, resolve(flag, chain), chain)
 
-    async def lookup_all(self, principal: Principal, org: str, sets: frozenset[str] | None
-                         ) -> dict[str, Resolution]:
+    async def lookup_all(self, principal: Principal, org: str, sets: frozenset[str] | None) -> dict[str, Resolution]:
         """Every catalog flag (of `sets`, when given) for one org."""
         check_org_id(org)
         _, resolutions = await self.resolve_all(org, sets, principal)
         return resolutions
 
-    async def resolve_all(self, org: str, sets: frozenset[str] | None, principal: Principal | None = None,
-                          only: frozenset[str] | None = None) -> tuple[list[str], dict[str, Resolution]]:
+    async def resolve_all(
+        self,
+        org: str,
+        sets: frozenset[str] | None,
+        principal: Principal | None = None,
+        only: frozenset[str] | None = None,
+    ) -> tuple[list[str], dict[str, Resolution]]:
         """The org's chain (nearest first) and every catalog flag (of `sets`; of those, `only`) for it.
 
         `principal` None: asked by the service itself, for an answer a caller was given already
@@ -177,12 +209,21 @@ class ValueService:
             self.cache.fill_flags_chain(read_under, chain)
         return ids, {
             flag.name: resolve(flag, [Link(ancestor, values.get(flag.name)) for ancestor, values in chain])
-            for flag in catalog.in_sets(sets) if only is None or flag.name in only
+            for flag in catalog.in_sets(sets)
+            if only is None or flag.name in only
         }
 
-    async def set(self, principal: Principal, org: str, flag_name: str, value: Any = None, *,
-                  path_value: str | None = None, dry_run: DryRun | None = None,
-                  sealed: bool | None = None) -> Written | Affected:
+    async def set(
+        self,
+        principal: Principal,
+        org: str,
+        flag_name: str,
+        value: Any = None,
+        *,
+        path_value: str | None = None,
+        dry_run: DryRun | None = None,
+        sealed: bool | None = None,
+    ) -> Written | Affected:
         """Set the org's own value; `path_value` is the seed alias's untyped path segment.
 
         `sealed`: True seals the value, False unseals it, None keeps the org's seal as it is.
@@ -197,29 +238,45 @@ class ValueService:
             return await self._rehearse(dry_run, principal, org, flag_name, flag, value, sealed)
         return await self._write(principal, org, flag_name, flag, value, sealed)
 
-    async def clear(self, principal: Principal, org: str, flag_name: str, *,
-                    dry_run: DryRun | None = None) -> Written | Affected:
+    async def clear(
+        self, principal: Principal, org: str, flag_name: str, *, dry_run: DryRun | None = None
+    ) -> Written | Affected:
         check_org_id(org)
         check_flag_name(flag_name)
         # A clear lifts the org's own seal with its value (admins only: check_seals).
         if dry_run is not None:
-            return await self._rehearse(dry_run, principal, org, flag_name, self._catalog().get(flag_name), None,
-                                        False)
+            return await self._rehearse(dry_run, principal, org, flag_name, self._catalog().get(flag_name), None, False)
         return await self._write(principal, org, flag_name, self._catalog().get(flag_name), None, False)
 
-    async def _rehearse(self, dry_run: DryRun, principal: Principal, org: str, flag_name: str,
-                        flag: FlagDefinition | None, value: Any, sealed: bool | None = None) -> Affected:
+    async def _rehearse(
+        self,
+        dry_run: DryRun,
+        principal: Principal,
+        org: str,
+        flag_name: str,
+        flag: FlagDefinition | None,
+        value: Any,
+        sealed: bool | None = None,
+    ) -> Affected:
         # In a transaction of its own, not the group commit: it ends by raising, so it writes
         # nothing, and must not take other callers' writes down with it.
         try:
             await self.db.write(_write, principal, org, flag_name, flag, value, sealed, rehearse=True)
         except Rehearsed as rehearsed:
-            return await dry_runs.value_change(self.db, dry_run, rehearsed.facts["flag"], rehearsed.facts["chain"],
-                                               rehearsed.facts["stored"])
+            return await dry_runs.value_change(
+                self.db, dry_run, rehearsed.facts["flag"], rehearsed.facts["chain"], rehearsed.facts["stored"]
+            )
         return dry_runs.NOTHING  # the write would change nothing
 
-    async def _write(self, principal: Principal, org: str, flag_name: str, flag: FlagDefinition | None,
-                     value: Any, sealed: bool | None = None) -> Written:
+    async def _write(
+        self,
+        principal: Principal,
+        org: str,
+        flag_name: str,
+        flag: FlagDefinition | None,
+        value: Any,
+        sealed: bool | None = None,
+    ) -> Written:
         # Committed with whatever other writes of this process are waiting (app/services/group_commit.py).
         return await self.writes.submit(_WriteRequest(principal, org, flag_name, flag, value, sealed))
 
@@ -232,8 +289,9 @@ class ValueService:
                 raise
             # Not the database being away but something in the batch it refused: each write on
             # its own, so a bad one fails alone and is not acknowledged, and the others are.
-            logger.warning("a batch of {} writes failed ({}); retrying them one by one", len(requests),
-                           type(error).__name__)
+            logger.warning(
+                "a batch of {} writes failed ({}); retrying them one by one", len(requests), type(error).__name__
+            )
             return [await self._write_alone(request) for request in requests]
         for request, outcome in zip(requests, outcomes, strict=True):
             if isinstance(outcome, Written) and outcome.changed:
@@ -279,14 +337,23 @@ class _WriteRequest:
     schedule: str | None = None  # the id of the schedule applying it (audited)
 
 
-async def _write(tx: AsyncManagedTransaction, principal: Principal, org: str, flag_name: str,
-                 flag: FlagDefinition | None, value: Any, sealed: bool | None = None,
-                 rehearse: bool = False, schedule: str | None = None) -> Written:
+async def _write(
+    tx: AsyncManagedTransaction,
+    principal: Principal,
+    org: str,
+    flag_name: str,
+    flag: FlagDefinition | None,
+    value: Any,
+    sealed: bool | None = None,
+    rehearse: bool = False,
+    schedule: str | None = None,
+) -> Written:
     """One set (value not None) or clear (value None) in a transaction of the caller's (a dry
     run, a schedule taken or applied): the group commit's unit of work for a batch of one, so
     every check is the one an immediate write makes. Raises its Problem, or `Rehearsed`."""
-    outcome, = await _write_batch(tx, [_WriteRequest(principal, org, flag_name, flag, value, sealed, rehearse,
-                                                     schedule)])
+    (outcome,) = await _write_batch(
+        tx, [_WriteRequest(principal, org, flag_name, flag, value, sealed, rehearse, schedule)]
+    )
     if isinstance(outcome, Problem):
         raise outcome
     return outcome
@@ -320,8 +387,12 @@ async def _write_batch(tx: AsyncManagedTransaction, requests: list[_WriteRequest
     return outcomes
 
 
-def _decide(request: _WriteRequest, chain: list[Link] | None, own: dict[tuple[str, str], StoredValue],
-            changes: list[tuple[str, Change]]) -> Written:
+def _decide(
+    request: _WriteRequest,
+    chain: list[Link] | None,
+    own: dict[tuple[str, str], StoredValue],
+    changes: list[tuple[str, Change]],
+) -> Written:
     """Check one request against the graph as the batch has left it so far; record its change."""
     path = None if chain is None else [link.org for link in chain]
     request.principal.require_scope(path)
@@ -332,8 +403,10 @@ def _decide(request: _WriteRequest, chain: list[Link] | None, own: dict[tuple[st
         raise Problem(ProblemType.flag_not_found, f"no flag named {request.flag_name!r} in the catalog")
     if own:
         # Seals and values this batch set earlier on the chain count as if committed.
-        chain = [Link(link.org, own[(link.org, request.flag_name)].stored)
-                 if (link.org, request.flag_name) in own else link for link in chain]
+        chain = [
+            Link(link.org, own[(link.org, request.flag_name)].stored) if (link.org, request.flag_name) in own else link
+            for link in chain
+        ]
     stored, was_sealed = unsealed(chain[0].stored)
     seal = check_seals(request.principal, chain, request.flag_name, was_sealed, request.sealed)
     previous = None if stored is None else flag.from_graph(stored)
@@ -343,33 +416,50 @@ def _decide(request: _WriteRequest, chain: list[Link] | None, own: dict[tuple[st
     if seal:
         if rollouts.is_stored(new):
             # Which orgs a sealed rollout would hold fast, and to what, is not defined: refuse it.
-            raise Problem(ProblemType.invalid_value, f"{request.flag_name!r} would be a sealed rollout on {request.org!r}; "
-                                           "a rollout cannot be sealed (unseal the org's value first)")
+            raise Problem(
+                ProblemType.invalid_value,
+                f"{request.flag_name!r} would be a sealed rollout on {request.org!r}; "
+                "a rollout cannot be sealed (unseal the org's value first)",
+            )
         new = Sealed(new)
     if request.rehearse:
         raise Rehearsed(flag=flag, chain=chain, stored=new)
-    changes.append((request.principal.subject,
-                    Change(action="flag.clear" if value is None else "flag.set", org=request.org,
-                           flag=request.flag_name, old=previous, new=value, path=path,
-                           sealed=True if seal else (False if was_sealed else None), schedule=request.schedule)))
-    own[(request.org, request.flag_name)] = StoredValue(request.org, request.flag_name, new,
-                                                        request.principal.subject)
+    changes.append(
+        (
+            request.principal.subject,
+            Change(
+                action="flag.clear" if value is None else "flag.set",
+                org=request.org,
+                flag=request.flag_name,
+                old=previous,
+                new=value,
+                path=path,
+                sealed=True if seal else (False if was_sealed else None),
+                schedule=request.schedule,
+            ),
+        )
+    )
+    own[(request.org, request.flag_name)] = StoredValue(request.org, request.flag_name, new, request.principal.subject)
     return Written(value, previous, changed=True, sealed=seal)
 
 
-def check_seals(principal: Principal, chain: list[Link], flag_name: str, was_sealed: bool,
-                sealed: bool | None) -> bool:
+def check_seals(principal: Principal, chain: list[Link], flag_name: str, was_sealed: bool, sealed: bool | None) -> bool:
     """Whether the org's value is sealed after the change; 409 under a seal from above,
     403 for a non-admin touching a seal. `sealed` None keeps the org's own seal as it is;
     a clear (the caller passes sealed=False) lifts it."""
     above = sealing_org(chain)
     if above is not None:
-        raise Problem(ProblemType.sealed, f"{flag_name!r} is sealed on {above!r}, above {chain[0].org!r}; "
-                                "an admin may unseal it there", sealing_org=above)
+        raise Problem(
+            ProblemType.sealed,
+            f"{flag_name!r} is sealed on {above!r}, above {chain[0].org!r}; an admin may unseal it there",
+            sealing_org=above,
+        )
     seal = was_sealed if sealed is None else sealed
     if (seal or was_sealed) and (principal.role is None or principal.role < Role.admin):
-        raise Problem(ProblemType.forbidden, f"{flag_name!r} is sealed on {chain[0].org!r}: only an admin may seal, "
-                                   "unseal or change a sealed value")
+        raise Problem(
+            ProblemType.forbidden,
+            f"{flag_name!r} is sealed on {chain[0].org!r}: only an admin may seal, unseal or change a sealed value",
+        )
     return seal
 
 

@@ -26,8 +26,7 @@ async def claim_sequence(tx: AsyncManagedTransaction) -> None:
     await execute(tx, "audit_claim_sequence")
 
 
-async def append(tx: AsyncManagedTransaction, actor: str, changes: Sequence[Change], batch: int = 10_000
-                 ) -> int | None:
+async def append(tx: AsyncManagedTransaction, actor: str, changes: Sequence[Change], batch: int = 10_000) -> int | None:
     """Write the events; the seq of the first (the others follow it), None for no changes.
 
     Each change is logged and counted once the transaction commits (never from inside it:
@@ -35,7 +34,7 @@ async def append(tx: AsyncManagedTransaction, actor: str, changes: Sequence[Chan
     """
     first: int | None = None
     for start in range(0, len(changes), batch):
-        events = [change.params() for change in changes[start:start + batch]]
+        events = [change.params() for change in changes[start : start + batch]]
         records = await fetch(tx, "audit_append", actor=actor, events=events)
         if first is None and records:
             first = records[0]["first"]
@@ -92,8 +91,12 @@ class AuditQuery:
     def bounded(self) -> bool:
         """Whether a filter remains that no index serves: then a request scans a window only."""
         equalities = sum(x is not None for x in (self.actor, self.flag, None if self.subtree else self.org))
-        return (self.scopes is not None or self.since is not None or (self.org is not None and self.subtree)
-                or equalities > 1)
+        return (
+            self.scopes is not None
+            or self.since is not None
+            or (self.org is not None and self.subtree)
+            or equalities > 1
+        )
 
 
 # Events one audit request may pass over when a filter is left that no index serves
@@ -104,8 +107,9 @@ SCAN_WINDOW = 10_000
 _AT_SKEW_SECONDS = 60
 
 
-async def events(tx: AsyncManagedTransaction, query: AuditQuery, scan: int = SCAN_WINDOW
-                 ) -> tuple[list[dict[str, Any]], int | None]:
+async def events(
+    tx: AsyncManagedTransaction, query: AuditQuery, scan: int = SCAN_WINDOW
+) -> tuple[list[dict[str, Any]], int | None]:
     """A page, newest first, and the seq to continue below (None: nothing older matches).
 
     A filter an index serves reads only matching events. Any other filter reads a window
@@ -117,8 +121,17 @@ async def events(tx: AsyncManagedTransaction, query: AuditQuery, scan: int = SCA
         before = min(before, await last_seq(tx) + 1)
         floor = max(before - scan, 0)
     records = await fetch(
-        tx, query.statement(), before=before, floor=floor, limit=query.limit, org=query.org,
-        subtree=query.subtree, flag=query.flag, actor=query.actor, since=query.since, scopes=query.scopes,
+        tx,
+        query.statement(),
+        before=before,
+        floor=floor,
+        limit=query.limit,
+        org=query.org,
+        subtree=query.subtree,
+        flag=query.flag,
+        actor=query.actor,
+        since=query.since,
+        scopes=query.scopes,
     )
     found = [public_event(record) for record in records]
     if len(found) == query.limit:
@@ -136,8 +149,9 @@ async def events(tx: AsyncManagedTransaction, query: AuditQuery, scan: int = SCA
     return found, floor
 
 
-async def events_after(tx: AsyncManagedTransaction, after: int, limit: int, scopes: list[str] | None = None,
-                       ceiling: int = 2**63 - 1) -> list[dict[str, Any]]:
+async def events_after(
+    tx: AsyncManagedTransaction, after: int, limit: int, scopes: list[str] | None = None, ceiling: int = 2**63 - 1
+) -> list[dict[str, Any]]:
     """The change feed: events with seq in (after, ceiling], oldest first."""
     records = await fetch(tx, "audit_after", after=after, ceiling=ceiling, limit=limit, scopes=scopes)
     return [public_event(event) for event in records[0]["events"]]

@@ -21,8 +21,9 @@ async def stored_values(tx: AsyncManagedTransaction, names: Sequence[str]) -> di
     return {r["name"]: r["values"] for r in await fetch(tx, "flags_stored_values", names=list(names))}
 
 
-def differences(flags: Sequence[FlagDefinition], stored: dict[str, tuple[str | None, bool]]
-                ) -> tuple[list[FlagDefinition], list[str]]:
+def differences(
+    flags: Sequence[FlagDefinition], stored: dict[str, tuple[str | None, bool]]
+) -> tuple[list[FlagDefinition], list[str]]:
     """What a sync must write: (new or changed flags, names to mark inactive)."""
     changed = [f for f in flags if stored.get(f.name) != (f.stored_definition(), True)]
     current = {f.name for f in flags}
@@ -30,8 +31,9 @@ def differences(flags: Sequence[FlagDefinition], stored: dict[str, tuple[str | N
     return changed, retired
 
 
-async def sync(tx: AsyncManagedTransaction, changed: Sequence[FlagDefinition], retired: Sequence[str],
-               batch: int = 10_000) -> None:
+async def sync(
+    tx: AsyncManagedTransaction, changed: Sequence[FlagDefinition], retired: Sequence[str], batch: int = 10_000
+) -> None:
     rows = [
         {
             "name": f.name,
@@ -44,6 +46,6 @@ async def sync(tx: AsyncManagedTransaction, changed: Sequence[FlagDefinition], r
         for f in changed
     ]
     for start in range(0, len(rows), batch):
-        await execute(tx, "flags_sync", flags=rows[start:start + batch])
+        await execute(tx, "flags_sync", flags=rows[start : start + batch])
     for start in range(0, len(retired), batch):
-        await execute(tx, "flags_deactivate", names=list(retired[start:start + batch]))
+        await execute(tx, "flags_deactivate", names=list(retired[start : start + batch]))

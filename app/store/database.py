@@ -72,8 +72,9 @@ class _ConnectionUse:
     def __enter__(self) -> None:
         metrics.pool_acquired()
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         metrics.pool_released()
         if not isinstance(error, ServiceUnavailable | SessionExpired):
             metrics.database_reachable(True)
@@ -158,8 +159,7 @@ class Database:
     def session(self, access_mode: str) -> AsyncSession:
         """A session of this instance's causal chain. `READ_ACCESS` lets routing pick a secondary
         (for auto-commit queries; managed transactions are routed by execute_read/execute_write)."""
-        return self.driver.session(database=self.name, default_access_mode=access_mode,
-                                   bookmark_manager=self.bookmarks)
+        return self.driver.session(database=self.name, default_access_mode=access_mode, bookmark_manager=self.bookmarks)
 
     @contextlib.asynccontextmanager
     async def _admitted(self, places: asyncio.Semaphore, wait: float, refused: str) -> AsyncIterator[None]:
@@ -185,8 +185,13 @@ class Database:
         """A read for a request: admitted like writes (Settings.read_concurrency); a secondary may answer."""
         return await self.read_within(self.timeout, work, *args, **kwargs)
 
-    async def read_within(self, timeout: float,  # noqa: ASYNC109 (the driver's transaction timeout)
-                           work: UnitOfWork[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    async def read_within(
+        self,
+        timeout: float,  # noqa: ASYNC109 (the driver's transaction timeout)
+        work: UnitOfWork[P, T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
         """A read for a request whose time limit is not a request's (a dry run counting a million orgs)."""
         try:
             async with self._admitted(self._readers, self.read_queue_timeout, "reads"), await self._guard():
@@ -247,8 +252,13 @@ class Database:
     async def write(self, work: UnitOfWork[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         return await self.write_within(self.timeout, work, *args, **kwargs)
 
-    async def write_within(self, timeout: float,  # noqa: ASYNC109 (the driver's transaction timeout)
-                            work: UnitOfWork[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    async def write_within(
+        self,
+        timeout: float,  # noqa: ASYNC109 (the driver's transaction timeout)
+        work: UnitOfWork[P, T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
         """A write whose time limit is not a request's (catalog syncs of 100,000 flags)."""
         callbacks: list[Callable[[], None]] = []
 

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from app.store.database import fetch
 from neo4j import AsyncManagedTransaction
 
 
-async def regions(tx: AsyncManagedTransaction, flag: str, roots: list[str], cap: int, sample: int
-                  ) -> tuple[int, list[str]]:
+async def regions(
+    tx: AsyncManagedTransaction, flag: str, roots: list[str], cap: int, sample: int
+) -> tuple[int, list[str]]:
     """How many orgs (at most `cap`) take `flag` from one of `roots`, and up to `sample` of their ids."""
     records = await fetch(tx, "dry_run_region", flag=flag, roots=roots, cap=cap, sample=sample)
     return records[0]["orgs"], records[0]["sample"]
 
 
-async def move_regions(tx: AsyncManagedTransaction, org: str, flags: list[str], cap: int, sample: int
-                       ) -> tuple[int, list[str]]:
+async def move_regions(
+    tx: AsyncManagedTransaction, org: str, flags: list[str], cap: int, sample: int
+) -> tuple[int, list[str]]:
     """How many orgs of `org`'s subtree (at most `cap`) take at least one of `flags` from above `org`."""
     records = await fetch(tx, "dry_run_move", org=org, flags=flags, cap=cap, sample=sample)
     return records[0]["orgs"], records[0]["sample"]
@@ -32,8 +36,9 @@ async def frontier(tx: AsyncManagedTransaction, flag: str, roots: list[str]) -> 
     return [tuple(row) for row in records[0]["setters"]]
 
 
-async def regions_stopping(tx: AsyncManagedTransaction, flag: str, roots: list[str], stops: list[str], cap: int,
-                           sample: int) -> tuple[int, list[str]]:
+async def regions_stopping(
+    tx: AsyncManagedTransaction, flag: str, roots: list[str], stops: list[str], cap: int, sample: int
+) -> tuple[int, list[str]]:
     """`regions`, where each walk also stops at the orgs of `stops`."""
     records = await fetch(tx, "dry_run_regions_stop", flag=flag, roots=roots, stops=stops, cap=cap, sample=sample)
     return records[0]["orgs"], records[0]["sample"]
@@ -51,7 +56,7 @@ async def shielded(tx: AsyncManagedTransaction, flag: str, root: str, cap: int) 
     return (records[0]["total"], records[0]["shielded"]) if records else (0, 0)
 
 
-async def subtree_values(tx: AsyncManagedTransaction, flag: str, root: str) -> list[list]:
+async def subtree_values(tx: AsyncManagedTransaction, flag: str, root: str) -> list[list[Any]]:
     """Every org of `root`'s subtree, parents first: [id, parent id, stored value of `flag` or None, sealed]."""
     records = await fetch(tx, "dry_run_subtree_values", flag=flag, root=root)
     return records[0]["rows"] if records else []

@@ -38,11 +38,11 @@ async def parents(tx: AsyncManagedTransaction, ids: Sequence[str]) -> dict[str, 
 async def create(tx: AsyncManagedTransaction, rows: Sequence[tuple[str, str | None]], batch: int) -> None:
     """Create orgs `(id, parent)`; parents are existing orgs or among `rows`, in any order."""
     for start in range(0, len(rows), batch):
-        await execute(tx, "orgs_create", ids=[org for org, _ in rows[start:start + batch]])
+        await execute(tx, "orgs_create", ids=[org for org, _ in rows[start : start + batch]])
     # Edges only once every node of the request exists: rows may list children first.
     links = [{"id": org, "parent": parent} for org, parent in rows if parent is not None]
     for start in range(0, len(links), batch):
-        await execute(tx, "orgs_link", rows=links[start:start + batch])
+        await execute(tx, "orgs_link", rows=links[start : start + batch])
 
 
 async def move(tx: AsyncManagedTransaction, org: str, parent: str | None) -> None:
@@ -64,11 +64,13 @@ async def children_page(tx: AsyncManagedTransaction, org: str, after: str, limit
     return [(record["id"], record["children"]) for record in records]
 
 
-async def ids_in_range(tx: AsyncManagedTransaction, start: str, stop: str, scan: int,
-                       roots: Sequence[str] | None) -> tuple[list[str], str | None, int]:
+async def ids_in_range(
+    tx: AsyncManagedTransaction, start: str, stop: str, scan: int, roots: Sequence[str] | None
+) -> tuple[list[str], str | None, int]:
     """Scan up to `scan` org ids in [start, stop) in id order; answer those inside `roots`' subtrees
     (all of them for None), the last id scanned, and how many were scanned."""
-    records = await fetch(tx, "orgs_by_prefix", low=start, high=stop, scan=scan,
-                          roots=None if roots is None else list(roots))
+    records = await fetch(
+        tx, "orgs_by_prefix", low=start, high=stop, scan=scan, roots=None if roots is None else list(roots)
+    )
     record = records[0]
     return list(record["ids"]), record["last"], record["scanned"]

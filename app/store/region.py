@@ -52,12 +52,32 @@ class _Log:
 
     events: list[dict[str, Any]] = field(default_factory=list)
 
-    def add(self, action: str, org: str, *, flag: str | None = None, old: Any = None, new: Any = None,
-            at: str | None = None, actor: str = RELOAD_ACTOR, upstream_seq: int | None = None,
-            sealed: bool | None = None) -> None:
-        self.events.append({"action": action, "org": org, "flag": flag, "old": optional_json(old),
-                            "new": optional_json(new),
-                            "at": at, "actor": actor, "upstream_seq": upstream_seq, "sealed": sealed})
+    def add(
+        self,
+        action: str,
+        org: str,
+        *,
+        flag: str | None = None,
+        old: Any = None,
+        new: Any = None,
+        at: str | None = None,
+        actor: str = RELOAD_ACTOR,
+        upstream_seq: int | None = None,
+        sealed: bool | None = None,
+    ) -> None:
+        self.events.append(
+            {
+                "action": action,
+                "org": org,
+                "flag": flag,
+                "old": optional_json(old),
+                "new": optional_json(new),
+                "at": at,
+                "actor": actor,
+                "upstream_seq": upstream_seq,
+                "sealed": sealed,
+            }
+        )
 
     async def write(self, tx: AsyncManagedTransaction, deleted: Sequence[str] = ()) -> None:
         if not self.events:
@@ -89,8 +109,17 @@ async def apply_events(tx: AsyncManagedTransaction, events: Sequence[dict[str, A
         if event["seq"] <= position:
             continue
         await _apply(tx, event)
-        log.add(event["action"], event["org"], flag=event["flag"], old=event["old"], new=event["new"],
-                at=event["at"], actor=event["actor"], upstream_seq=event["seq"], sealed=event.get("sealed"))
+        log.add(
+            event["action"],
+            event["org"],
+            flag=event["flag"],
+            old=event["old"],
+            new=event["new"],
+            at=event["at"],
+            actor=event["actor"],
+            upstream_seq=event["seq"],
+            sealed=event.get("sealed"),
+        )
         position = event["seq"]
         applied += 1
     await log.write(tx)
@@ -104,9 +133,20 @@ async def _apply(tx: AsyncManagedTransaction, event: dict[str, Any]) -> None:
         parent = (event["new"] or {}).get("parent")
         await execute(tx, "region_parents", rows=[{"id": org, "parent": parent}])
     elif action == "flag.set":
-        rows = await fetch(tx, "region_values_set", values=[{
-            "org": org, "flag": event["flag"], "value": to_graph(event["new"]), "at": event["at"],
-            "actor": event["actor"], "sealed": event.get("sealed") or None}])
+        rows = await fetch(
+            tx,
+            "region_values_set",
+            values=[
+                {
+                    "org": org,
+                    "flag": event["flag"],
+                    "value": to_graph(event["new"]),
+                    "at": event["at"],
+                    "actor": event["actor"],
+                    "sealed": event.get("sealed") or None,
+                }
+            ],
+        )
         if not rows or rows[0]["applied"] != 1:
             raise Inconsistent(f"seq {event['seq']} sets a value on {org!r}, which this copy lacks")
     elif action == "flag.clear":
@@ -119,8 +159,9 @@ async def _apply(tx: AsyncManagedTransaction, event: dict[str, Any]) -> None:
 # --- reconciling with a snapshot --------------------------------------------------------
 
 
-async def reconcile_page(tx: AsyncManagedTransaction, rows: Sequence[dict[str, Any]], after: str,
-                         upto: str | None) -> int:
+async def reconcile_page(
+    tx: AsyncManagedTransaction, rows: Sequence[dict[str, Any]], after: str, upto: str | None
+) -> int:
     """Make the local orgs with id in (after, upto] exactly the snapshot's `rows`.
 
     `rows` are a snapshot page in id order (`upto` its last id; None for the tail after
@@ -128,8 +169,10 @@ async def reconcile_page(tx: AsyncManagedTransaction, rows: Sequence[dict[str, A
     worker's cache drops what it held. Answers how many changes were made.
     """
     await audit_store.claim_sequence(tx)
-    local = {org: (parent, {flag: (value, kind, sealed) for flag, value, kind, sealed in values})
-             for org, parent, values in (await fetch(tx, "region_local_orgs", after=after, upto=upto))[0]["rows"]}
+    local = {
+        org: (parent, {flag: (value, kind, sealed) for flag, value, kind, sealed in values})
+        for org, parent, values in (await fetch(tx, "region_local_orgs", after=after, upto=upto))[0]["rows"]
+    }
     log = _Log()
     parents: list[dict[str, Any]] = []
     sets: list[dict[str, Any]] = []
@@ -151,10 +194,17 @@ async def reconcile_page(tx: AsyncManagedTransaction, rows: Sequence[dict[str, A
             old = own.pop(flag, None)
             if old is not None and _same(old[0], value) and bool(old[2]) == bool(sealed):
                 continue
-            sets.append({"org": org, "flag": flag, "value": value, "at": updated_at, "actor": updated_by,
-                         "sealed": sealed})
-            log.add("flag.set", org, flag=flag, old=None if old is None else from_graph(old[0], old[1]),
-                    new=from_graph(value, kind), sealed=True if sealed else (False if old and old[2] else None))
+            sets.append(
+                {"org": org, "flag": flag, "value": value, "at": updated_at, "actor": updated_by, "sealed": sealed}
+            )
+            log.add(
+                "flag.set",
+                org,
+                flag=flag,
+                old=None if old is None else from_graph(old[0], old[1]),
+                new=from_graph(value, kind),
+                sealed=True if sealed else (False if old and old[2] else None),
+            )
         for flag, (value, kind, _sealed) in own.items():
             clears.append({"org": org, "flag": flag})
             log.add("flag.clear", org, flag=flag, old=from_graph(value, kind))

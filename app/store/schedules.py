@@ -13,8 +13,9 @@ async def create(tx: AsyncManagedTransaction, **schedule: Any) -> None:
     await execute(tx, "schedule_create", **schedule)
 
 
-async def pending(tx: AsyncManagedTransaction, org: str | None, subtree: bool, flag: str | None,
-                  scopes: list[str] | None, limit: int) -> list[dict[str, Any]]:
+async def pending(
+    tx: AsyncManagedTransaction, org: str | None, subtree: bool, flag: str | None, scopes: list[str] | None, limit: int
+) -> list[dict[str, Any]]:
     records = await fetch(tx, "schedules_list", org=org, subtree=subtree, flag=flag, scopes=scopes, limit=limit)
     return [dict(schedule) for schedule in records[0]["schedules"]]
 
@@ -24,8 +25,14 @@ async def get(tx: AsyncManagedTransaction, schedule: str) -> dict[str, Any] | No
     return dict(records[0]["schedule"]) if records else None
 
 
-async def finish(tx: AsyncManagedTransaction, schedule: str, status: str, actor: str, reason: str | None = None,
-                 seq: int | None = None) -> None:
+async def finish(
+    tx: AsyncManagedTransaction,
+    schedule: str,
+    status: str,
+    actor: str,
+    reason: str | None = None,
+    seq: int | None = None,
+) -> None:
     await execute(tx, "schedule_finish", id=schedule, status=status, reason=reason, seq=seq, actor=actor)
 
 

@@ -14,8 +14,9 @@ from neo4j import AsyncManagedTransaction, Record
 
 
 def _links(records: list[Record]) -> list[Link] | None:
-    return [Link(record["org"], Sealed(record["value"]) if record["sealed"] else record["value"])
-            for record in records] or None
+    return [
+        Link(record["org"], Sealed(record["value"]) if record["sealed"] else record["value"]) for record in records
+    ] or None
 
 
 # A lookup read in a batch: (org, flag), flag None for every flag. Its answer: the org and its
@@ -29,8 +30,10 @@ Chain = list[list[Any]]
 async def flags_chain(tx: AsyncManagedTransaction, org: str) -> list[tuple[str, dict[str, Any]]] | None:
     """The org and its ancestors, nearest first, each with every value stored on it."""
     records = await fetch(tx, "flags_chain", org=org)
-    return [(record["org"], {name: Sealed(value) if sealed else value for name, value, sealed in record["values"]})
-            for record in records] or None
+    return [
+        (record["org"], {name: Sealed(value) if sealed else value for name, value, sealed in record["values"]})
+        for record in records
+    ] or None
 
 
 async def lookup_chains(tx: AsyncManagedTransaction, lookups: list[ChainLookup]) -> dict[ChainLookup, Chain]:
@@ -39,8 +42,7 @@ async def lookup_chains(tx: AsyncManagedTransaction, lookups: list[ChainLookup])
     return {(record[0], record[1]): record[2] for record in records}
 
 
-async def begin_writes(tx: AsyncManagedTransaction, targets: Sequence[tuple[str, str]]
-                       ) -> list[list[Link] | None]:
+async def begin_writes(tx: AsyncManagedTransaction, targets: Sequence[tuple[str, str]]) -> list[list[Link] | None]:
     """Take the sequence lock and read each (org, flag)'s chain under it, in one round trip.
 
     The first step of every batch of value writes; each chain is as `flag_chain` gives it
@@ -49,8 +51,9 @@ async def begin_writes(tx: AsyncManagedTransaction, targets: Sequence[tuple[str,
     records = await fetch(tx, "value_write_begin", rows=[{"org": org, "flag": flag} for org, flag in targets])
     chains: list[list[Link] | None] = [None] * len(targets)
     for record in records:
-        chains[record["i"]] = [Link(org, Sealed(stored) if sealed else stored)
-                               for org, stored, sealed in record["chain"]] or None
+        chains[record["i"]] = [
+            Link(org, Sealed(stored) if sealed else stored) for org, stored, sealed in record["chain"]
+        ] or None
     return chains
 
 
@@ -64,8 +67,9 @@ class StoredValue:
     actor: str
 
 
-async def write(tx: AsyncManagedTransaction, values: Sequence[StoredValue], changes: Sequence[tuple[str, Change]]
-                ) -> int | None:
+async def write(
+    tx: AsyncManagedTransaction, values: Sequence[StoredValue], changes: Sequence[tuple[str, Change]]
+) -> int | None:
     """Leave each (org, flag) of `values` as it says, and append the `(actor, change)` audit
     events in order; the first event's seq (the others follow it). After `begin_writes`,
     in the same transaction.
@@ -93,14 +97,17 @@ async def write(tx: AsyncManagedTransaction, values: Sequence[StoredValue], chan
 async def bulk_chains(tx: AsyncManagedTransaction, ids: list[str], flag: str) -> dict[str, list[Link]]:
     """For each existing org of `ids`: its chain with each member's stored value of `flag` (as `flag_chain`)."""
     records = await fetch(tx, "values_bulk_chains", ids=ids, flag=flag)
-    return {org: [Link(member, Sealed(value) if sealed else value) for member, value, sealed in chain]
-            for org, chain in records[0]["chains"]}
+    return {
+        org: [Link(member, Sealed(value) if sealed else value) for member, value, sealed in chain]
+        for org, chain in records[0]["chains"]
+    }
 
 
-async def bulk_write(tx: AsyncManagedTransaction, flag: str, sets: list[dict[str, Any]], clears: list[str],
-                     actor: str, batch: int) -> None:
+async def bulk_write(
+    tx: AsyncManagedTransaction, flag: str, sets: list[dict[str, Any]], clears: list[str], actor: str, batch: int
+) -> None:
     """Set (`sets`: [{org, value, sealed}]) and clear (`clears`: org ids) many orgs' own values of `flag`."""
     for start in range(0, len(sets), batch):
-        await execute(tx, "values_bulk_set", flag=flag, rows=sets[start:start + batch], actor=actor)
+        await execute(tx, "values_bulk_set", flag=flag, rows=sets[start : start + batch], actor=actor)
     for start in range(0, len(clears), batch):
-        await execute(tx, "values_bulk_clear", flag=flag, orgs=clears[start:start + batch])
+        await execute(tx, "values_bulk_clear", flag=flag, orgs=clears[start : start + batch])

@@ -32,8 +32,15 @@ class Seed:
     def tree(self) -> list[tuple[str, str | None]]:
         """root -> (eu -> (de, fr), us -> (ny)); and a second root, other."""
         o = self.org
-        return [(o("root"), None), (o("eu"), o("root")), (o("us"), o("root")), (o("de"), o("eu")),
-                (o("fr"), o("eu")), (o("ny"), o("us")), (o("other"), None)]
+        return [
+            (o("root"), None),
+            (o("eu"), o("root")),
+            (o("us"), o("root")),
+            (o("de"), o("eu")),
+            (o("fr"), o("eu")),
+            (o("ny"), o("us")),
+            (o("other"), None),
+        ]
 
     @property
     def orgs(self) -> list[str]:
@@ -41,8 +48,10 @@ class Seed:
 
     def tokens(self, settings: Settings, ttl: int = 3 * 3600) -> dict[str, str]:
         """Token kind -> JWT. Scoped tokens see part of the tree, so fuzzing meets 403 paths too."""
+
         def mint(role: str, *orgs: str) -> str:
             return mint_dev_token(settings, subject=f"fuzz-{role}", roles=[role], orgs=list(orgs), ttl=ttl)
+
         return {
             "admin": mint("admin", "*"),
             "scoped-admin": mint("admin", self.org("eu")),

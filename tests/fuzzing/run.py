@@ -60,9 +60,14 @@ def main() -> int:
     if neo4j is not None:
         env.update(NEO4J_URI=neo4j[0], NEO4J_USER=neo4j[1], NEO4J_PASSWORD=neo4j[2])
     shutil.copy(CATALOG, WORK / "flags.json")
-    env.update(GRAPHFLAGS_HOST="127.0.0.1", GRAPHFLAGS_WORKERS="1",
-               GRAPHFLAGS_FLAGS_FILE=str(WORK / "flags.json"), GRAPHFLAGS_JWT_DEV_KEY_FILE=str(WORK / "dev-jwt.key"),
-               GRAPHFLAGS_LOG_JSON="false", GRAPHFLAGS_LOG_LEVEL="WARNING")
+    env.update(
+        GRAPHFLAGS_HOST="127.0.0.1",
+        GRAPHFLAGS_WORKERS="1",
+        GRAPHFLAGS_FLAGS_FILE=str(WORK / "flags.json"),
+        GRAPHFLAGS_JWT_DEV_KEY_FILE=str(WORK / "dev-jwt.key"),
+        GRAPHFLAGS_LOG_JSON="false",
+        GRAPHFLAGS_LOG_LEVEL="WARNING",
+    )
     env.pop("GRAPHFLAGS_METRICS_PORT", None)
     env.pop("GRAPHFLAGS_PORT", None)  # a free port of its own
     server = Served(env, WORK / "serve.log")
@@ -74,10 +79,26 @@ def main() -> int:
         plant(base, tokens["admin"])
         config = CONFIG
         for kind, token in tokens.items():
-            command = [str(BIN / "schemathesis"), "--config-file", str(config), "run", f"{base}/openapi.json",
-                       "--checks", "all", "--max-examples", str(args.max_examples), "--workers", args.workers,
-                       "--header", f"Authorization: Bearer {token}", "--report", "junit",
-                       "--report-junit-path", str(WORK / f"junit-{kind}.xml"), "--no-color"]
+            command = [
+                str(BIN / "schemathesis"),
+                "--config-file",
+                str(config),
+                "run",
+                f"{base}/openapi.json",
+                "--checks",
+                "all",
+                "--max-examples",
+                str(args.max_examples),
+                "--workers",
+                args.workers,
+                "--header",
+                f"Authorization: Bearer {token}",
+                "--report",
+                "junit",
+                "--report-junit-path",
+                str(WORK / f"junit-{kind}.xml"),
+                "--no-color",
+            ]
             if args.seed is not None:
                 command += ["--seed", str(args.seed)]
             print(f"\n=== schemathesis as {kind} ===", flush=True)

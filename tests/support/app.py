@@ -20,8 +20,9 @@ class AdminApp:
     async def __aenter__(self) -> httpx.AsyncClient:
         self.manager = LifespanManager(create_app(self.settings), startup_timeout=60)
         app = (await self.manager.__aenter__()).app
-        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t",
-                                        headers=self.headers)
+        self.client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t", headers=self.headers
+        )
         return self.client
 
     async def __aexit__(self, *exc) -> None:

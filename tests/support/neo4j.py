@@ -24,8 +24,10 @@ class Neo4jServer:
 
 def new_home(path: Path, *, heap: str = "512m", pagecache: str = "128m", bolt_tls: bool = False) -> Neo4jHome:
     """An initialised (not started) home on free ports."""
-    return Neo4jHome.init(path, ServerConf(bolt_port=free_port(), http_port=free_port(), heap=heap,
-                                           pagecache=pagecache, bolt_tls=bolt_tls))
+    return Neo4jHome.init(
+        path,
+        ServerConf(bolt_port=free_port(), http_port=free_port(), heap=heap, pagecache=pagecache, bolt_tls=bolt_tls),
+    )
 
 
 # A JVM start takes ~20 s on a quiet machine and has taken over 120 s (the CLI's default) on this

@@ -25,13 +25,26 @@ def service_env(settings: Settings, **variables: str) -> dict[str, str]:
     user, password = settings.neo4j_auth()
     # A port from the caller's shell would make every served process ask for the same one.
     inherited = {name: value for name, value in os.environ.items() if name != "GRAPHFLAGS_PORT"}
-    return {**inherited, "NEO4J_URI": settings.neo4j_uri, "NEO4J_USER": user, "NEO4J_PASSWORD": password,
-            "GRAPHFLAGS_JWT_DEV_KEY_FILE": str(settings.jwt_dev_key_file),
-            "GRAPHFLAGS_FLAGS_FILE": str(settings.flags_file), "GRAPHFLAGS_WATCH_CATALOG": "false", **variables}
+    return {
+        **inherited,
+        "NEO4J_URI": settings.neo4j_uri,
+        "NEO4J_USER": user,
+        "NEO4J_PASSWORD": password,
+        "GRAPHFLAGS_JWT_DEV_KEY_FILE": str(settings.jwt_dev_key_file),
+        "GRAPHFLAGS_FLAGS_FILE": str(settings.flags_file),
+        "GRAPHFLAGS_WATCH_CATALOG": "false",
+        **variables,
+    }
 
 
-def wait_until(answers: Callable[[], bool], *, alive: Callable[[], bool] = lambda: True, timeout: float = 90,
-               what: str = "the service", details: Callable[[], str] = lambda: "") -> None:
+def wait_until(
+    answers: Callable[[], bool],
+    *,
+    alive: Callable[[], bool] = lambda: True,
+    timeout: float = 90,
+    what: str = "the service",
+    details: Callable[[], str] = lambda: "",
+) -> None:
     """Poll `answers()` until it is true; a transport error counts as "not yet". Fails at once
     when `alive()` turns false, and at `timeout` (generous: the machine may be loaded)."""
     deadline = time.monotonic() + timeout
@@ -53,8 +66,14 @@ class Served:
     and a crash must take them all); `stop()` is SIGTERM and a wait; `start()` starts it again.
     """
 
-    def __init__(self, env: dict[str, str], log: Path, *arguments: str, name: str = "graphflags serve",
-                 ready_path: str = "/readyz") -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log: Path,
+        *arguments: str,
+        name: str = "graphflags serve",
+        ready_path: str = "/readyz",
+    ) -> None:
         # A port the environment names (GRAPHFLAGS_PORT, as `make run` sets it) is honoured as is.
         self.port = int(env["GRAPHFLAGS_PORT"]) if "GRAPHFLAGS_PORT" in env else free_port()
         self.port_arguments = () if "GRAPHFLAGS_PORT" in env else ("--port", str(self.port))
@@ -65,12 +84,22 @@ class Served:
     def start(self, *, ready: Callable[[], bool] | None = None, timeout: float = 90) -> Served:
         """Start and wait until `ready()` (default: GET `ready_path` answers 200)."""
         with open(self.log, "ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", *self.port_arguments,
-                                             *self.arguments], env=self.env, cwd=REPO, stdout=log,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "app.cli", "serve", *self.port_arguments, *self.arguments],
+                env=self.env,
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         try:
-            wait_until(ready or (lambda: httpx.get(f"{self.url}{self.ready_path}", timeout=5).status_code == 200),
-                       alive=self.alive, timeout=timeout, what=self.name, details=self.tail)
+            wait_until(
+                ready or (lambda: httpx.get(f"{self.url}{self.ready_path}", timeout=5).status_code == 200),
+                alive=self.alive,
+                timeout=timeout,
+                what=self.name,
+                details=self.tail,
+            )
         except BaseException:
             self.kill()  # never leave a half-started server behind a failed test
             raise
@@ -112,10 +141,16 @@ class Served:
 def crashable_env(settings: Settings, server: Neo4jServer) -> dict[str, str]:
     """The environment of a process a test kills as a crash, over `server`: one process, because
     uvicorn's workers outlive a killed supervisor; upstream retries capped at 1 s."""
-    over_server = settings.model_copy(update={"neo4j_uri": server.uri, "neo4j_user": server.user,
-                                              "neo4j_password": SecretStr(server.password)})
-    return service_env(over_server, GRAPHFLAGS_LOG_JSON="false", GRAPHFLAGS_METRICS="false",
-                       GRAPHFLAGS_UPSTREAM_BACKOFF_MAX="1", GRAPHFLAGS_WORKERS="1")
+    over_server = settings.model_copy(
+        update={"neo4j_uri": server.uri, "neo4j_user": server.user, "neo4j_password": SecretStr(server.password)}
+    )
+    return service_env(
+        over_server,
+        GRAPHFLAGS_LOG_JSON="false",
+        GRAPHFLAGS_METRICS="false",
+        GRAPHFLAGS_UPSTREAM_BACKOFF_MAX="1",
+        GRAPHFLAGS_WORKERS="1",
+    )
 
 
 def crashable(name: str, env: dict[str, str], logs: Path, *arguments: str) -> Served:
