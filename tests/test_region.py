@@ -111,7 +111,7 @@ async def _age_and_prune(db: Database, first: int) -> int:
 
 
 class TestRegion:
-    def test_bootstrap_serves_the_upstream_copy(self, region, world, tokens):
+    def test_bootstrap_serves_the_upstream_copy(self, region, upstream, world, tokens):
         reader = tokens.reader()
         assert _value(region.url, world["leaf"], "dark-mode", reader) is True  # inherited from root
         assert _value(region.url, world["leaf"], "theme", reader) == "dark"
@@ -127,7 +127,7 @@ class TestRegion:
         assert ofrep.status_code == 200 and ofrep.json()["value"] == "dark"
         assert float(ofrep.headers["x-graphflags-staleness"]) < STALENESS_BOUND
         state = _ready(region)
-        assert state["upstream"] == region.upstream and state["bootstraps"] == 1
+        assert state["upstream"] == upstream.url and state["bootstraps"] == 1
         assert _until(lambda: _ready(region)["connected"], "the region connects to the feed") < 30
 
     def test_a_toggle_upstream_is_seen_in_the_region_within_the_bound(self, region, upstream, world, tokens):

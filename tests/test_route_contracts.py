@@ -8,10 +8,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from starlette.routing import Mount
+from starlette.routing import Match, Mount
 
 from app.domain import ids
-from app.http.api_route import ApiRoute
+from app.http.api_route import ApiRoute, SeedAlias
 from app.http.openapi import paths_of, spec
 from app.http.routes import ROUTES
 
@@ -82,3 +82,18 @@ def test_writes_are_what_the_table_declares() -> None:
         ("/v1/schedules/{schedule}", "DELETE"),
         ("/{org}/{flag}/{val:path}", "POST"),
     }
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/v1/orgs/acme/children"), ("POST", "/ofrep/v1/event-streams/acme"), ("GET", "/v1/audit")],
+)
+def test_the_seed_aliases_leave_the_api_namespaces_alone(method, path):
+    """A wrong method on an API path is the API's 405, not a seed toggle of an org called `v1`."""
+    scope = {"type": "http", "method": method, "path": path, "root_path": ""}
+    seeds = [route for route in ROUTES if isinstance(route, SeedAlias)]
+    assert len(seeds) == 2
+    assert all(route.matches(scope)[0] is Match.NONE for route in seeds)
+    # Outside those namespaces they are the seed's paths, as written.
+    assert seeds[0].matches({**scope, "method": "GET", "path": "/acme/beta"})[0] is Match.FULL
+    assert seeds[1].matches({**scope, "method": "POST", "path": "/acme/beta/true"})[0] is Match.FULL

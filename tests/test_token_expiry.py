@@ -48,23 +48,23 @@ def refused(verifier: TokenVerifier, token: str) -> bool:
 
 def test_a_token_is_refused_from_its_exp_second_on(migrated, clock):
     token = token_expiring_at(migrated, T)
-    remembering = TokenVerifier(migrated)
+    remembering = TokenVerifier(migrated, clock=lambda: clock[0])
     clock[0] = T - 0.001
     assert not refused(remembering, token)
     assert not refused(remembering, token)  # the remembered copy, still valid
     clock[0] = T
     assert refused(remembering, token)  # remembered, but expired now
-    assert refused(TokenVerifier(migrated), token)  # never seen: refused just the same
+    assert refused(TokenVerifier(migrated, clock=lambda: clock[0]), token)  # never seen: refused just the same
     clock[0] = T + 0.999
-    assert refused(TokenVerifier(migrated), token)
+    assert refused(TokenVerifier(migrated, clock=lambda: clock[0]), token)
 
 
 def test_a_fractional_exp_is_not_rounded_in_the_tokens_favour(migrated, clock):
     # exp = T + 0.5: at T + 0.6 the token has expired, although both fall in second T.
     token = token_expiring_at(migrated, T + 0.5)
-    remembering = TokenVerifier(migrated)
+    remembering = TokenVerifier(migrated, clock=lambda: clock[0])
     clock[0] = T + 0.4
     assert not refused(remembering, token)
     clock[0] = T + 0.6
-    assert refused(TokenVerifier(migrated), token)
+    assert refused(TokenVerifier(migrated, clock=lambda: clock[0]), token)
     assert refused(remembering, token)

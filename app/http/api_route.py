@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from starlette.routing import Route
+from starlette.routing import Match, Route
+from starlette.types import Scope
 
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -36,3 +37,21 @@ class ApiRoute(Route):
         self.method = method
         self.operation = operation
         self.writes = method not in _READS if writes is None else writes
+
+
+# The API's own namespaces: every versioned path and OFREP's live under these.
+API_PREFIXES = ("/v1/", "/ofrep/")
+
+
+class SeedAlias(ApiRoute):
+    """A seed path (`/{org}/{flag}`, `/{org}/{flag}/{val}`), kept unversioned for its users.
+
+    Its parameters would match any path of the API too (`POST /v1/orgs/x/children` reads as
+    org `v1`, flag `orgs`), so it leaves the API's namespaces alone: a wrong method there is a
+    405 naming the allowed ones, not a seed toggle of an org called `v1`.
+    """
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope.get("type") == "http" and str(scope.get("path", "")).startswith(API_PREFIXES):
+            return Match.NONE, {}
+        return super().matches(scope)

@@ -28,6 +28,7 @@ from app.http import (
     values,
 )
 from app.http.api_route import ApiRoute as Api
+from app.http.api_route import SeedAlias
 
 ROUTES = [
     Api("/healthz", health.healthz, "GET", operation=openapi.HEALTHZ),
@@ -79,6 +80,6 @@ ROUTES = [
     # Its event streams (ADR-0008): the URL a bulk answer's eventStreams names, credential included.
     Api("/ofrep/v1/event-streams/{org}", event_streams.stream_events, "GET", operation=openapi.OFREP_EVENT_STREAM),
     # The seed's two endpoints, kept as users wrote them down.
-    Api("/{org}/{flag}", values.get_value, "GET", operation=openapi.SEED_GET_VALUE),
-    Api("/{org}/{flag}/{val:path}", values.post_seed_value, "POST", operation=openapi.SEED_POST_VALUE),
+    SeedAlias("/{org}/{flag}", values.get_value, "GET", operation=openapi.SEED_GET_VALUE),
+    SeedAlias("/{org}/{flag}/{val:path}", values.post_seed_value, "POST", operation=openapi.SEED_POST_VALUE),
 ]

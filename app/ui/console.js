@@ -204,7 +204,8 @@ async function explain(flag) {
     const answer = await api.get(api.paths.explain(state.org, flag));
     $("explain-title").textContent = `Why ${answer.org} gets ${flag} = ${render(answer.value)}`;
     $("explain-summary").textContent = summary(answer);
-    $("explain-chain").replaceChildren(...answer.chain.map((link) => {
+    $("explain-chain").replaceChildren(...answer.chain.map((entry) => {
+      const link = { ...entry, rollout: rolloutOf(entry) };
       const decisive = link.org === answer.source_org;
       return el("li", { class: decisive ? "decisive" : "" }, orgLink(link.org),
         el("span", { text: link.rollout ? ` = ${describeRollout(link.rollout)}`
@@ -221,6 +222,17 @@ async function explain(flag) {
   }
 }
 
+// A chain entry's rollout: the server shows a rollout as the entry's value in its public shape,
+// `{"rollout": {"percent", "unit_depth", "value"}}` (docs/api.md, "Rollouts along the tree").
+function rolloutOf(link) {
+  if (!link) return undefined;
+  if (link.rollout) return link.rollout;
+  const value = link.value;
+  const isRollout = value && typeof value === "object" && !Array.isArray(value)
+    && Object.keys(value).length === 1 && value.rollout && typeof value.rollout === "object";
+  return isRollout ? value.rollout : undefined;
+}
+
 function describeRollout(rollout) {
   const depth = rollout.unit_depth ?? 1;
   return `rollout of ${render(rollout.value)} to ${rollout.percent}% of units ${depth} level${depth === 1 ? "" : "s"} below`;
@@ -233,7 +245,7 @@ function summary(answer) {
   if (answer.reason === "sealed") return `${answer.source_org} sealed this value: nothing set below it applies.`;
   if (answer.reason !== "split") return `The nearest value is set on ${answer.source_org} (${answer.reason}).`;
   const at = answer.chain.findIndex((link) => link.org === answer.source_org);
-  const rollout = answer.chain[at]?.rollout;
+  const rollout = rolloutOf(answer.chain[at]);
   const unit = answer.unit ?? answer.metadata?.unit ?? (rollout ? answer.chain[at - (rollout.unit_depth ?? 1)]?.org : undefined);
   return `A rollout set on ${answer.source_org}${rollout ? ` (${describeRollout(rollout)})` : ""} includes this org`
     + `${unit ? ` through its unit ${unit}` : ""}.`;
