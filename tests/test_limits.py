@@ -107,8 +107,10 @@ async def test_declared_length_over_the_limit_is_refused_before_the_body_is_read
 
 
 async def test_a_declared_length_of_thousands_of_digits_is_413(live_server, tokens):
+    # The head alone: the parser refuses it before any body. Body bytes sent after it would sit
+    # unread when the server closes, and the kernel then resets the connection, answer and all.
     status, _, body = await raw_request(
-        live_server, head("POST", "/v1/orgs/bulk", tokens.mint("admin"), "Content-Length: " + "9" * 5000), [b"[{"]
+        live_server, head("POST", "/v1/orgs/bulk", tokens.mint("admin"), "Content-Length: " + "9" * 5000), []
     )
     assert status in (400, 413), body
 
