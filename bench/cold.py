@@ -46,10 +46,11 @@ from open_loop import FLAG, IdSample, attack, free_port, serve, targets, warm_da
 
 from app.auth.tokens import mint_dev_token  # noqa: E402
 from app.domain.catalog import Catalog  # noqa: E402
+from app.neo4j_server import ServerConf  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from app.store.cypher import cypher  # noqa: E402
 from loaders.admin_import import import_directory  # noqa: E402
-from loaders.neo4j_home import NEO4JCTL, Neo4jHome  # noqa: E402
+from loaders.neo4j_home import Neo4jHome  # noqa: E402
 from loaders.synthetic import Shape, write_admin  # noqa: E402
 
 START, END = "<!-- cold:start -->", "<!-- cold:end -->"
@@ -135,24 +136,10 @@ def main() -> None:
     if not args.reuse:
         shutil.rmtree(home_dir, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [
-            str(NEO4JCTL),
-            "init",
-            str(home_dir),
-            "--bolt-port",
-            str(free_port()),
-            "--http-port",
-            str(free_port()),
-            "--heap",
-            args.heap,
-            "--pagecache",
-            args.pagecache,
-        ],
-        check=True,
-        capture_output=True,
+    home = Neo4jHome.init(
+        Path(home_dir),
+        ServerConf(bolt_port=free_port(), http_port=free_port(), heap=args.heap, pagecache=args.pagecache),
     )
-    home = Neo4jHome(home_dir)
     service = None
     try:
         if args.reuse:

@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -39,10 +38,11 @@ from scale import free_port, serve  # noqa: E402
 
 from app.auth.tokens import mint_dev_token  # noqa: E402
 from app.domain.catalog import Catalog  # noqa: E402
+from app.neo4j_server import ServerConf  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from app.store.cypher import cypher  # noqa: E402
 from loaders.admin_import import import_directory  # noqa: E402
-from loaders.neo4j_home import NEO4JCTL, Neo4jHome  # noqa: E402
+from loaders.neo4j_home import Neo4jHome  # noqa: E402
 from loaders.synthetic import Shape, write_admin  # noqa: E402
 
 TENANT_ROOT = "t0-0"
@@ -51,24 +51,10 @@ FLAG = "beta-dashboard"  # boolean, default false: setting true changes every un
 
 def build(args) -> None:
     home_dir = Path(args.home)
-    subprocess.run(
-        [
-            NEO4JCTL,
-            "init",
-            home_dir,
-            "--bolt-port",
-            str(free_port()),
-            "--http-port",
-            str(free_port()),
-            "--heap",
-            args.heap,
-            "--pagecache",
-            args.pagecache,
-        ],
-        check=True,
-        capture_output=True,
+    home = Neo4jHome.init(
+        Path(home_dir),
+        ServerConf(bolt_port=free_port(), http_port=free_port(), heap=args.heap, pagecache=args.pagecache),
     )
-    home = Neo4jHome(home_dir)
     folder = home_dir / "import"
     shutil.rmtree(folder, ignore_errors=True)
     catalog = Catalog.load(REPO / "flags.json")

@@ -62,9 +62,10 @@ from open_loop import FLAG, IdSample, attack, free_port, serve, targets, warm_da
 
 from app.auth.tokens import mint_dev_token  # noqa: E402
 from app.domain.catalog import Catalog  # noqa: E402
+from app.neo4j_server import ServerConf  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from loaders.admin_import import import_directory  # noqa: E402
-from loaders.neo4j_home import NEO4JCTL, Neo4jHome  # noqa: E402
+from loaders.neo4j_home import Neo4jHome  # noqa: E402
 from loaders.synthetic import DepthSample, Shape, write_admin  # noqa: E402
 
 START, END = "<!-- scale15:start -->", "<!-- scale15:end -->"
@@ -480,24 +481,10 @@ def main() -> None:
     catalog = Catalog.load(REPO / "flags.json")
     home_dir, work = Path(args.home), Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [
-            str(NEO4JCTL),
-            "init",
-            str(home_dir),
-            "--bolt-port",
-            str(free_port()),
-            "--http-port",
-            str(free_port()),
-            "--heap",
-            args.heap,
-            "--pagecache",
-            args.pagecache,
-        ],
-        check=True,
-        capture_output=True,
+    home = Neo4jHome.init(
+        Path(home_dir),
+        ServerConf(bolt_port=free_port(), http_port=free_port(), heap=args.heap, pagecache=args.pagecache),
     )
-    home = Neo4jHome(home_dir)
     token = mint_dev_token(
         Settings(jwt_dev_key_file=work / "dev-jwt.key"), subject="bench", roles=["reader"], orgs=["*"], ttl=6 * 3600
     )
