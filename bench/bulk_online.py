@@ -24,9 +24,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from scale import ensure_home, serve  # noqa: E402
+from open_loop import free_port, serve  # noqa: E402
 
 from app.auth.tokens import mint_dev_token  # noqa: E402
+from app.neo4j_server import Neo4jHome, ServerConf  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from loaders.synthetic import Shape, write_csv  # noqa: E402
 
@@ -50,7 +51,10 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    home = ensure_home(Path(args.home), args.heap, args.pagecache)
+    home = Neo4jHome.init(
+        Path(args.home),
+        ServerConf(bolt_port=free_port(), http_port=free_port(), heap=args.heap, pagecache=args.pagecache),
+    )
     home.start()
 
     body = work / f"bulk-{args.rows}.csv"
@@ -60,7 +64,7 @@ def main() -> None:
     token = mint_dev_token(
         Settings(jwt_dev_key_file=work / "dev-jwt.key"), subject="bench-bulk", roles=["admin"], orgs=["*"], ttl=7200
     )
-    service, base_url = serve(home, work)
+    service, base_url = serve(home, work, 1)
     try:
         before = memory_kib(service.pid)
         with open(body, "rb") as stream, httpx.Client(timeout=3600) as client:

@@ -79,7 +79,7 @@ def measure(args) -> None:
     token = mint_dev_token(
         Settings(jwt_dev_key_file=work / "dev-jwt.key"), subject="bench", roles=["writer"], orgs=["*"], ttl=3600
     )
-    service, base_url = serve(home, work)
+    service, base_url = serve(home, work, 1)
     results: dict = {"load_before": load_before}
     try:
         with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as client:
