@@ -271,16 +271,17 @@ async def test_idle_streams_send_keep_alive_comments_and_still_hear_changes(sett
     token = tokens.mint("reader", two_trees["a"])
     with serving(settings) as base:
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-            answers = {org: await bulk(http, token, two_trees[org]) for org in ("a1", "a3")}
+            answers = {org: await bulk(http, token, two_trees[org]) for org in ("a1", "a2", "a3")}
             async with (
                 RawStream(http, stream_url(answers["a1"])) as first,
                 RawStream(http, stream_url(answers["a3"])) as second,
+                Stream(http, stream_url(answers["a2"])) as parsed,
             ):
                 for stream in (first, second):
                     assert (await stream.next()).startswith(": listening")
                     # Idle: nothing but keep-alives, one after the other.
                     assert [await stream.next() for _ in range(3)] == [": keep-alive"] * 3
-                # A change between keep-alives still reaches both streams.
+                # A change between keep-alives still reaches every stream.
                 await put(client, tokens, two_trees["a"], "beta", True)
                 for org, stream in (("a1", first), ("a3", second)):
                     while (line := await stream.next()) == ": keep-alive":
@@ -289,6 +290,12 @@ async def test_idle_streams_send_keep_alive_comments_and_still_hear_changes(sett
                     assert line == f"id: {etag}"
                     assert await stream.next() == "event: message"
                     assert orjson.loads((await stream.next()).removeprefix("data: "))["etag"] == etag
+                assert await parsed.refetch() == (await bulk(http, token, two_trees["a2"])).headers["etag"]
+                # Keep-alives after an event (the streams' clock) are no events to an SSE client:
+                # the next one it dispatches is the next change's.
+                assert [await first.next() for _ in range(3)] == [": keep-alive"] * 3
+                await put(client, tokens, two_trees["a"], "beta", False)
+                assert await parsed.refetch() == (await bulk(http, token, two_trees["a2"])).headers["etag"]
 
 
 async def test_a_catalog_reload_tells_the_streams_whose_answer_it_changes(settings_for, tokens, two_trees, tmp_path):

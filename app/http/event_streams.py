@@ -37,8 +37,10 @@ PATH = "/ofrep/v1/event-streams/"
 # Sent first, so that the client sees the stream open at once: a comment, which no client
 # dispatches (a `retry:` field here made some SSE clients dispatch an empty event).
 _OPENING = b": listening for changes to this answer\n\n"
-# An SSE comment as well: proxies see traffic on an idle stream, clients dispatch nothing.
-_KEEP_ALIVE = b": keep-alive\n\n"
+# An SSE comment line as well: proxies see traffic on an idle stream, clients dispatch nothing.
+# No blank line after it: that would end an (empty) event, and some clients (httpx-sse 0.4)
+# then dispatch one with an empty data once an event id has been seen, against the spec.
+_KEEP_ALIVE = b": keep-alive\n"
 
 
 def described(
