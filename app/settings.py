@@ -162,6 +162,9 @@ class Settings(BaseSettings):
     stream_url_lifetime: int = Field(300, ge=10)
     # What eventStreams tells clients to wait, once hidden or idle, before closing the stream.
     stream_inactivity_delay: int = Field(120, ge=1)
+    # Seconds between the `: keep-alive` comments every open event stream sends, so that
+    # proxies and load balancers do not cut idle streams (one timer per process for all).
+    stream_heartbeat_seconds: float = Field(15.0, gt=0)
 
     # Regions (docs/regions.md): with an upstream URL this instance keeps a local copy of the
     # upstream's orgs and values in its own Neo4j, follows its change feed, and refuses writes.

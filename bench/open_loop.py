@@ -78,7 +78,10 @@ def warm_database(home: Neo4jHome) -> float:
     return time.perf_counter() - clock
 
 
-def serve(home: Neo4jHome, work: Path, workers: int) -> tuple[subprocess.Popen, str]:
+def serve(
+    home: Neo4jHome, work: Path, workers: int, settings: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, str]:
+    """`graphflags serve` over `home` on a free port (extra `settings`: GRAPHFLAGS_* variables)."""
     port = free_port()
     env = {
         **os.environ,
@@ -89,6 +92,7 @@ def serve(home: Neo4jHome, work: Path, workers: int) -> tuple[subprocess.Popen, 
         "GRAPHFLAGS_WATCH_CATALOG": "false",
         "GRAPHFLAGS_LOG_LEVEL": "WARNING",
         "GRAPHFLAGS_JWT_DEV_KEY_FILE": str(work / "dev-jwt.key"),
+        **(settings or {}),
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve"],

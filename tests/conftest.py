@@ -28,8 +28,8 @@ from app.neo4j_server import Neo4jHome
 from app.settings import Settings
 from app.store.database import Database
 from app.store.migrations import apply_migrations
+from tests.support.live import serving
 from tests.support.neo4j import Neo4jServer, running_home
-from tests.support.ports import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_CATALOG = Path(__file__).parent / "data" / "catalog.json"
@@ -131,29 +131,8 @@ def live_server(migrated: Settings) -> Iterator[str]:
     """The app served by uvicorn over real HTTP, in a thread: for clients that bring their
     own HTTP stack (the OpenFeature SDK's `requests`) and for streamed answers (SSE), which
     httpx's in-process transport would buffer whole. Yields the base URL."""
-    import threading
-    import time
-
-    import uvicorn
-
-    port = free_port()
-    # The grace period bounds shutdown while an SSE stream is still open.
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(migrated), host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=2
-        )
-    )
-    thread = threading.Thread(target=server.run, name="live-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the live server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with serving(migrated) as base:
+        yield base
 
 
 class Tokens:

@@ -17,6 +17,9 @@ import pytest
 from httpx_sse import aconnect_sse
 from loguru import logger
 
+from tests.conftest import TEST_CATALOG
+from tests.support.live import serving
+
 BULK = "/ofrep/v1/evaluate/flags"
 # A bound for a test that would otherwise hang, not a measure: the contract says within 1 s.
 WAIT = 60.0
@@ -78,6 +81,33 @@ class Stream:
         assert data["type"] == "refetchEvaluation"
         assert event.id == data["etag"]
         return data["etag"]
+
+    async def __aexit__(self, *exc_info) -> None:
+        self._reader.cancel()
+        await self._context.__aexit__(*exc_info)
+
+
+class RawStream:
+    """An open event stream read line by line, comments included (httpx-sse drops them)."""
+
+    def __init__(self, http: httpx.AsyncClient, url: str) -> None:
+        self.http, self.url = http, url
+        self.lines: asyncio.Queue = asyncio.Queue()
+
+    async def __aenter__(self) -> RawStream:
+        self._context = self.http.stream("GET", self.url)
+        response = await self._context.__aenter__()
+        assert response.status_code == 200, await response.aread()
+        self._reader = asyncio.create_task(self._read(response))
+        return self
+
+    async def _read(self, response: httpx.Response) -> None:
+        async for line in response.aiter_lines():
+            if line:  # the blank lines between messages
+                await self.lines.put(line)
+
+    async def next(self) -> str:
+        return await asyncio.wait_for(self.lines.get(), timeout=WAIT)
 
     async def __aexit__(self, *exc_info) -> None:
         self._reader.cancel()
@@ -233,3 +263,84 @@ async def test_a_stream_ends_when_its_org_moves_out_of_the_callers_scope(live, c
         while (event := await stream.next()) is not None:
             assert event.event != "message", "a stream out of scope said what changed"
     assert (await live.get(url)).status_code == 403
+
+
+async def test_idle_streams_send_keep_alive_comments_and_still_hear_changes(settings_for, client, tokens, two_trees):
+    # A short interval, so that the test waits a fraction of a second per keep-alive.
+    settings = settings_for(stream_heartbeat_seconds=0.2)
+    token = tokens.mint("reader", two_trees["a"])
+    with serving(settings) as base:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            answers = {org: await bulk(http, token, two_trees[org]) for org in ("a1", "a2", "a3")}
+            async with (
+                RawStream(http, stream_url(answers["a1"])) as first,
+                RawStream(http, stream_url(answers["a3"])) as second,
+                Stream(http, stream_url(answers["a2"])) as parsed,
+            ):
+                for stream in (first, second):
+                    assert (await stream.next()).startswith(": listening")
+                    # Idle: nothing but keep-alives, one after the other.
+                    assert [await stream.next() for _ in range(3)] == [": keep-alive"] * 3
+                # A change between keep-alives still reaches every stream.
+                await put(client, tokens, two_trees["a"], "beta", True)
+                for org, stream in (("a1", first), ("a3", second)):
+                    while (line := await stream.next()) == ": keep-alive":
+                        pass
+                    etag = (await bulk(http, token, two_trees[org])).headers["etag"]
+                    assert line == f"id: {etag}"
+                    assert await stream.next() == "event: message"
+                    assert orjson.loads((await stream.next()).removeprefix("data: "))["etag"] == etag
+                assert await parsed.refetch() == (await bulk(http, token, two_trees["a2"])).headers["etag"]
+                # Keep-alives after an event (the streams' clock) are no events to an SSE client:
+                # the next one it dispatches is the next change's.
+                assert [await first.next() for _ in range(3)] == [": keep-alive"] * 3
+                await put(client, tokens, two_trees["a"], "beta", False)
+                assert await parsed.refetch() == (await bulk(http, token, two_trees["a2"])).headers["etag"]
+
+
+async def test_a_catalog_reload_tells_the_streams_whose_answer_it_changes(settings_for, tokens, two_trees, tmp_path):
+    """The reload `serve` does when flags.json changes (the watcher): a new default of a flag
+    reaches a stream that answered it from the default, and not one whose org sets it itself."""
+    flag = f"{two_trees['a']}-reloaded"  # Flag nodes are shared in the database: a name of this test's own
+    base_catalog = orjson.loads(TEST_CATALOG.read_bytes())
+
+    def catalog(default: str) -> bytes:
+        return orjson.dumps({"flags": {**base_catalog["flags"], flag: {"type": "string", "default": default}}})
+
+    source = tmp_path / "reload-source.json"
+    source.write_bytes(catalog("one"))
+    settings = settings_for(source, watch_catalog=True)
+    admin = tokens.admin()
+    token = tokens.mint("reader", "*")
+
+    def answered(response: httpx.Response) -> object:
+        return {entry["key"]: entry["value"] for entry in response.json()["flags"]}[flag]
+
+    with serving(settings) as base:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            # a-other sets the flag itself; a3 answers it from the catalog's default.
+            response = await http.put(
+                f"/v1/orgs/{two_trees['a-other']}/flags/{flag}", json={"value": "own"}, headers=admin
+            )
+            assert response.status_code == 200, response.text
+            by_default, own = await bulk(http, token, two_trees["a3"]), await bulk(http, token, two_trees["a-other"])
+            assert (answered(by_default), answered(own)) == ("one", "own")
+            async with Stream(http, stream_url(by_default)) as defaulted, Stream(http, stream_url(own)) as unaffected:
+                # As an editor saves: a new file renamed over the old one.
+                replacement = settings.flags_file.with_suffix(".tmp")
+                replacement.write_bytes(catalog("two"))
+                replacement.replace(settings.flags_file)
+                etag = await defaulted.refetch()
+                fresh = await bulk(http, token, two_trees["a3"])
+                assert fresh.headers["etag"] == etag != by_default.headers["etag"]
+                assert answered(fresh) == "two"
+                # The reload changed nothing a-other's stream was answered: its first event is
+                # about the change made after it.
+                response = await http.put(
+                    f"/v1/orgs/{two_trees['a-other']}/flags/{flag}", json={"value": "later"}, headers=admin
+                )
+                assert response.status_code == 200, response.text
+                later = await bulk(http, token, two_trees["a-other"])
+                assert await unaffected.refetch() == later.headers["etag"]
+                assert answered(later) == "later"
+                assert unaffected.events.empty() and defaulted.events.empty()

@@ -48,7 +48,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
         services.follower.listeners.append(hub.heard)
         services.catalog.listeners.append(hub.catalog_changed)
-        tasks = [asyncio.create_task(services.follower.run()), asyncio.create_task(hub.run())]
+        tasks = [
+            asyncio.create_task(services.follower.run()),
+            asyncio.create_task(hub.run()),
+            asyncio.create_task(hub.keep_alive(settings.stream_heartbeat_seconds)),
+        ]
         if settings.metrics:
             tasks.append(asyncio.create_task(metrics.flush_every()))
         if settings.upstream_url:

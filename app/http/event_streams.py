@@ -10,9 +10,10 @@ strings; uvicorn's access log is off). The stream says nothing but
     data: {"type": "refetchEvaluation", "etag": "<etag>"}
 
 each time the answer its client was given changes (app/services/event_streams.py decides
-when), and ends at the caller's token expiry like every stream (app/http/streams.py). The
-event id is the ETag, so a client that reconnects with `Last-Event-ID` is told only of what
-it has not heard; without one, of whatever changed since the answer its URL was issued with.
+when), and a `: keep-alive` comment every GRAPHFLAGS_STREAM_HEARTBEAT_SECONDS; it ends at
+the caller's token expiry like every stream (app/http/streams.py). The event id is the
+ETag, so a client that reconnects with `Last-Event-ID` is told only of what it has not
+heard; without one, of whatever changed since the answer its URL was issued with.
 """
 
 from __future__ import annotations
@@ -30,12 +31,16 @@ from app.auth.stream_tokens import StreamGrant
 from app.domain.access import Principal
 from app.errors import Problem, ProblemType
 from app.http.streams import credential, open_stream
-from app.services.event_streams import StreamHub, Subscriber
+from app.services.event_streams import KEEP_ALIVE, StreamHub, Subscriber
 
 PATH = "/ofrep/v1/event-streams/"
 # Sent first, so that the client sees the stream open at once: a comment, which no client
 # dispatches (a `retry:` field here made some SSE clients dispatch an empty event).
 _OPENING = b": listening for changes to this answer\n\n"
+# An SSE comment line as well: proxies see traffic on an idle stream, clients dispatch nothing.
+# No blank line after it: that would end an (empty) event, and some clients (httpx-sse 0.4)
+# then dispatch one with an empty data once an event id has been seen, against the spec.
+_KEEP_ALIVE = b": keep-alive\n"
 
 
 def described(
@@ -87,6 +92,10 @@ def _grant(request: Request) -> StreamGrant:
 
 async def _events(subscriber: Subscriber) -> AsyncIterator[bytes]:
     yield _OPENING
-    while (etag := await subscriber.next()) is not None:
+    while (notice := await subscriber.next()) is not None:
+        if notice is KEEP_ALIVE:
+            yield _KEEP_ALIVE
+            continue
+        etag = notice
         data = orjson.dumps({"type": "refetchEvaluation", "etag": etag})
         yield b"id: %s\nevent: message\ndata: %s\n\n" % (etag.encode(), data)

@@ -18,11 +18,16 @@ groups: a fan-out to every stream must not hold up the lookups being served mean
 group keeps its answer as one encoded entry per flag, so a value change re-resolves only the
 flags it touched (for 10,000 groups, a tenth of the work of answering them whole); a move, a
 catalog reload or a flag the group does not know yet answers the group whole.
+
+Idle streams are kept alive by one timer for the whole process (`keep_alive`), not a task
+per stream: every interval it marks each subscriber, whose writer then sends an SSE comment,
+so proxies and load balancers that cut silent connections leave the streams open.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
@@ -47,17 +52,30 @@ class Answers(Protocol):
 
 # Groups answered between two yields to the event loop (each one is a few dict reads when cached).
 GROUPS_PER_YIELD = 20
+# Subscribers woken for a keep-alive between two yields: their writers then run a batch at a
+# time, so a tick over ten thousand streams never holds the lookups up for long.
+KEEP_ALIVES_PER_YIELD = 100
+
+
+class Notice(enum.Enum):
+    """What a subscriber's writer sends when it has no new ETag: a keep-alive comment."""
+
+    KEEP_ALIVE = "keep-alive"
+
+
+KEEP_ALIVE = Notice.KEEP_ALIVE
 
 
 class Subscriber:
     """One open stream: the newest ETag it has to announce, and a flag to wake its writer."""
 
-    __slots__ = ("_wake", "ended", "pending", "principal")
+    __slots__ = ("_wake", "ended", "keep_alive_due", "pending", "principal")
 
     def __init__(self, principal: Principal) -> None:
         self.principal = principal
         self.pending: str | None = None
         self.ended = False
+        self.keep_alive_due = False
         self._wake = asyncio.Event()
 
     def announce(self, etag: str) -> None:
@@ -68,13 +86,21 @@ class Subscriber:
         self.ended = True
         self._wake.set()
 
-    async def next(self) -> str | None:
-        """The next ETag to announce, or None when the stream must end."""
-        while self.pending is None and not self.ended:
+    def keep_alive(self) -> None:
+        self.keep_alive_due = True
+        self._wake.set()
+
+    async def next(self) -> str | Notice | None:
+        """The next ETag to announce, KEEP_ALIVE when the stream should say something, or None
+        when the stream must end."""
+        while self.pending is None and not self.ended and not self.keep_alive_due:
             self._wake.clear()
             await self._wake.wait()
         if self.ended:
             return None
+        self.keep_alive_due = False  # an event keeps the connection alive as well as a comment
+        if self.pending is None:
+            return KEEP_ALIVE
         etag, self.pending = self.pending, None
         return etag
 
@@ -182,6 +208,16 @@ class StreamHub:
                 raise
             except Exception:  # the database may be away; the next change tries again
                 logger.exception("event streams: a fan-out failed")
+
+    async def keep_alive(self, interval: float) -> None:
+        """Every `interval` seconds, every open stream sends a keep-alive (one timer for all)."""
+        while True:
+            await asyncio.sleep(interval)
+            subscribers = [subscriber for group in self._groups.values() for subscriber in group.subscribers]
+            for done, subscriber in enumerate(subscribers, 1):
+                subscriber.keep_alive()
+                if done % KEEP_ALIVES_PER_YIELD == 0:
+                    await asyncio.sleep(0)
 
     async def fan_out(self) -> None:
         """Answer every group a change reached again, and tell the subscribers whose answer changed."""
