@@ -40,7 +40,6 @@ import os
 import platform
 import random
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -57,8 +56,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from hotpath import service_pids, write_section  # noqa: E402
-from open_loop import FLAG, IdSample, attack, free_port, serve, targets, warm_database  # noqa: E402
+from harness import free_port, serve, service_pids, stop, write_section  # noqa: E402
+from open_loop import FLAG, IdSample, attack, targets, warm_database  # noqa: E402
 
 from app.auth.tokens import mint_dev_token  # noqa: E402
 from app.domain.catalog import Catalog  # noqa: E402
@@ -160,12 +159,6 @@ def sequential(client: httpx.Client, paths: list[str]) -> list[float]:
         if response.status_code != 200:
             raise RuntimeError(f"{path}: {response.status_code} {response.text}")
     return took
-
-
-def stop(service: subprocess.Popen | None) -> None:
-    if service is not None and service.poll() is None:
-        service.send_signal(signal.SIGTERM)
-        service.wait(timeout=60)
 
 
 def generate(
