@@ -37,6 +37,7 @@ from harness import REPO, Run
 # imports them from bench/harness.py, drop these re-exports.
 from harness import free_port as free_port
 from harness import sh as sh
+from harness import uptime as uptime
 
 HOME = REPO / ".local" / "neo4j" / "bench-toggles"
 # The service's log and development key (tokens are minted with it).
