@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from harness import Run, free_port, healthz, publish, serve, service_pids, stop  # noqa: E402
-from open_loop import FLAG, IdSample, attack, targets, warm_database  # noqa: E402
+from open_loop import FLAG, IdSample, Unasked, attack, targets, warm_database  # noqa: E402
 
 from app.auth.tokens import mint_dev_token  # noqa: E402
 from app.domain.catalog import Catalog  # noqa: E402
@@ -149,14 +149,7 @@ def main() -> None:
         service, base = serve(home, work, args.workers)
         pids = service_pids(service.pid)
         tmp = Path(tempfile.gettempdir())
-        cursor = 0
-
-        def fresh(count: int) -> list[str]:
-            nonlocal cursor
-            if cursor + count > len(ids):
-                raise SystemExit(f"out of unasked org ids ({len(ids):,}); raise --sample")
-            cursor += count
-            return ids[cursor - count : cursor]
+        fresh = Unasked(ids, "raise --sample").take
 
         # Warm the service (pooled connections, query plans, both workers) on orgs measured never after.
         attack("rest", 1000, 5, targets("rest", base, fresh(5000), token), pids, neo4j_pid, tmp)

@@ -67,6 +67,12 @@ def sh(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(args, check=True, text=True, **kwargs)
 
 
+def measured_on() -> str:
+    """When and on what a table was measured: "Measured <UTC time> on N cores (<CPU model>)"."""
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    return f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores ({cpu})"
+
+
 def uptime() -> str:
     return sh("uptime", capture_output=True).stdout.strip().split("load average:")[1].strip()
 

@@ -39,6 +39,7 @@ from harness import (
     dev_token,
     ensure_orgs,
     healthz,
+    measured_on,
     serve,
     service_pids,
     stop,
@@ -166,7 +167,8 @@ def main() -> None:
         pids = service_pids(service.pid)
         rng = random.Random(42)
         hot = [f"o-{rng.randrange(options.orgs)}" for _ in range(1000)]
-        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as http:
+        # Unmeasured, so a slow first answer (cold page cache, a busy machine) may take its time.
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
             for org in hot:  # warm the cache of every worker a few times over
                 for flag in FLAGS[:2]:
                     for _ in range(3):
@@ -281,12 +283,9 @@ def main() -> None:
 
 
 def report(runs: list[Run], options, load_before: tuple[float, ...], load_after: tuple[float, ...]) -> None:
-    cpu = subprocess.run(
-        ["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True
-    ).stdout.strip()
     lines = [
         START,
-        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores ({cpu}), "
+        f"{measured_on()}, "
         f"24 GiB; Neo4j 5.26.30 (heap {options.heap}, page cache {options.pagecache}) with {options.orgs:,} orgs (fan-out 10, depth 6); "
         f"`graphflags serve` with {options.workers} uvicorn workers; load tool on the same two cores, "
         f"{CONNECTIONS} connections. Fixed rates: h2load, latency from its per-request log (uncached and toggles: "

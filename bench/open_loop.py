@@ -45,6 +45,19 @@ class IdSample:
             self.ids.append(org)
 
 
+class Unasked:
+    """Org ids handed out once each, in order: every open-loop request is for an org never asked before."""
+
+    def __init__(self, ids: list[str], hint: str) -> None:
+        self.ids, self.hint, self.cursor = ids, hint, 0
+
+    def take(self, count: int) -> list[str]:
+        if self.cursor + count > len(self.ids):
+            raise SystemExit(f"out of never-asked org ids ({len(self.ids):,}): {self.hint}")
+        self.cursor += count
+        return self.ids[self.cursor - count : self.cursor]
+
+
 def warm_database(home: Neo4jHome) -> float:
     """Read every record the lookups use once, so they come from the page cache afterwards."""
     clock = time.perf_counter()

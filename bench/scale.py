@@ -57,7 +57,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from harness import free_port, serve, service_pids, stop, write_section  # noqa: E402
-from open_loop import FLAG, IdSample, attack, targets, warm_database  # noqa: E402
+from open_loop import FLAG, IdSample, Unasked, attack, targets, warm_database  # noqa: E402
 
 from app.auth.tokens import mint_dev_token  # noqa: E402
 from app.domain.catalog import Catalog  # noqa: E402
@@ -223,14 +223,7 @@ def open_loop(home: Neo4jHome, work: Path, ids: list[str], token: str, args) -> 
     rows = []
     try:
         pids = service_pids(service.pid)
-        cursor = 0
-
-        def fresh(count: int) -> list[str]:
-            nonlocal cursor
-            if cursor + count > len(ids):
-                raise SystemExit(f"out of never-asked org ids ({len(ids):,}): lower --rates or --duration")
-            cursor += count
-            return ids[cursor - count : cursor]
+        fresh = Unasked(ids, "lower --rates or --duration").take
 
         # Connections, plans and both workers warmed on orgs never measured afterwards.
         warmup = min(2000, len(ids) // 10)

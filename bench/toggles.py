@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import subprocess
 import sys
 import time
@@ -212,12 +211,9 @@ def main() -> None:
 
 
 def report(runs: list[Run], database_cpu: list[float], options, load_before: str, load_after: str, ready) -> None:
-    cpu = subprocess.run(
-        ["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True
-    ).stdout.strip()
     lines = [
         START,
-        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores ({cpu}); "
+        f"{harness.measured_on()}; "
         f"Neo4j 5.26.30 (heap {options.heap}, page cache {options.pagecache}) with {options.orgs:,} orgs (fan-out 10); `graphflags serve` with "
         f"{options.workers} uvicorn workers; load tool on the same two cores. Toggles: seed "
         f"`POST /{{org}}/{FLAG}/{{true|false}}`, each run over its own {ORGS_PER_RUN:,} orgs, every request a change. "
