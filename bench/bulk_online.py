@@ -24,10 +24,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from open_loop import free_port, serve  # noqa: E402
+from harness import bench_home, serve, stop  # noqa: E402
 
 from app.auth.tokens import mint_dev_token  # noqa: E402
-from app.neo4j_server import Neo4jHome, ServerConf  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from loaders.synthetic import Shape, write_csv  # noqa: E402
 
@@ -51,11 +50,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    home = Neo4jHome.init(
-        Path(args.home),
-        ServerConf(bolt_port=free_port(), http_port=free_port(), heap=args.heap, pagecache=args.pagecache),
-    )
-    home.start()
+    home = bench_home(Path(args.home), args.heap, args.pagecache)
 
     body = work / f"bulk-{args.rows}.csv"
     prefix = f"b{int(time.time())}x"
@@ -64,8 +59,9 @@ def main() -> None:
     token = mint_dev_token(
         Settings(jwt_dev_key_file=work / "dev-jwt.key"), subject="bench-bulk", roles=["admin"], orgs=["*"], ttl=7200
     )
-    service, base_url = serve(home, work, 1)
+    service = None
     try:
+        service, base_url = serve(home, work)
         before = memory_kib(service.pid)
         with open(body, "rb") as stream, httpx.Client(timeout=3600) as client:
             start = time.perf_counter()
@@ -77,8 +73,8 @@ def main() -> None:
             took = time.perf_counter() - start
         after = memory_kib(service.pid)
     finally:
-        service.terminate()
-        service.wait(timeout=60)
+        stop(service)
+        home.stop()
     result = {
         "rows": args.rows,
         "body_bytes": body.stat().st_size,

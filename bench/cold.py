@@ -27,8 +27,6 @@ import os
 import random
 import re
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,8 +39,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from hotpath import Run, service_pids, write_section  # noqa: E402
-from open_loop import FLAG, IdSample, attack, free_port, serve, targets, warm_database  # noqa: E402
+from harness import Run, free_port, healthz, publish, serve, service_pids, stop  # noqa: E402
+from open_loop import FLAG, IdSample, Unasked, attack, targets, warm_database  # noqa: E402
 
 from app.auth.tokens import mint_dev_token  # noqa: E402
 from app.domain.catalog import Catalog  # noqa: E402
@@ -88,13 +86,6 @@ def profile_statement(home: Neo4jHome, orgs: list[str]) -> list[str]:
 
     walk(summary.profile)
     return operators
-
-
-def wrk_healthz(base: str, duration: int, pids: list[int]) -> float:
-    out = subprocess.run(
-        ["wrk", "-t1", "-c50", f"-d{duration}s", f"{base}/healthz"], capture_output=True, text=True, check=True
-    ).stdout
-    return float(out.split("Requests/sec:")[1].split()[0])
 
 
 def hot_spots(profile: Path, top: int = 30) -> list[str]:
@@ -158,14 +149,7 @@ def main() -> None:
         service, base = serve(home, work, args.workers)
         pids = service_pids(service.pid)
         tmp = Path(tempfile.gettempdir())
-        cursor = 0
-
-        def fresh(count: int) -> list[str]:
-            nonlocal cursor
-            if cursor + count > len(ids):
-                raise SystemExit(f"out of unasked org ids ({len(ids):,}); raise --sample")
-            cursor += count
-            return ids[cursor - count : cursor]
+        fresh = Unasked(ids, "raise --sample").take
 
         # Warm the service (pooled connections, query plans, both workers) on orgs measured never after.
         attack("rest", 1000, 5, targets("rest", base, fresh(5000), token), pids, neo4j_pid, tmp)
@@ -206,11 +190,9 @@ def main() -> None:
         noop = attack(
             "healthz", TARGET_RATE, args.duration, targets("healthz", base, ["-"], token), pids, neo4j_pid, tmp
         )
-        noop_wrk = wrk_healthz(base, args.duration, pids)
+        noop_wrk = healthz(base, args.duration, pids).rps
     finally:
-        if service is not None:
-            service.send_signal(signal.SIGTERM)
-            service.wait(timeout=30)
+        stop(service)
         home.stop()
     load_after = os.getloadavg()
     report(rows, noop, noop_wrk, crossing, plan, hot, load_before, load_after, warm_s, args)
@@ -263,9 +245,7 @@ def report(rows, noop, noop_wrk, crossing, plan, hot, load_before, load_after, w
         lines += ["", f"py-spy, one worker during {args.profile} (inclusive share of samples):", "", "```", *hot, "```"]
     lines.append(END)
     table = "\n".join(lines)
-    print(table)
-    if not args.no_write:
-        write_section(START, END, "Cold lookups over 10M orgs (issue 11)", table)
+    publish(table, START, END, "Cold lookups over 10M orgs (issue 11)", write=not args.no_write)
 
 
 if __name__ == "__main__":

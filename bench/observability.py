@@ -32,7 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
-from hotpath import cpu_seconds  # one /proc reader for every benchmark
+from harness import cpu_seconds  # one /proc reader for every benchmark
 
 REPO = Path(__file__).resolve().parent.parent
 PORT = 18090

@@ -1,26 +1,23 @@
 """Open-loop load on a running `graphflags serve`: shared by bench/cold.py and bench/scale.py.
 
-`serve` starts the service over a Neo4j home; `targets` builds vegeta targets (one request per
+`targets` builds vegeta targets (one request per
 org, so every request can be for an org never asked before); `attack` sends them at a fixed
 rate with vegeta and reports latency and the CPU each side used; `IdSample` keeps a random
 share of a synthetic forest's ids while it is generated; `warm_database` reads the store once
-so the page cache holds it, as on a long-running server.
+so the page cache holds it, as on a long-running server. The service itself, its home and the
+CPU accounting are bench/harness.py's.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import os
 import random
-import socket
 import subprocess
 import sys
 import time
 from collections import Counter
 from pathlib import Path
-
-import httpx
 
 from neo4j import GraphDatabase
 
@@ -28,28 +25,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from hotpath import VEGETA, Run, cpu_seconds, service_pids  # noqa: E402
+from harness import VEGETA, Run, cpu_seconds, service_pids, vegeta_report, vegeta_run, watch  # noqa: E402
 
 from loaders.neo4j_home import Neo4jHome  # noqa: E402
 
 FLAG = "new-checkout"
-
-
-def free_port() -> int:
-    """A free port below the kernel's ephemeral range: a port the kernel picked for us (bind to
-    0) may be handed to someone's outgoing connection before our server binds it, which on this
-    busy machine happened (Neo4j: "Address already in use")."""
-    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    rng = random.Random()
-    for _ in range(200):
-        port = rng.randrange(20000, min(low, 32768))
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port found below the ephemeral range")
 
 
 class IdSample:
@@ -65,6 +45,19 @@ class IdSample:
             self.ids.append(org)
 
 
+class Unasked:
+    """Org ids handed out once each, in order: every open-loop request is for an org never asked before."""
+
+    def __init__(self, ids: list[str], hint: str) -> None:
+        self.ids, self.hint, self.cursor = ids, hint, 0
+
+    def take(self, count: int) -> list[str]:
+        if self.cursor + count > len(self.ids):
+            raise SystemExit(f"out of never-asked org ids ({len(self.ids):,}): {self.hint}")
+        self.cursor += count
+        return self.ids[self.cursor - count : self.cursor]
+
+
 def warm_database(home: Neo4jHome) -> float:
     """Read every record the lookups use once, so they come from the page cache afterwards."""
     clock = time.perf_counter()
@@ -76,43 +69,6 @@ def warm_database(home: Neo4jHome) -> float:
         ):
             driver.execute_query(statement, database_="neo4j")
     return time.perf_counter() - clock
-
-
-def serve(
-    home: Neo4jHome, work: Path, workers: int, settings: dict[str, str] | None = None
-) -> tuple[subprocess.Popen, str]:
-    """`graphflags serve` over `home` on a free port (extra `settings`: GRAPHFLAGS_* variables)."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "NEO4J_URI": home.bolt_uri,
-        "NEO4J_PASSWORD": home.password,
-        "GRAPHFLAGS_PORT": str(port),
-        "GRAPHFLAGS_WORKERS": str(workers),
-        "GRAPHFLAGS_WATCH_CATALOG": "false",
-        "GRAPHFLAGS_LOG_LEVEL": "WARNING",
-        "GRAPHFLAGS_JWT_DEV_KEY_FILE": str(work / "dev-jwt.key"),
-        **(settings or {}),
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve"],
-        env=env,
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=open(work / "serve.log", "w"),
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200 and process.poll() is None:
-                return process, base
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None:
-            raise SystemExit(f"the service exited; see {work / 'serve.log'}")
-        time.sleep(0.25)
-    raise SystemExit("the service did not become ready")
 
 
 def targets(case: str, base: str, orgs: list[str], token: str) -> list[dict]:
@@ -149,20 +105,7 @@ def attack(
 ) -> tuple[Run, float, Counter]:
     target_file, results = tmp / f"cold-{case}.json", tmp / f"cold-{case}-{rate}.bin"
     target_file.write_text("".join(json.dumps(t) + "\n" for t in chosen))
-    before, neo4j_before = cpu_seconds(pids), cpu_seconds([neo4j_pid])
-    started = time.monotonic()
-    load = subprocess.Popen(
-        [
-            VEGETA,
-            "attack",
-            "-format=json",
-            f"-rate={rate}/s",
-            f"-duration={duration}s",
-            f"-targets={target_file}",
-            "-timeout=10s",
-            f"-output={results}",
-        ]
-    )
+    neo4j_before = cpu_seconds([neo4j_pid])
     spy = None
     if profile is not None:
         worker = max(service_pids(pids[0])[1:], key=lambda pid: cpu_seconds([pid]))  # a worker, not a helper
@@ -184,32 +127,21 @@ def attack(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-    load_cpu = 0.0
-    while load.poll() is None:
-        load_cpu = max(load_cpu, cpu_seconds([load.pid]))
-        time.sleep(0.2)
-    wall = time.monotonic() - started
+    load = subprocess.Popen(
+        [
+            VEGETA,
+            "attack",
+            "-format=json",
+            f"-rate={rate}/s",
+            f"-duration={duration}s",
+            f"-targets={target_file}",
+            "-timeout=10s",
+            f"-output={results}",
+        ]
+    )
+    load_cpu, wall, service_cpu = watch(load, pids)
     if spy is not None:
         spy.wait(timeout=60)
-    report = json.loads(
-        subprocess.run(
-            [VEGETA, "report", "-type=json", str(results)], capture_output=True, text=True, check=True
-        ).stdout
-    )
-    statuses = Counter(report["status_codes"])
-    ok = sum(n for code, n in statuses.items() if code.startswith("2"))
-    latency = {key: nanos / 1e6 for key, nanos in report["latencies"].items()}
-    run = Run(
-        case,
-        f"{rate:,}/s",
-        report["requests"],
-        ok,
-        report["requests"] - ok,
-        report["throughput"],
-        latency["50th"],
-        latency["95th"],
-        latency["99th"],
-        load_cpu / wall,
-        (cpu_seconds(pids) - before) / wall,
-    )
-    return run, (cpu_seconds([neo4j_pid]) - neo4j_before) / wall, statuses
+    report = vegeta_report(results)
+    run = vegeta_run(case, rate, report, load_cpu, wall, service_cpu)
+    return run, (cpu_seconds([neo4j_pid]) - neo4j_before) / wall, Counter(report["status_codes"])

@@ -30,8 +30,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from open_loop import FLAG, serve  # noqa: E402
-from scale import percentiles, sequential, stop  # noqa: E402
+from harness import serve, stop  # noqa: E402
+from open_loop import FLAG  # noqa: E402
+from scale import percentiles, sequential  # noqa: E402
 
 from app.auth.tokens import mint_dev_token  # noqa: E402
 from app.settings import Settings  # noqa: E402

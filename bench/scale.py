@@ -40,7 +40,6 @@ import os
 import platform
 import random
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -57,8 +56,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from hotpath import service_pids, write_section  # noqa: E402
-from open_loop import FLAG, IdSample, attack, free_port, serve, targets, warm_database  # noqa: E402
+from harness import free_port, serve, service_pids, stop, write_section  # noqa: E402
+from open_loop import FLAG, IdSample, Unasked, attack, targets, warm_database  # noqa: E402
 
 from app.auth.tokens import mint_dev_token  # noqa: E402
 from app.domain.catalog import Catalog  # noqa: E402
@@ -162,12 +161,6 @@ def sequential(client: httpx.Client, paths: list[str]) -> list[float]:
     return took
 
 
-def stop(service: subprocess.Popen | None) -> None:
-    if service is not None and service.poll() is None:
-        service.send_signal(signal.SIGTERM)
-        service.wait(timeout=60)
-
-
 def generate(
     orgs: int, folder: Path, catalog: Catalog, open_loop_orgs: int
 ) -> tuple[DepthSample, list[str], dict, float]:
@@ -230,14 +223,7 @@ def open_loop(home: Neo4jHome, work: Path, ids: list[str], token: str, args) -> 
     rows = []
     try:
         pids = service_pids(service.pid)
-        cursor = 0
-
-        def fresh(count: int) -> list[str]:
-            nonlocal cursor
-            if cursor + count > len(ids):
-                raise SystemExit(f"out of never-asked org ids ({len(ids):,}): lower --rates or --duration")
-            cursor += count
-            return ids[cursor - count : cursor]
+        fresh = Unasked(ids, "lower --rates or --duration").take
 
         # Connections, plans and both workers warmed on orgs never measured afterwards.
         warmup = min(2000, len(ids) // 10)

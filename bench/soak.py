@@ -13,9 +13,7 @@ goes into bench/RESULTS.md between the soak markers.
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import signal
 import statistics
 import subprocess
 import sys
@@ -24,22 +22,10 @@ import threading
 import time
 from pathlib import Path
 
-from hotpath import (
-    BODY,
-    BOLT,
-    HOME,
-    HTTP,
-    NEO4JCTL,
-    PORT,
-    REPO,
-    ensure_orgs,
-    service_pids,
-    sh,
-    start_database,
-    write_section,
-)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import bench_home, dev_token, ensure_orgs, publish, serve, service_pids, stop
+from hotpath import BODY, HOME, WORK
 
-BASE = f"http://127.0.0.1:{PORT}"
 START, END = "<!-- soak:start -->", "<!-- soak:end -->"
 
 
@@ -74,77 +60,37 @@ def main() -> None:
     parser.add_argument("--lookups", type=int, default=2000, help="lookups per second")
     parser.add_argument("--toggles", type=int, default=20, help="toggles per second")
     parser.add_argument("--orgs", type=int, default=1_000_000)
+    parser.add_argument("--heap", default="2g", help="Neo4j's heap (the published figures: 2g)")
+    parser.add_argument("--pagecache", default="2g", help="Neo4j's page cache (the published figures: 2g)")
     parser.add_argument("--no-write", action="store_true")
     options = parser.parse_args()
     seconds = options.minutes * 60
 
-    sh(
-        str(NEO4JCTL),
-        "init",
-        str(HOME),
-        "--bolt-port",
-        str(BOLT),
-        "--http-port",
-        str(HTTP),
-        "--heap",
-        "2g",
-        "--pagecache",
-        "2g",
-        stdout=subprocess.DEVNULL,
-    )
-    env = {
-        **os.environ,
-        "NEO4J_URI": f"bolt://127.0.0.1:{BOLT}",
-        "NEO4J_PASSWORD": (HOME / "password").read_text().strip(),
-        "GRAPHFLAGS_PORT": str(PORT),
-        "GRAPHFLAGS_LOG_LEVEL": "WARNING",
-        "GRAPHFLAGS_WORKERS": "2",
-    }
-    token = sh(
-        sys.executable,
-        "-m",
-        "app.cli",
-        "token",
-        "--sub",
-        "soak",
-        "--role",
-        "admin",
-        "--org",
-        "*",
-        "--ttl",
-        str(seconds + 3600),
-        capture_output=True,
-        cwd=REPO,
-    ).stdout.strip()
-    start_database(env)
-    service = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve"],
-        env=env,
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=open(REPO / ".local" / "soak-serve.log", "w"),
-    )
+    home = bench_home(HOME, heap=options.heap, pagecache=options.pagecache)
+    service = None
     tmp = Path(tempfile.mkdtemp())
     try:
-        ensure_orgs(options.orgs, token)
+        service, base = serve(home, WORK, workers=2)
+        token = dev_token(WORK, "soak", "admin", ["*"], ttl=seconds + 3600)
+        ensure_orgs(base, options.orgs, token)
         pids = service_pids(service.pid)
-        neo4j_pid = int((HOME / "run" / "neo4j.pid").read_text().strip())
+        neo4j_pid = home.pid()
         rng = random.Random(7)
         orgs = [f"o-{rng.randrange(options.orgs)}" for _ in range(20_000)]
-        (tmp / "lookups.txt").write_text("".join(f"{BASE}/v1/orgs/{org}/flags/new-checkout\n" for org in orgs))
+        (tmp / "lookups.txt").write_text("".join(f"{base}/v1/orgs/{org}/flags/new-checkout\n" for org in orgs))
         (tmp / "toggles.txt").write_text(
             "".join(
-                f"{BASE}/{org}/beta-dashboard/{'true' if i % 2 else 'false'}\n" for i, org in enumerate(orgs[:1000] * 2)
+                f"{base}/{org}/beta-dashboard/{'true' if i % 2 else 'false'}\n" for i, org in enumerate(orgs[:1000] * 2)
             )
         )
         samples: list[tuple[float, float, float]] = []
-        stop = threading.Event()
+        sampled_enough = threading.Event()
 
         def sample() -> None:
             begun = time.monotonic()
-            while not stop.is_set():
+            while not sampled_enough.is_set():
                 samples.append((time.monotonic() - begun, rss_mib(pids), rss_mib([neo4j_pid])))
-                stop.wait(10)
+                sampled_enough.wait(10)
 
         sampler = threading.Thread(target=sample, daemon=True)
         started_us = time.time_ns() // 1000
@@ -176,13 +122,13 @@ def main() -> None:
         )
         lookups.wait()
         toggles.wait()
-        stop.set()
+        sampled_enough.set()
         sampler.join()
         samples.append((seconds, rss_mib(pids), rss_mib([neo4j_pid])))
         report(options, started_us, tmp, samples)
     finally:
-        service.send_signal(signal.SIGTERM)
-        service.wait(timeout=30)
+        stop(service)
+        home.stop()
 
 
 def report(options, started_us: int, tmp: Path, samples) -> None:
@@ -225,9 +171,7 @@ def report(options, started_us: int, tmp: Path, samples) -> None:
         END,
     ]
     table = "\n".join(lines)
-    print(table)
-    if not options.no_write:
-        write_section(START, END, "Soak (issue 7)", table)
+    publish(table, START, END, "Soak (issue 7)", write=not options.no_write)
 
 
 if __name__ == "__main__":

@@ -42,8 +42,8 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hotpath import Run, cpu_seconds, service_pids, write_section
-from open_loop import FLAG, REPO, attack, free_port, serve, targets
+from harness import REPO, Run, cpu_seconds, free_port, serve, service_pids, write_section
+from open_loop import FLAG, attack, targets
 
 from app.auth.tokens import mint_dev_token
 from app.neo4j_server import ServerConf

@@ -21,112 +21,29 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import re
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hotpath import (
-    NEO4JCTL,
-    REPO,
-    Run,
-    _ms,
-    cpu_seconds,
-    service_pids,
-    vegeta,
-    wait_ready,
-    write_section,
-)
+import harness
+from harness import REPO, Run
 
 HOME = REPO / ".local" / "neo4j" / "bench-toggles"
+# The service's log and development key (tokens are minted with it).
+WORK = REPO / ".local" / "bench-toggles"
 START, END = "<!-- toggles:start -->", "<!-- toggles:end -->"
 FLAG = "beta-dashboard"
 ORGS_PER_RUN = 5_000
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def sh(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(args, check=True, text=True, **kwargs)
-
-
-def uptime() -> str:
-    return sh("uptime", capture_output=True).stdout.strip().split("load average:")[1].strip()
 
 
 def toggles(first: int, count: int) -> list[str]:
     """Every org of the slice set true, then every one set false: each request a change."""
     orgs = [f"o-{n}" for n in range(first, first + count)]
     return [f"/{org}/{FLAG}/true" for org in orgs] + [f"/{org}/{FLAG}/false" for org in orgs]
-
-
-def wrk(
-    case: str,
-    base: str,
-    paths: list[str],
-    token: str,
-    duration: int,
-    connections: int,
-    pids: list[int],
-    method: str = "GET",
-    tmp: Path = Path(tempfile.gettempdir()),
-) -> tuple[Run, str]:
-    script = tmp / ("toggles-" + re.sub(r"\W+", "-", case) + f"-{connections}.lua")
-    listing = ",".join(f'"{path}"' for path in paths)
-    script.write_text(
-        f"local paths = {{{listing}}}\nlocal i = 0\n"
-        f'wrk.method = "{method}"\nwrk.headers["Authorization"] = "Bearer {token}"\n'
-        "request = function()\n  i = i % #paths + 1\n  return wrk.format(nil, paths[i])\nend\n"
-    )
-    before = cpu_seconds(pids)
-    started = time.monotonic()
-    load = subprocess.Popen(
-        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), base],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    load_cpu = 0.0
-    while load.poll() is None:
-        load_cpu = max(load_cpu, cpu_seconds([load.pid]))
-        time.sleep(0.2)
-    out = load.stdout.read()
-    wall = time.monotonic() - started
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    latency = {
-        m.group(1): _ms(m.group(2), m.group(3)) for m in re.finditer(r"^\s+(\d+)%\s+([\d.]+)(us|ms|s)$", out, re.M)
-    }
-    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
-    errors += (
-        sum(int(n) for n in re.findall(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)[0])
-        if "Socket errors" in out
-        else 0
-    )
-    sent = int(re.search(r"(\d+) requests in", out).group(1))
-    return Run(
-        case,
-        f"wrk -c{connections}",
-        sent,
-        sent - errors,
-        errors,
-        rps,
-        latency.get("50", 0),
-        latency.get("90", 0),
-        latency.get("99", 0),
-        load_cpu / wall,
-        (cpu_seconds(pids) - before) / wall,
-    ), out
 
 
 def clear_toggled_values(uri: str, password: str) -> None:
@@ -138,17 +55,6 @@ def clear_toggled_values(uri: str, password: str) -> None:
             await driver.execute_query("MATCH (:Org)-[s:SET]->(:Flag {name: $flag}) DELETE s", flag=FLAG)
 
     asyncio.run(clear())
-
-
-def ensure_orgs(base: str, orgs: int, token: str) -> None:
-    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=600) as http:
-        wait_ready(http)
-        if http.get(f"/v1/orgs/o-{orgs - 1}").status_code == 200:
-            return
-        print(f"loading {orgs:,} orgs through POST /v1/orgs/bulk ...", flush=True)
-        rows = "".join(f"o-{n},{f'o-{(n - 1) // 10}' if n else ''}\n" for n in range(orgs))
-        response = http.post("/v1/orgs/bulk", content="id,parent\n" + rows, headers={"Content-Type": "text/csv"})
-        response.raise_for_status()
 
 
 def profile(pid: int, duration: int, out: Path) -> subprocess.Popen:
@@ -176,9 +82,9 @@ def settle(pids: list[int], idle: float = 0.15, longest: float = 90.0) -> None:
     """Wait (at most `longest` s) until these processes use under `idle` cores over 3 s."""
     deadline = time.monotonic() + longest
     while time.monotonic() < deadline:
-        before = cpu_seconds(pids)
+        before = harness.cpu_seconds(pids)
         time.sleep(3)
-        used = (cpu_seconds(pids) - before) / 3
+        used = (harness.cpu_seconds(pids) - before) / 3
         if used < idle:
             return
         print(f"  Neo4j still busy ({used:.2f} cores); waiting", flush=True)
@@ -215,6 +121,8 @@ def main() -> None:
     parser.add_argument("--connections", default="2,8,20,50")
     parser.add_argument("--rates", default="200,1000")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--heap", default="2g", help="Neo4j's heap (the published figures: 2g)")
+    parser.add_argument("--pagecache", default="2g", help="Neo4j's page cache (the published figures: 2g)")
     parser.add_argument("--profile", action="store_true", help="py-spy the busiest worker at 50 connections")
     parser.add_argument("--no-write", action="store_true", help="print the tables, leave RESULTS.md alone")
     options = parser.parse_args()
@@ -223,92 +131,55 @@ def main() -> None:
     if options.orgs < ORGS_PER_RUN * (1 + len(connections) + len(rates)):
         raise SystemExit(f"--orgs must be at least {ORGS_PER_RUN * (1 + len(connections) + len(rates)):,}")
 
-    bolt, http_port, port = free_port(), free_port(), free_port()
-    base = f"http://127.0.0.1:{port}"
-    sh(
-        str(NEO4JCTL),
-        "init",
-        str(HOME),
-        "--bolt-port",
-        str(bolt),
-        "--http-port",
-        str(http_port),
-        "--heap",
-        "2g",
-        "--pagecache",
-        "2g",
-        stdout=subprocess.DEVNULL,
-    )
-    password = (HOME / "password").read_text().strip()
-    env = {
-        **os.environ,
-        "NEO4J_URI": f"bolt://127.0.0.1:{bolt}",
-        "NEO4J_PASSWORD": password,
-        "GRAPHFLAGS_PORT": str(port),
-        "GRAPHFLAGS_LOG_LEVEL": "WARNING",
-        "GRAPHFLAGS_WORKERS": str(options.workers),
-    }
-    token = sh(
-        sys.executable,
-        "-m",
-        "app.cli",
-        "token",
-        "--sub",
-        "bench",
-        "--role",
-        "admin",
-        "--org",
-        "*",
-        "--ttl",
-        "86400",
-        capture_output=True,
-        cwd=REPO,
-    ).stdout.strip()
-    sh(str(NEO4JCTL), "start", str(HOME), stdout=subprocess.DEVNULL)
+    home = harness.bench_home(HOME, heap=options.heap, pagecache=options.pagecache)
     service = None
     try:
-        sh(sys.executable, "-m", "app.cli", "migrate", env=env, cwd=REPO, stdout=subprocess.DEVNULL)
-        service = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve"],
-            env=env,
-            cwd=REPO,
-            stdout=subprocess.DEVNULL,
-            stderr=open(REPO / ".local" / "bench-toggles-serve.log", "w"),
-        )
-        ensure_orgs(base, options.orgs, token)
-        clear_toggled_values(env["NEO4J_URI"], password)
-        pids = service_pids(service.pid)
-        neo4j = [int((HOME / "run" / "neo4j.pid").read_text().strip())]
+        service, base = harness.serve(home, WORK, options.workers)
+        token = harness.dev_token(WORK, "bench", "admin", ["*"])
+        harness.ensure_orgs(base, options.orgs, token)
+        clear_toggled_values(home.bolt_uri, home.password)
+        pids = harness.service_pids(service.pid)
+        neo4j = [home.pid()]
         # Warm up (not reported): the JVM compiles the write path, and Neo4j works off the bulk load
         # (the first run after loading saw Neo4j use 0.8 cores at 23 toggles/s). Then wait for it to idle.
         print("warming up the write path ...", flush=True)
-        wrk("warm-up", base, toggles(0, ORGS_PER_RUN), token, 10, 8, pids, method="POST")
+        harness.wrk("warm-up", base, toggles(0, ORGS_PER_RUN), token, 10, pids, connections=8, method="POST")
         settle(neo4j)
-        load_before = uptime()
+        load_before = harness.uptime()
         runs: list[Run] = []
         database_cpu: list[float] = []
 
         def measured(run_load):
             """Run one load, noting the cores Neo4j used meanwhile."""
-            before, started = cpu_seconds(neo4j), time.monotonic()
+            before, started = harness.cpu_seconds(neo4j), time.monotonic()
             run = run_load()
-            database_cpu.append((cpu_seconds(neo4j) - before) / (time.monotonic() - started))
+            database_cpu.append((harness.cpu_seconds(neo4j) - before) / (time.monotonic() - started))
             return run
 
         print("noop (GET /healthz) at saturation ...", flush=True)
         runs.append(
-            measured(lambda: wrk("noop GET /healthz", base, ["/healthz"], token, options.duration, 50, pids)[0])
+            measured(lambda: harness.healthz(base, options.duration, pids, case="noop GET /healthz", label="wrk -c50"))
         )
         slice_ = 1  # slice 0 was the warm-up's
         spy = None
         for count in connections:
             print(f"toggles at {count} connections ...", flush=True)
             if options.profile and count == max(connections):
-                busiest = max(pids[1:] or pids, key=lambda pid: cpu_seconds([pid]))
+                busiest = max(pids[1:] or pids, key=lambda pid: harness.cpu_seconds([pid]))
                 spy = profile(busiest, options.duration, REPO / ".local" / f"toggles-c{count}.pyspy.txt")
             paths = toggles(slice_ * ORGS_PER_RUN, ORGS_PER_RUN)
             run, out = measured(
-                lambda: wrk("toggles", base, paths, token, options.duration, count, pids, method="POST")
+                lambda: harness.wrk(
+                    "toggles",
+                    base,
+                    paths,
+                    token,
+                    options.duration,
+                    pids,
+                    connections=count,
+                    method="POST",
+                    label=f"wrk -c{count}",
+                )
             )
             slice_ += 1
             runs.append(run)
@@ -317,36 +188,27 @@ def main() -> None:
                 spy = None
         for rate in rates:
             print(f"toggles at {rate}/s (vegeta) ...", flush=True)
-            paths = toggles(slice_ * ORGS_PER_RUN, ORGS_PER_RUN)
+            requests = [f"POST {base}{path}" for path in toggles(slice_ * ORGS_PER_RUN, ORGS_PER_RUN)]
             slice_ += 1
-            run = measured(
-                lambda: vegeta(
-                    "toggles", rate, [base + path for path in paths], token, options.duration, pids, method="POST"
-                )
-            )
+            run = measured(lambda: harness.vegeta("toggles", rate, requests, token, options.duration, pids))
             run.rate = f"vegeta {rate:,}/s"
             runs.append(run)
-        load_after = uptime()
+        load_after = harness.uptime()
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as http:
             problems = http.get("/readyz").json()
         if options.profile:
             summarise(REPO / ".local" / f"toggles-c{max(connections)}.pyspy.txt")
         report(runs, database_cpu, options, load_before, load_after, problems)
     finally:
-        if service is not None:
-            service.send_signal(signal.SIGTERM)
-            service.wait(timeout=30)
-        sh(str(NEO4JCTL), "stop", str(HOME), stdout=subprocess.DEVNULL)
+        harness.stop(service)
+        home.stop()
 
 
 def report(runs: list[Run], database_cpu: list[float], options, load_before: str, load_after: str, ready) -> None:
-    cpu = subprocess.run(
-        ["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True
-    ).stdout.strip()
     lines = [
         START,
-        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores ({cpu}); "
-        f"Neo4j 5.26.30 (heap 2g, page cache 2g) with {options.orgs:,} orgs (fan-out 10); `graphflags serve` with "
+        f"{harness.measured_on()}; "
+        f"Neo4j 5.26.30 (heap {options.heap}, page cache {options.pagecache}) with {options.orgs:,} orgs (fan-out 10); `graphflags serve` with "
         f"{options.workers} uvicorn workers; load tool on the same two cores. Toggles: seed "
         f"`POST /{{org}}/{FLAG}/{{true|false}}`, each run over its own {ORGS_PER_RUN:,} orgs, every request a change. "
         f"wrk -t1 at saturation (its p90 stands in the p95 column); vegeta at fixed rates (requests evenly "
@@ -361,10 +223,8 @@ def report(runs: list[Run], database_cpu: list[float], options, load_before: str
         END,
     ]
     table = "\n".join(lines)
-    print(table)
+    harness.publish(table, START, END, "Toggles: writes that scale with writers (issue 11)", write=not options.no_write)
     print(f"readyz after the run: {ready}")
-    if not options.no_write:
-        write_section(START, END, "Toggles: writes that scale with writers (issue 11)", table)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""An audit event about to be written: what the store appends and the change log reports."""
+"""An audit event: its fields, named once for the store that appends and reads it, the change
+log that reports it, and the API that shows it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.domain.value_codec import optional_json
+
+# An event's own fields, as stored, logged and shown (in the API's order), besides the seq,
+# time and actor the store gives it.
+EVENT_FIELDS = ("action", "org", "flag", "old", "new", "sealed", "schedule")
+# Stored as JSON text: a value may be any JSON value, objects included.
+JSON_TEXT_FIELDS = frozenset({"old", "new"})
+# Shown only where they apply: on value events that involve a seal, on changes a schedule applied.
+OCCASIONAL_FIELDS = frozenset({"sealed", "schedule"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,15 +33,13 @@ class Change:
     # Set on changes a schedule applied: its id.
     schedule: str | None = None
 
+    def fields(self) -> dict[str, Any]:
+        """The event's fields, values as they are (the change log's line)."""
+        return {name: getattr(self, name) for name in EVENT_FIELDS}
+
     def params(self) -> dict[str, Any]:
-        # old/new may be any JSON value (objects included): stored as JSON text.
-        return {
-            "action": self.action,
-            "org": self.org,
-            "flag": self.flag,
-            "old": optional_json(self.old),
-            "new": optional_json(self.new),
-            "path": list(self.path),
-            "sealed": self.sealed,
-            "schedule": self.schedule,
-        }
+        """The event as the store appends it: JSON text where `JSON_TEXT_FIELDS` say, and the path."""
+        stored = self.fields()
+        for name in JSON_TEXT_FIELDS:
+            stored[name] = optional_json(stored[name])
+        return {**stored, "path": list(self.path)}

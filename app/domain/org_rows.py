@@ -66,6 +66,19 @@ class BulkReader:
         """One JSON or NDJSON row (`_Unreadable` when it is not JSON): the row, or its RowError."""
         raise NotImplementedError
 
+    def object_row(self, number: int, item: Any) -> dict[str, Any] | RowError:
+        """The checks every JSON or NDJSON row shares: it was read, it is an object, and it has
+        no field beyond `COLUMNS` (whether each is present, and what it holds, is the row's own rule)."""
+        if isinstance(item, _Unreadable):
+            return RowError(number, None, ProblemType.invalid_body, item.why)
+        if not isinstance(item, dict):
+            return RowError(number, None, ProblemType.invalid_body, f"each row must be an object {self.SHAPE}")
+        unknown = set(item) - set(self.COLUMNS)
+        if unknown:
+            why = f"unknown field(s) {sorted(unknown)}"
+            return RowError(number, sent_id(item.get(self.COLUMNS[0])), ProblemType.invalid_body, why)
+        return item
+
     def fields(self, number: int, first: str, second: str) -> Any:
         """One CSV record's fields, in `COLUMNS` order: the row, or its RowError."""
         raise NotImplementedError
@@ -173,7 +186,10 @@ class RowParser(BulkReader):
     rows: list[OrgRow]
 
     def row(self, number: int, item: Any) -> OrgRow | RowError:
-        return _row(number, item)
+        checked = self.object_row(number, item)
+        if isinstance(checked, RowError):
+            return checked
+        return _pair(number, checked.get("id"), checked.get("parent"))
 
     def fields(self, number: int, first: str, second: str) -> OrgRow | RowError:
         return _pair(number, first, second or None)
@@ -331,28 +347,21 @@ class _Unreadable:
         self.why = why
 
 
-def _row(number: int, item: Any) -> OrgRow | RowError:
-    if isinstance(item, _Unreadable):
-        return RowError(number, None, ProblemType.invalid_body, item.why)
-    if not isinstance(item, dict):
-        return RowError(number, None, ProblemType.invalid_body, 'each row must be an object {"id", "parent"}')
-    org, parent = item.get("id"), item.get("parent")
-    unknown = set(item) - {"id", "parent"}
-    if unknown:
-        return RowError(
-            number,
-            org if isinstance(org, str) else None,
-            ProblemType.invalid_body,
-            f"unknown field(s) {sorted(unknown)}",
-        )
-    return _pair(number, org, parent)
-
-
 def _pair(number: int, org: Any, parent: Any) -> OrgRow | RowError:
-    if not is_org_id(org):
-        return RowError(
-            number, org if isinstance(org, str) else None, ProblemType.invalid_id, f"id {org!r} is not a valid org id"
-        )
+    if (invalid := invalid_org(number, org, "id")) is not None:
+        return invalid
     if parent is not None and not is_org_id(parent):
         return RowError(number, org, ProblemType.invalid_id, f"parent {parent!r} is not a valid org id")
     return OrgRow(number, org, parent)
+
+
+def invalid_org(number: int, org: Any, field: str) -> RowError | None:
+    """The row's error when its `field` (the org it is about) is not an org id, else None."""
+    if is_org_id(org):
+        return None
+    return RowError(number, sent_id(org), ProblemType.invalid_id, f"{field} {org!r} is not a valid org id")
+
+
+def sent_id(org: Any) -> str | None:
+    """The id a row error names: what the client sent, when it sent a string at all."""
+    return org if isinstance(org, str) else None

@@ -16,7 +16,7 @@ import orjson
 
 from app.domain.hierarchy import RowError
 from app.domain.ids import is_org_id
-from app.domain.org_rows import FORMATS, BulkReader, _Unreadable
+from app.domain.org_rows import FORMATS, BulkReader, invalid_org, sent_id
 from app.errors import ProblemType
 
 __all__ = ["FORMATS", "ValueRow", "ValueRowParser"]
@@ -37,16 +37,13 @@ class ValueRowParser(BulkReader):
     rows: list[ValueRow]
 
     def row(self, number: int, item: Any) -> ValueRow | RowError:
-        if isinstance(item, _Unreadable):
-            return RowError(number, None, ProblemType.invalid_body, item.why)
-        if not isinstance(item, dict):
-            return RowError(number, None, ProblemType.invalid_body, 'each row must be an object {"org", "value"}')
-        org = item.get("org")
-        unknown = set(item) - {"org", "value"}
-        if unknown or "value" not in item:
-            why = f"unknown field(s) {sorted(unknown)}" if unknown else 'missing field "value" (null clears)'
-            return RowError(number, org if isinstance(org, str) else None, ProblemType.invalid_body, why)
-        return _pair(number, org, item["value"])
+        checked = self.object_row(number, item)
+        if isinstance(checked, RowError):
+            return checked
+        if "value" not in checked:
+            why = 'missing field "value" (null clears)'
+            return RowError(number, sent_id(checked.get("org")), ProblemType.invalid_body, why)
+        return _pair(number, checked.get("org"), checked["value"])
 
     def fields(self, number: int, first: str, second: str) -> ValueRow | RowError:
         org, text = first, second
@@ -63,8 +60,4 @@ class ValueRowParser(BulkReader):
 
 
 def _pair(number: int, org: Any, value: Any) -> ValueRow | RowError:
-    if not is_org_id(org):
-        return RowError(
-            number, org if isinstance(org, str) else None, ProblemType.invalid_id, f"org {org!r} is not a valid org id"
-        )
-    return ValueRow(number, org, value)
+    return invalid_org(number, org, "org") or ValueRow(number, org, value)

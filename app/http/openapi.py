@@ -8,7 +8,6 @@ SchemaGenerator does from a Router's routes. Id patterns come from app/domain/id
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Iterable
 from functools import cache
@@ -20,7 +19,7 @@ from starlette.routing import BaseRoute
 
 from app.domain import ids
 from app.errors import ProblemType
-from app.http import openapi_rollouts, openapi_safe
+from app.http import openapi_safe
 from app.http.api_route import ApiRoute
 from app.http.responses import JSON
 
@@ -30,6 +29,41 @@ _FLAG_NAME = {"type": "string", "pattern": f"^{ids.FLAG_NAME_PATTERN}$"}
 _CONVERTER = re.compile(r":[^}]+}")
 # A flag value: boolean, integer (signed 64-bit), number, string or object, by the flag's type.
 _ANY = {}
+# Why an org has its value (app/domain/resolution.py), in every answer that says so.
+_REASON = {
+    "enum": ["own", "inherited", "default", "sealed", "split"],
+    "description": "sealed: an org at or above this one sealed the value (source_org names it); "
+    "split: the org's unit is in a rollout",
+}
+# docs/api.md, "Rollouts along the tree" (the bucket function and its test vectors: docs/rollouts.md).
+_ROLLOUT = {
+    "type": "object",
+    "required": ["percent", "value"],
+    "additionalProperties": False,
+    "properties": {
+        "percent": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 100,
+            "multipleOf": 0.01,
+            "description": "Share of the units that get the value, with at most two decimals",
+        },
+        "value": {"description": "The value rolled out, typed as the flag"},
+        "unit_depth": {
+            "type": "integer",
+            "minimum": 1,
+            "default": 1,
+            "description": "The units are the orgs this many levels below the org the rollout is set on",
+        },
+    },
+    "description": "An org at depth(org) + unit_depth or deeper is in the rollout when bucket(flag, unit) < percent: "
+    "bucket is the first 8 bytes of SHA-256(flag + '/' + unit id), big-endian, mod 10,000, / 100 "
+    "(docs/rollouts.md has test vectors)",
+}
+_UNIT = {
+    "type": "string",
+    "description": "reason split: the org's unit (its ancestor, or itself, at the rollout's unit depth)",
+}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -130,15 +164,20 @@ _OFREP_SCHEMAS: dict[str, Any] = {
             "key": _FLAG_NAME,
             "value": {**_ANY, "description": "`number` flags are always JSON floats (10.0), `integer` flags integers"},
             "reason": {
-                "enum": ["TARGETING_MATCH", "STATIC"],
+                "enum": ["TARGETING_MATCH", "STATIC", "SPLIT"],
                 "description": "TARGETING_MATCH: set on the org or an ancestor; STATIC: the catalog default",
             },
-            "variant": {"enum": ["own", "inherited", "default"]},
+            "variant": {"enum": _REASON["enum"]},
             "metadata": {
                 "type": "object",
                 "additionalProperties": False,
                 "description": "source_org and depth (0: the org itself); empty for a catalog default",
-                "properties": {"source_org": _ORG_ID, "depth": {"type": "integer", "minimum": 0}},
+                "properties": {
+                    "source_org": _ORG_ID,
+                    "depth": {"type": "integer", "minimum": 0},
+                    "sealed": {"const": True, "description": "Present when a seal decided"},
+                    "unit": {"type": "string", "description": "reason SPLIT: the org's unit"},
+                },
             },
         },
     },
@@ -477,11 +516,12 @@ PUT_VALUE = openapi_safe.dry_run(
                     params=[ORG, FLAG],
                     body={
                         "application/json": {
+                            # Either a value or a rollout, with the same optional members (sealed, at) beside either.
                             "schema": {
                                 "type": "object",
-                                "required": ["value"],
                                 "additionalProperties": False,
-                                "properties": {"value": _ANY},
+                                "properties": {"value": _ANY, "rollout": _ref("Rollout")},
+                                "oneOf": [{"required": ["value"]}, {"required": ["rollout"]}],
                             }
                         }
                     },
@@ -681,8 +721,9 @@ def spec() -> dict[str, Any]:
                             "org": _ORG_ID,
                             "flag": _FLAG_NAME,
                             "value": _ANY,
-                            "reason": {"enum": ["own", "inherited", "default"]},
+                            "reason": _REASON,
                             "source_org": {"type": ["string", "null"]},
+                            "unit": _UNIT,
                         },
                     },
                     "WrittenValue": {
@@ -740,18 +781,33 @@ def spec() -> dict[str, Any]:
                             "org": _ORG_ID,
                             "flag": _FLAG_NAME,
                             "value": _ANY,
-                            "reason": {"enum": ["own", "inherited", "default"]},
+                            "reason": _REASON,
                             "source_org": {"type": ["string", "null"]},
+                            "unit": _UNIT,
+                            "bucket": {"type": "number", "description": "reason split: the unit's bucket"},
                             "chain": {
                                 "type": "array",
                                 "items": {
                                     "type": "object",
                                     "required": ["org", "value"],
-                                    "properties": {"org": _ORG_ID, "value": _ANY},
+                                    "properties": {
+                                        "org": _ORG_ID,
+                                        "value": _ANY,
+                                        "unit": {
+                                            "type": ["string", "null"],
+                                            "description": "On an org that sets a rollout: the explained org's "
+                                            "unit in it (null: the org is above the unit depth)",
+                                        },
+                                        "bucket": {
+                                            "type": ["number", "null"],
+                                            "description": "On an org that sets a rollout: the unit's bucket",
+                                        },
+                                    },
                                 },
                             },
                         },
                     },
+                    "Rollout": _ROLLOUT,
                     **_OFREP_SCHEMAS,
                 }
             ),
@@ -759,10 +815,6 @@ def spec() -> dict[str, Any]:
         "security": [{"bearer": []}, {"apiKey": []}],
         "paths": paths_of(ROUTES),
     }
-    # Rollouts add to the value operations and answers (app/http/openapi_rollouts.py); on a copy,
-    # since the operations are this module's constants, shared by every call.
-    document = copy.deepcopy(document)
-    openapi_rollouts.extend(document)
     return document
 
 

@@ -43,14 +43,10 @@ AFFECTED = {
 
 
 def with_safe_change_schemas(schemas: dict[str, Any]) -> dict[str, Any]:
-    """The components' schemas with what dry runs, seals and schedules add to them."""
+    """The components' schemas with what dry runs, seals and schedules add to them (the reason
+    `sealed` itself is in app/http/openapi.py's reason enums, with every other reason)."""
     schemas = copy.deepcopy(schemas)
     schemas["DryRun"] = AFFECTED
-    for name in ("EffectiveValue", "Explanation"):
-        schemas[name]["properties"]["reason"] = {
-            "enum": ["own", "inherited", "default", "sealed"],
-            "description": "sealed: an org at or above this one sealed the value (source_org names it)",
-        }
     entry = schemas["Explanation"]["properties"]["chain"]["items"]
     entry["required"] = ["org", "value", "active", "sealed"]
     entry["properties"]["active"] = {
@@ -60,9 +56,6 @@ def with_safe_change_schemas(schemas: dict[str, Any]) -> dict[str, Any]:
         ),
     }
     entry["properties"]["sealed"] = {"type": "boolean", "description": "This org sealed its value"}
-    evaluation = schemas["OfrepEvaluation"]["properties"]
-    evaluation["variant"] = {"enum": ["own", "inherited", "default", "sealed"]}
-    evaluation["metadata"]["properties"]["sealed"] = {"const": True, "description": "Present when a seal decided"}
     schemas["Schedule"] = _SCHEDULE
     return schemas
 

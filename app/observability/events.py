@@ -17,16 +17,7 @@ from app.observability import metrics
 
 
 def log_change(actor: str, change: Change, seq: int | None) -> None:
-    logger.bind(
-        event="change",
-        actor=actor,
-        action=change.action,
-        org=change.org,
-        flag=change.flag,
-        old=change.old,
-        new=change.new,
-        seq=seq,
-    ).info("{} {}", change.action, change.org)
+    logger.bind(event="change", actor=actor, seq=seq, **change.fields()).info("{} {}", change.action, change.org)
     metrics.change_committed(actor, change.action, change.flag)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,7 +32,7 @@ class AuditFilter:
     @classmethod
     def from_query(cls, params: dict[str, str]) -> AuditFilter:
         """Validate the query string of `GET /v1/audit` (422 on anything malformed)."""
-        unknown = set(params) - {"org", "subtree", "flag", "actor", "since", "limit", "cursor"}
+        unknown = set(params) - {field.name for field in fields(cls)}
         if unknown:
             raise Problem(ProblemType.invalid_query, f"unknown query parameter(s): {sorted(unknown)}")
         org = params.get("org")
@@ -66,6 +66,11 @@ class AuditFilter:
             raise Problem(ProblemType.invalid_query, "cursor is not one this service gave out")
         return cls(org, subtree == "true", flag, params.get("actor"), since, limit, cursor)
 
+    def query(self, scopes: list[str] | None) -> AuditQuery:
+        """The store's query for this filter (the same fields), below the cursor, within `scopes` (None: all)."""
+        filters = {name: value for name, value in asdict(self).items() if name != "cursor"}
+        return AuditQuery(before=int(self.cursor) if self.cursor else _TOP, scopes=scopes, **filters)
+
 
 def _int_param(params: dict[str, str], name: str, default: int) -> int:
     text = params.get(name)
@@ -84,16 +89,7 @@ class AuditService:
         self.scan = scan
 
     async def page(self, principal: Principal, wanted: AuditFilter) -> tuple[list[dict[str, Any]], str | None]:
-        query = AuditQuery(
-            before=int(wanted.cursor) if wanted.cursor else _TOP,
-            limit=wanted.limit,
-            org=wanted.org,
-            subtree=wanted.subtree,
-            flag=wanted.flag,
-            actor=wanted.actor,
-            since=wanted.since,
-            # A scoped admin sees only events of orgs that were inside its subtrees.
-            scopes=None if principal.unscoped else sorted(principal.orgs),
-        )
+        # A scoped admin sees only events of orgs that were inside its subtrees.
+        query = wanted.query(scopes=None if principal.unscoped else sorted(principal.orgs))
         events, following = await self.db.read(audit_store.events, query, self.scan)
         return events, None if following is None else str(following)

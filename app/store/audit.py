@@ -8,14 +8,14 @@ taking the sequence lock with `claim_sequence`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from functools import partial
 from typing import Any
 
 import orjson
 
-from app.domain.audit_events import Change
+from app.domain.audit_events import EVENT_FIELDS, JSON_TEXT_FIELDS, OCCASIONAL_FIELDS, Change
 from app.observability import events as events_log
 from app.store.database import after_commit, execute, fetch
 from neo4j import AsyncManagedTransaction
@@ -120,19 +120,7 @@ async def events(
     if query.bounded():
         before = min(before, await last_seq(tx) + 1)
         floor = max(before - scan, 0)
-    records = await fetch(
-        tx,
-        query.statement(),
-        before=before,
-        floor=floor,
-        limit=query.limit,
-        org=query.org,
-        subtree=query.subtree,
-        flag=query.flag,
-        actor=query.actor,
-        since=query.since,
-        scopes=query.scopes,
-    )
+    records = await fetch(tx, query.statement(), **{**asdict(query), "before": before, "floor": floor})
     found = [public_event(record) for record in records]
     if len(found) == query.limit:
         return found, found[-1]["seq"]
@@ -176,23 +164,14 @@ async def last_seq(tx: AsyncManagedTransaction) -> int:
 
 
 def public_event(stored: Any) -> dict[str, Any]:
-    """An event as the API shows it (old/new decoded, time in RFC 3339; `sealed` only where it applies)."""
-    event = {
-        "seq": stored["seq"],
-        "at": _rfc3339(stored["at"]),
-        "actor": stored["actor"],
-        "action": stored["action"],
-        "org": stored["org"],
-        "flag": stored["flag"],
-        "old": None if stored["old"] is None else orjson.loads(stored["old"]),
-        "new": None if stored["new"] is None else orjson.loads(stored["new"]),
-    }
-    sealed = stored.get("sealed")
-    if sealed is not None:
-        event["sealed"] = sealed
-    schedule = stored.get("schedule")
-    if schedule is not None:
-        event["schedule"] = schedule
+    """An event as the API shows it (old/new decoded, time in RFC 3339; `sealed` and `schedule`
+    only where they apply)."""
+    event = {"seq": stored["seq"], "at": _rfc3339(stored["at"]), "actor": stored["actor"]}
+    for name in EVENT_FIELDS:
+        value = stored.get(name)
+        if value is None and name in OCCASIONAL_FIELDS:
+            continue
+        event[name] = orjson.loads(value) if name in JSON_TEXT_FIELDS and value is not None else value
     return event
 
 
