@@ -170,7 +170,12 @@ def main() -> None:
         pids = service_pids(service.pid)
         rng = random.Random(42)
         hot = [f"o-{rng.randrange(options.orgs)}" for _ in range(1000)]
-        warm_every_worker(base, [f"/v1/orgs/{org}/flags" for org in hot], token)
+        # Single-flag lookups and bulk evaluations fill different entries: warm both.
+        warm_every_worker(
+            base,
+            [f"/v1/orgs/{org}/flags{suffix}" for org in hot for suffix in (f"/{FLAGS[0]}", f"/{FLAGS[1]}", "")],
+            token,
+        )
         cold = rng.sample(range(options.orgs), min(options.orgs, 400_000))
         cold_cursor = 0
 
