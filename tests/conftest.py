@@ -29,8 +29,7 @@ from app.auth.tokens import mint_dev_token
 from app.http.app import create_app
 from app.neo4j_server import Neo4jHome
 from app.settings import Settings
-from app.store.database import Database
-from app.store.migrations import apply_migrations
+from tests.support.app import migrate
 from tests.support.neo4j import BootingHome, Neo4jServer, running_home
 from tests.support.ports import free_port
 
@@ -121,14 +120,7 @@ def base_settings(neo4j_server: Neo4jServer, tmp_path_factory: pytest.TempPathFa
 
 @pytest.fixture(scope="session")
 async def migrated(base_settings: Settings) -> Settings:
-    # Migrations build indexes: on a loaded machine that has outlasted a request's query_timeout
-    # (10 s) and failed the whole session; the tests themselves keep the real timeout.
-    db = Database(base_settings.model_copy(update={"query_timeout": 300.0}))
-    try:
-        await apply_migrations(db)
-    finally:
-        await db.close()
-    return base_settings
+    return await migrate(base_settings)
 
 
 @pytest.fixture
