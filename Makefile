@@ -78,12 +78,17 @@ stop:
 token: $(BIN)/.installed
 	@$(BIN)/graphflags token --sub dev --role admin --org '*' --ttl 86400
 
-# The suite starts its own disposable Neo4j on free ports (or uses NEO4J_URI when set).
+# The suite starts its own disposable Neo4j on free ports (or uses NEO4J_URI when set). Two xdist
+# workers, each with its own Neo4j: while one waits (a JVM starting, a browser, a served process),
+# the other runs tests. Modules that share a server or a browser run together on one worker, in the
+# order tests/conftest.py gives them (longest first), hence --no-loadscope-reorder. One worker on
+# a NEO4J_URI server: some tests prune or age the whole audit log, which another worker's would see.
+TEST_WORKERS ?= $(if $(NEO4J_URI),1,2)
 test: lint $(AXE_JS) $(OFREP_WEB_JS)
 	@command -v promtool >/dev/null || { echo "graphflags: promtool is required to test ops/alerts.yml (apt-get install prometheus)"; exit 3; }
 	@command -v chromium >/dev/null || { echo "graphflags: the browser tests need Debian's chromium (apt-get install chromium)"; exit 3; }
 	@$(NEO4JCTL) assemble
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --no-loadscope-reorder
 
 # Style that is checked: ruff (lint and format) over the tree, mypy strict on app/domain and
 # app/store (the rules are in pyproject.toml). `make test` runs this first, so CI fails on findings.

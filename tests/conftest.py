@@ -2,9 +2,11 @@
 
 The server is, in order of preference: the one `NEO4J_URI` names (with
 `NEO4J_USER`/`NEO4J_PASSWORD`); a Testcontainers Neo4j when a Docker engine answers;
-else a disposable local server (app/neo4j_server) on free ports, stopped at the end.
-Tests share the database, so each builds its own orgs under unique ids. The pieces other
-modules reuse (ports, Neo4j homes, served processes) live in tests/support/.
+else a disposable local server (app/neo4j_server) on free ports, which boots in the background
+while the tests that need no database run first, and is killed at the end. Tests share the
+database, so each builds its own orgs under unique ids. Under pytest-xdist (`make test`) each
+worker is a session of its own, with its own server. The pieces other modules reuse (ports,
+Neo4j homes, served processes, the browser) live in tests/support/.
 
 Markers: `unit` (no Neo4j, no process: `make unit`) is given to every test that asks for no
 database fixture; `slow` marks the modules that start a JVM or a browser of their own.
@@ -12,6 +14,7 @@ database fixture; `slow` marks the modules that start a JVM or a browser of thei
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import uuid
@@ -26,15 +29,18 @@ from app.auth.tokens import mint_dev_token
 from app.http.app import create_app
 from app.neo4j_server import Neo4jHome
 from app.settings import Settings
-from app.store.database import Database
-from app.store.migrations import apply_migrations
+from tests.support.app import migrate
 from tests.support.live import serving
-from tests.support.neo4j import Neo4jServer, running_home
+from tests.support.neo4j import BootingHome, Neo4jServer, running_home
+
+# The session's browser for the browser tests (launched only when one asks for it).
+pytest_plugins = ["tests.support.browser"]
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_CATALOG = Path(__file__).parent / "data" / "catalog.json"
 
 
+@functools.cache
 def _docker_engine_answers() -> bool:
     try:
         import docker  # type: ignore[import-not-found]
@@ -45,8 +51,29 @@ def _docker_engine_answers() -> bool:
         return False
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _local_neo4j(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BootingHome | None]:
+    """The session's local Neo4j, booting from the first test on when a collected test will need it:
+    the tests that need none (ordered first, see pytest_collection_modifyitems) run meanwhile.
+    None when NEO4J_URI or a Docker engine provides the server, or no test needs one."""
+    wanted = any("neo4j_server" in item.fixturenames for item in request.session.items)
+    if not wanted or os.environ.get("NEO4J_URI") or _docker_engine_answers():
+        yield None
+        return
+    booting = BootingHome(tmp_path_factory.mktemp("neo4j-home"), heap="768m", pagecache="256m")
+    try:
+        yield booting
+    finally:
+        booting.close()
+
+
 @pytest.fixture(scope="session")
-def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jServer]:
+def neo4j_server(_local_neo4j: BootingHome | None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jServer]:
+    if _local_neo4j is not None:
+        yield Neo4jServer.of(_local_neo4j.wait())
+        return
     if os.environ.get("NEO4J_URI"):
         yield Neo4jServer(
             os.environ["NEO4J_URI"], os.environ.get("NEO4J_USER", "neo4j"), os.environ.get("NEO4J_PASSWORD", "")
@@ -58,15 +85,18 @@ def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jServ
         with Neo4jContainer("neo4j:5.26-community") as container:
             yield Neo4jServer(container.get_connection_url(), "neo4j", container.password)
         return
+    # Asked for without any collected test naming it (request.getfixturevalue): start it now.
     with running_home(tmp_path_factory.mktemp("neo4j-home"), heap="768m", pagecache="256m") as home:
         yield Neo4jServer.of(home)
 
 
 @pytest.fixture(scope="session")
 def spare_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jHome]:
-    """A second local Neo4j, shared in turn by the modules that take a server down or replace its
-    whole database (test_bulk_import imports over it, test_outage kills it): one JVM for both
-    instead of one each. Handed over stopped; each user starts it when it needs it running."""
+    """A second local Neo4j, shared in turn by the modules that take a server down, replace its whole
+    database or need one of their own (test_bulk_import imports over it, test_outage kills it,
+    test_region's region keeps its copy in it): one JVM for the three instead of one each. Handed
+    over stopped; each user starts it when it needs it running (tests.support.neo4j.started_and_emptied).
+    The three are one group (WORKER_GROUPS below), so under xdist they run on one worker."""
     with running_home(tmp_path_factory.mktemp("spare-neo4j"), start=False) as home:
         yield home
 
@@ -90,14 +120,7 @@ def base_settings(neo4j_server: Neo4jServer, tmp_path_factory: pytest.TempPathFa
 
 @pytest.fixture(scope="session")
 async def migrated(base_settings: Settings) -> Settings:
-    # Migrations build indexes: on a loaded machine that has outlasted a request's query_timeout
-    # (10 s) and failed the whole session; the tests themselves keep the real timeout.
-    db = Database(base_settings.model_copy(update={"query_timeout": 300.0}))
-    try:
-        await apply_migrations(db)
-    finally:
-        await db.close()
-    return base_settings
+    return await migrate(base_settings)
 
 
 @pytest.fixture
@@ -208,7 +231,50 @@ _DATABASE_FIXTURES = {
 }
 
 
+# Modules that share a server or a browser of their own. Under pytest-xdist (`make test`) each group
+# runs whole on one worker, so its server starts once (spare-neo4j: tests/conftest.py's spare_home;
+# browser: tests/support/browser.py), and the groups go first, longest first: started early, they
+# end with the short tests that fill the other worker.
+WORKER_GROUPS = {
+    "test_bulk_import.py": "spare-neo4j",
+    "test_outage.py": "spare-neo4j",
+    "test_region.py": "spare-neo4j",
+    "test_bolt_tls.py": "tls-neo4j",
+    "test_console_browser.py": "browser",
+    "test_ofrep_web_provider.py": "browser",
+    "test_fuzz.py": "fuzz",  # its seeded tree, planted once
+}
+LONGEST_GROUPS_FIRST = ("spare-neo4j", "tls-neo4j", "browser", "fuzz")
+
+
+def _run_order(item: pytest.Item) -> int:
+    """Tests that need no database first (they run while the session's Neo4j boots), then the
+    groups, longest first, then the rest."""
+    if item.get_closest_marker("unit") is not None:
+        return 0
+    group = WORKER_GROUPS.get(item.path.name)
+    if group is not None:
+        return 1 + LONGEST_GROUPS_FIRST.index(group)
+    return 1 + len(LONGEST_GROUPS_FIRST)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """xdist's scopes, with WORKER_GROUPS' modules as one scope each and every other test a scope of
+    its own. (Not `--dist loadgroup` and xdist_group marks: with pytest 9.2's node ids xdist drops
+    the marks' groups silently, pytest-dev/pytest-xdist#1386.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByWorkerGroup(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return WORKER_GROUPS.get(nodeid.split("::", 1)[0].rsplit("/", 1)[-1], nodeid)
+
+    return ByWorkerGroup(config, log)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("slow") is None and not _DATABASE_FIXTURES & set(item.fixturenames):
             item.add_marker(pytest.mark.unit)
+    # Stable: within each kind, tests keep the order of their files (TestRegion's steps depend on it).
+    items.sort(key=_run_order)

@@ -23,7 +23,7 @@ from loaders import crypto
 from loaders.backup import BackupError, backup_offline, backup_online, restore
 from loaders.neo4j_home import Neo4jCtlError, Neo4jHome
 from tests.conftest import TEST_CATALOG
-from tests.support.app import AdminApp
+from tests.support.app import AdminApp, migrate
 from tests.support.neo4j import START_TIMEOUT, running_home
 
 pytestmark = pytest.mark.slow
@@ -36,9 +36,11 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jHome]:
 
 
 @pytest.fixture(scope="module")
-def settings(home: Neo4jHome, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+async def settings(home: Neo4jHome, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The service's settings over this home, its database migrated (over TLS): every test here
+    finds the schema, whichever runs first."""
     keys = tmp_path_factory.mktemp("tls-keys")
-    return home.settings(
+    tls = home.settings(
         Settings(
             flags_file=TEST_CATALOG,
             jwt_dev_key_file=keys / "dev-jwt.key",
@@ -48,6 +50,7 @@ def settings(home: Neo4jHome, tmp_path_factory: pytest.TempPathFactory) -> Setti
             neo4j_trusted_ca=home.bolt_certificate,
         )
     )
+    return await migrate(tls)
 
 
 def App(settings: Settings) -> AdminApp:
@@ -62,13 +65,6 @@ def test_the_home_requires_tls_with_its_own_certificate(home):
 
 
 async def test_lookups_over_tls(settings):
-    from app.store.migrations import apply_migrations
-
-    db = Database(settings)
-    try:
-        await apply_migrations(db)
-    finally:
-        await db.close()
     async with App(settings) as client:
         for body in ({"id": "tls-root"}, {"id": "tls-leaf", "parent": "tls-root"}):
             assert (await client.post("/v1/orgs", json=body)).status_code == 201

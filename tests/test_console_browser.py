@@ -17,71 +17,18 @@ import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, Route, async_playwright, expect
+from playwright.async_api import Page, Route, expect
+
+from tests.support.browser import Offline
 
 REPO = Path(__file__).resolve().parent.parent
-CHROMIUM = os.environ.get("GRAPHFLAGS_CHROMIUM", "/usr/bin/chromium")
 AXE = REPO / ".local" / "axe" / "axe.min.js"
 SCREENSHOTS = os.environ.get("GRAPHFLAGS_SCREENSHOTS")
-# Headless, and nothing of Chromium's own phoning home (updates, safe browsing, first-run pages).
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
-LOCAL = {"127.0.0.1", "localhost", "::1", "[::1]"}
-# Generous: the shared test machine may be busy; nothing here is a timing assertion.
-WAIT_MS = 30_000
-expect.set_options(timeout=WAIT_MS)
-
-
-@pytest.fixture(scope="module")
-async def browser() -> Browser:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} not found: the browser tests need Debian's chromium (apt-get install chromium)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
-class Offline:
-    """A browser context whose every non-local request is refused and recorded."""
-
-    def __init__(self, context: BrowserContext) -> None:
-        self.context = context
-        self.refused: list[str] = []
-
-    async def guard(self, route: Route) -> None:
-        host = urlsplit(route.request.url).hostname or ""
-        if route.request.url.startswith(("data:", "blob:")) or host in LOCAL:
-            await route.continue_()
-        else:
-            self.refused.append(route.request.url)
-            await route.abort("internetdisconnected")
-
-
-@pytest.fixture
-async def offline(browser: Browser):
-    context = await browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(WAIT_MS)
-    guard = Offline(context)
-    await context.route("**/*", guard.guard)
-    try:
-        yield guard
-    finally:
-        await context.close()
-    assert guard.refused == [], f"the page tried to leave the service: {guard.refused}"
+# The browser (one for the session) and the offline guard are tests/support/browser.py's fixtures;
+# under xdist this module and test_ofrep_web_provider run on one worker (tests/conftest.py).
 
 
 @pytest.fixture

@@ -14,7 +14,10 @@ from pathlib import Path
 
 import pytest
 from playwright.async_api import Route
-from test_console_browser import WAIT_MS, browser, offline  # noqa: F401  (the browser and its offline guard)
+
+from tests.support.browser import WAIT_MS
+
+# The browser and its offline guard: tests/support/browser.py, one browser with test_console_browser.
 
 REPO = Path(__file__).resolve().parent.parent
 MODULES = REPO / ".local" / "ofrep-web"
@@ -44,7 +47,7 @@ try {
 
 
 @pytest.fixture
-async def provider_page(offline, live_server):  # noqa: F811
+async def provider_page(offline, live_server):
     missing = [name for name in NAMES if not (MODULES / f"{name}.js").exists()]
     if missing:
         pytest.fail(f"{MODULES} lacks {missing}: run `make ofrep-web` (it fetches the pinned packages with npm pack)")

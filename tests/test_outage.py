@@ -20,8 +20,7 @@ from app.http.app import create_app
 from app.store.database import Database
 from app.store.migrations import apply_migrations
 from loaders.neo4j_home import Neo4jHome
-from neo4j import GraphDatabase
-from tests.support.neo4j import START_TIMEOUT
+from tests.support.neo4j import START_TIMEOUT, started_and_emptied
 
 pytestmark = pytest.mark.slow
 
@@ -31,14 +30,7 @@ def own_server(spare_home: Neo4jHome) -> Neo4jHome:
     # The session's spare server (tests/conftest.py), never the shared one: this test kills it.
     # Emptied first: another module's data (test_bulk_import loads the repository's catalog and
     # values) would make this test's catalog refuse to load over it.
-    if not spare_home.running():
-        spare_home.start(START_TIMEOUT)
-    with (
-        GraphDatabase.driver(spare_home.bolt_uri, auth=("neo4j", spare_home.password)) as driver,
-        driver.session() as session,  # an auto-commit query: IN TRANSACTIONS needs one
-    ):
-        session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
-    return spare_home
+    return started_and_emptied(spare_home)
 
 
 async def test_neo4j_killed_mid_stream_of_writes(own_server, settings_for, tokens, uid):

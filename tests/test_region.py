@@ -1,7 +1,7 @@
 """Regions: an upstream and a region, each `graphflags serve` in its own process on its own Neo4j.
 
-The upstream serves the session's test Neo4j; the region (`serve --upstream URL`) has a
-second, disposable Neo4j home of its own. Changes made while the upstream process is
+The upstream serves the session's test Neo4j; the region (`serve --upstream URL`) has the
+session's spare Neo4j (tests/conftest.py), emptied, as its own. Changes made while the upstream process is
 down go through the in-process app on the upstream's database (another upstream instance).
 """
 
@@ -16,9 +16,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from app.neo4j_server import Neo4jHome
 from app.services.changes import AuditPruner
 from app.store.database import Database
-from tests.support.neo4j import Neo4jServer, running_home
+from tests.support.neo4j import Neo4jServer, started_and_emptied
 from tests.support.serve import Served, crashable, crashable_env
 
 # The stated bound, asserted generously (docs/regions.md: measured well under a second).
@@ -28,9 +29,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def region_neo4j(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jServer]:
-    with running_home(tmp_path_factory.mktemp("region-neo4j"), heap="384m", pagecache="64m") as home:
-        yield Neo4jServer.of(home)
+def region_neo4j(spare_home: Neo4jHome) -> Neo4jServer:
+    # The session's spare server (tests/conftest.py), emptied: the region's copy starts from nothing.
+    return Neo4jServer.of(started_and_emptied(spare_home))
 
 
 @pytest.fixture(scope="module")

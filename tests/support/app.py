@@ -1,4 +1,4 @@
-"""The app in-process over a server of a module's own, with an admin token on every request."""
+"""The app in-process over a server of a module's own, with an admin token on every request; migrations."""
 
 from __future__ import annotations
 
@@ -8,6 +8,20 @@ from asgi_lifespan import LifespanManager
 from app.auth.tokens import mint_dev_token
 from app.http.app import create_app
 from app.settings import Settings
+from app.store.database import Database
+from app.store.migrations import apply_migrations
+
+
+async def migrate(settings: Settings) -> Settings:
+    """Apply the migrations to `settings`' database; answers `settings`. Migrations build indexes: on
+    a loaded machine that has outlasted a request's query_timeout (10 s) and failed whole sessions,
+    so they get minutes here; the tests themselves keep the real timeout."""
+    db = Database(settings.model_copy(update={"query_timeout": 300.0}))
+    try:
+        await apply_migrations(db)
+    finally:
+        await db.close()
+    return settings
 
 
 class AdminApp:
