@@ -48,13 +48,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from hotpath import write_section  # noqa: E402
-from open_loop import free_port, serve  # noqa: E402
-
-from app.auth.tokens import mint_dev_token  # noqa: E402
-from app.neo4j_server import ServerConf  # noqa: E402
-from app.settings import Settings  # noqa: E402
-from loaders.neo4j_home import Neo4jHome  # noqa: E402
+from harness import bench_home, dev_token, serve, stop, write_section  # noqa: E402
 
 START, END = "<!-- console:start -->", "<!-- console:end -->"
 TARGET_MS = 300
@@ -245,25 +239,18 @@ def main() -> None:
         raise SystemExit(f"{CHROMIUM} not found: bench/console.py needs Debian's chromium (apt-get install chromium)")
     home_dir = Path(options.home)
     work = home_dir / "work"
-    conf = ServerConf(bolt_port=free_port(), http_port=free_port(), heap="512m", pagecache="256m")
-    home = Neo4jHome.init(home_dir, conf)
-    work.mkdir(exist_ok=True)
-    home.start(timeout=600)
+    home = bench_home(home_dir, heap="512m", pagecache="256m")
     service = None
     try:
         service, base = serve(home, work)
-        settings = Settings(jwt_dev_key_file=work / "dev-jwt.key")
-        admin = mint_dev_token(settings, subject="bench-console", roles=["admin"], orgs=["*"], ttl=3600)
-        prepare(base, admin)
+        prepare(base, dev_token(work, "bench-console", "admin", ["*"], ttl=3600))
         # The org screen as a tenant's admin sees it (the audit log and the live feed included).
-        tenant = mint_dev_token(settings, subject="bench-console", roles=["admin"], orgs=[ROOT], ttl=3600)
+        tenant = dev_token(work, "bench-console", "admin", [ROOT], ttl=3600)
         load_before = os.getloadavg()
         results = asyncio.run(measure(base, tenant, options.loads))
         load_after = os.getloadavg()
     finally:
-        if service is not None:
-            service.terminate()
-            service.wait(timeout=30)
+        stop(service)
         home.stop()
     # Only after a run that went through: a failed one leaves the home and work/serve.log to read.
     if not options.keep:
