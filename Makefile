@@ -151,7 +151,8 @@ restore: $(BIN)/.installed
 # Hot-path load benchmark (bench/hotpath.py): a 1M-org graph in its own Neo4j home, h2load, vegeta and wrk;
 # then cold lookups over 10M orgs (bench/cold.py: builds, measures and deletes its own store under /tmp);
 # then toggles as writers grow (bench/toggles.py: 2/8/20/50 connections, fixed rates) on a graph of its own;
-# then 10,000 OpenFeature event streams on one worker (bench/streams.py: memory, idle CPU, fan-out, lookups).
+# then 10,000 OpenFeature event streams on one worker (bench/streams.py: memory, idle CPU, fan-out, lookups);
+# then the console's first screen in Debian's chromium (bench/console.py: cold and warm, asset sizes).
 VEGETA_VERSION := v12.13.0
 bench: $(BIN)/.installed
 	@command -v h2load >/dev/null && command -v wrk >/dev/null || { echo "graphflags: make bench needs wrk and h2load (apt-get install wrk nghttp2-client)"; exit 3; }
@@ -161,6 +162,7 @@ bench: $(BIN)/.installed
 	flock /tmp/graphflags-bench.lock $(BIN)/python bench/cold.py
 	flock /tmp/graphflags-bench.lock $(BIN)/python bench/toggles.py
 	flock /tmp/graphflags-bench.lock $(BIN)/python bench/streams.py
+	flock /tmp/graphflags-bench.lock $(BIN)/python bench/console.py
 
 # Long contract fuzz (tests/fuzzing/run.py): schemathesis CLI, every check, per token kind, against
 # `graphflags serve` on a free port over its own disposable Neo4j; FUZZ_EXAMPLES per operation and token

@@ -1,2 +1,3 @@
+// One schedule, with what its audit events name: the change it makes and when.
 MATCH (s:Schedule {id: $id})
-RETURN s {.id, .org, .flag, .status, at: toString(s.at)} AS schedule
+RETURN s {.id, .org, .flag, .value, .clear, .sealed, .status, .at} AS schedule

@@ -4,4 +4,4 @@
 MATCH (s:Schedule {status: 'pending'})
 WHERE s.at <= datetime()
 WITH s ORDER BY s.at, s.id LIMIT $limit
-RETURN collect(s {.id, .org, .flag, .value, .clear, .sealed, .actor, .role, .orgs}) AS due
+RETURN collect(s {.id, .org, .flag, .value, .clear, .sealed, .actor, .role, .orgs, .at}) AS due

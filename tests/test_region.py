@@ -12,6 +12,7 @@ import os
 import statistics
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -188,6 +189,40 @@ class TestRegion:
         _until(lambda: answer()["value"] == "dark", "the unseal reaches the region", timeout=STALENESS_BOUND)
         cleared = httpx.delete(f"{upstream.url}/v1/orgs/{world['root']}/flags/theme", headers=admin)
         assert cleared.status_code == 204
+
+    def test_schedules_upstream_are_followed_without_a_reload(self, region, upstream, world, tokens):
+        """A schedule's own audit events (taken, cancelled) change nothing in the copy: the region
+        copies them with their schedule ids and goes on, rather than reload on an unknown action."""
+        reader, writer = tokens.reader(), tokens.writer(sub="planner")
+        bootstraps = _ready(region)["bootstraps"]
+        url = f"{upstream.url}/v1/orgs/{world['leaf']}/flags/retention-days"
+
+        def at(seconds: float) -> str:
+            return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
+
+        applied = httpx.put(url, json={"value": 14, "at": at(1.5)}, headers=writer)
+        cancelled = httpx.put(url, json={"value": 15, "at": at(3600)}, headers=writer)
+        assert [applied.status_code, cancelled.status_code] == [202, 202], [applied.text, cancelled.text]
+        cancel = httpx.delete(f"{upstream.url}/v1/schedules/{cancelled.json()['schedule']}", headers=writer)
+        assert cancel.status_code == 204, cancel.text
+        _until(lambda: _value(region.url, world["leaf"], "retention-days", reader) == 14, "the schedule's change")
+
+        def copied() -> list[tuple[str, str | None]]:
+            events = httpx.get(
+                f"{region.url}/v1/audit",
+                params={"org": world["leaf"], "flag": "retention-days"},
+                headers=tokens.admin(),
+            ).json()["events"]
+            return sorted((e["action"], e.get("schedule")) for e in events)
+
+        first, second = applied.json()["schedule"], cancelled.json()["schedule"]
+        expected = sorted(
+            [("schedule.create", first), ("flag.set", first), ("schedule.create", second), ("schedule.cancel", second)]
+        )
+        # The cancel may follow the applied change upstream on a slow machine: wait for all four.
+        _until(lambda: len(copied()) >= len(expected), "the schedule's events reach the region")
+        assert copied() == expected
+        assert _ready(region)["bootstraps"] == bootstraps
 
     def test_org_create_and_move_are_applied(self, region, upstream, world, tokens):
         admin, reader = tokens.admin(), tokens.reader()

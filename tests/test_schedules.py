@@ -63,7 +63,11 @@ async def test_a_schedule_is_applied_once_at_its_time_and_audited(client, tokens
     await _until(applied)
     applied_at = datetime.now(UTC)
     events = await _events(client, tokens, tree["a"], "theme")
-    assert [(e["actor"], e["new"], e.get("schedule")) for e in events] == [("planner", "dark", body["schedule"])]
+    # Newest first: the change it made, then the schedule's taking (both with its id).
+    assert [(e["action"], e["actor"], e["new"], e.get("schedule")) for e in events] == [
+        ("flag.set", "planner", "dark", body["schedule"]),
+        ("schedule.create", "planner", {"value": "dark", "at": body["at"]}, body["schedule"]),
+    ]
     # Not early. (How late is measured, not asserted: bench/schedules.py, bench/RESULTS.md.)
     event_at = datetime.fromisoformat(events[0]["at"])
     assert datetime.fromisoformat(at) <= event_at <= applied_at
@@ -131,6 +135,55 @@ async def test_cancel_and_scope(client, tokens, tree):
     }
 
 
+async def _in_changes(client, tokens, seq: int) -> tuple[str, str | None]:
+    """The action and schedule id of the change feed's event `seq`."""
+    changes = await client.get("/v1/changes", params={"after": seq - 1, "limit": 1}, headers=tokens.admin())
+    (event,) = changes.json()["events"]
+    assert event["seq"] == seq
+    return event["action"], event.get("schedule")
+
+
+async def test_a_cancel_is_audited_with_the_schedule_id_where_the_org_is_seen(client, tokens, tree):
+    taken = await client.put(
+        f"/v1/orgs/{tree['a']}/flags/beta",
+        json={"value": True, "at": _in(3600)},
+        headers=tokens.writer(sub="planner"),
+    )
+    assert taken.status_code == 202, taken.text
+    schedule = taken.json()["schedule"]
+    # Refused cancels write nothing: another tenant's, and one that asks for a dry run (the
+    # contract gives a cancel none; it must not cancel for real).
+    other = await client.delete(f"/v1/schedules/{schedule}", headers=tokens.writer(tree["b"], sub="intruder"))
+    assert other.status_code == 403
+    rehearsed = await client.delete(
+        f"/v1/schedules/{schedule}", params={"dry_run": "true"}, headers=tokens.writer(sub="on-call")
+    )
+    assert rehearsed.status_code == 422 and rehearsed.json()["type"].endswith("/invalid-query"), rehearsed.text
+    assert await _pending(client, tokens, schedule)
+    assert [e["action"] for e in await _events(client, tokens, tree["a"], "beta")] == ["schedule.create"]
+
+    cancelled = await client.delete(f"/v1/schedules/{schedule}", headers=tokens.writer(tree["root"], sub="on-call"))
+    assert cancelled.status_code == 204
+    events = await _events(client, tokens, tree["a"], "beta")
+    planned = {"value": True, "at": taken.json()["at"]}
+    assert [(e["action"], e["actor"], e["org"], e["flag"], e["old"], e["new"], e["schedule"]) for e in events] == [
+        ("schedule.cancel", "on-call", tree["a"], "beta", planned, None, schedule),
+        ("schedule.create", "planner", tree["a"], "beta", None, planned, schedule),
+    ]
+    assert await _in_changes(client, tokens, events[0]["seq"]) == ("schedule.cancel", schedule)
+    # A scoped admin sees it with the org's other changes; another tenant's admin does not.
+    seen = await client.get(
+        "/v1/audit", params={"org": tree["root"], "subtree": "true", "flag": "beta"}, headers=tokens.admin(tree["root"])
+    )
+    assert events[0] in seen.json()["events"]
+    elsewhere = await client.get("/v1/audit", params={"actor": "on-call"}, headers=tokens.admin(tree["b"]))
+    assert all(e.get("schedule") != schedule for e in elsewhere.json()["events"])
+    # Counted as a change by its actor, not as a change of the flag's value (the toggle-storm alert's).
+    metrics = (await client.get("/metrics", headers=tokens.admin())).text
+    assert 'graphflags_changes_by_actor_total{action="schedule.cancel",actor="on-call"}' in metrics
+    assert 'graphflags_flag_changes_total{action="schedule.' not in metrics
+
+
 async def test_a_change_no_longer_valid_at_its_time_is_recorded_failed(client, tokens, tree):
     taken = await client.put(
         f"/v1/orgs/{tree['a']}/flags/retention-days", json={"value": 90, "at": _in(2)}, headers=tokens.writer()
@@ -150,7 +203,15 @@ async def test_a_change_no_longer_valid_at_its_time_is_recorded_failed(client, t
     assert (await client.get(f"/v1/orgs/{tree['a']}/flags/retention-days", headers=tokens.reader())).json()[
         "value"
     ] == 7
-    assert await _events(client, tokens, tree["a"], "retention-days") == []
+    # No value event: only the schedule's taking and its failure, with why, under the scheduler's sub.
+    events = await _events(client, tokens, tree["a"], "retention-days")
+    planned = {"value": 90, "at": taken.json()["at"]}
+    assert [(e["action"], e["actor"], e["old"], e["schedule"]) for e in events] == [
+        ("schedule.fail", "tester", planned, taken.json()["schedule"]),
+        ("schedule.create", "tester", None, taken.json()["schedule"]),
+    ]
+    assert events[0]["new"]["reason"].startswith("sealed: ") and tree["root"] in events[0]["new"]["reason"]
+    assert await _in_changes(client, tokens, events[0]["seq"]) == ("schedule.fail", taken.json()["schedule"])
     metrics = await client.get("/metrics", headers=tokens.admin())
     failed = [line for line in metrics.text.splitlines() if line.startswith("graphflags_schedules_failed_total")]
     assert failed and float(failed[0].split()[-1]) >= 1
@@ -318,7 +379,7 @@ async def test_finished_schedules_past_the_retention_are_pruned(client, tokens, 
     }
     # The applied change itself stays in the audit log, with its schedule id.
     events = await _events(client, tokens, tree["a"], "theme")
-    assert [e.get("schedule") for e in events] == [applied]
+    assert [(e["action"], e.get("schedule")) for e in events] == [("flag.set", applied), ("schedule.create", applied)]
     # Pending ones are still listed and can still be cancelled.
     listed = await client.get("/v1/schedules", params={"org": tree["b"]}, headers=tokens.writer())
     assert [s["schedule"] for s in listed.json()["schedules"]] == [pending]

@@ -22,15 +22,16 @@ OCCASIONAL_FIELDS = frozenset({"sealed", "schedule"})
 class Change:
     """One audit event about to be written."""
 
-    action: str  # flag.set, flag.clear, org.create, org.move
+    action: str  # flag.set, flag.clear, org.create, org.move, schedule.create, schedule.cancel, schedule.fail
     org: str
     path: Sequence[str]  # the org and its ancestors at the time of the change
     old: Any = None
     new: Any = None
     flag: str | None = None
-    # Set on value events that involve a seal: True (the value is sealed), False (it was unsealed).
+    # Set on value events that involve a seal: True (the value is sealed), False (it was unsealed);
+    # on a schedule's own events, the seal its change asks for.
     sealed: bool | None = None
-    # Set on changes a schedule applied: its id.
+    # Set on changes a schedule applied, and on the schedule's own events: its id.
     schedule: str | None = None
 
     def fields(self) -> dict[str, Any]:

@@ -57,6 +57,14 @@ def with_safe_change_schemas(schemas: dict[str, Any]) -> dict[str, Any]:
     }
     entry["properties"]["sealed"] = {"type": "boolean", "description": "This org sealed its value"}
     schemas["Schedule"] = _SCHEDULE
+    event = schemas["AuditEvent"]["properties"]
+    event["action"] = {
+        "enum": [*event["action"]["enum"], "schedule.create", "schedule.cancel", "schedule.fail"],
+        "description": "schedule.*: a scheduled change taken, cancelled, or refused when its time came "
+        '(old/new: the planned {"value", "at"}; a failure\'s new: {"reason"})',
+    }
+    event["sealed"] = {"type": "boolean", "description": "Present on changes that seal (true) or unseal (false)"}
+    event["schedule"] = {"type": "string", "description": "The schedule the event is about, or that made the change"}
     return schemas
 
 

@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from app.domain.access import Principal, Role
 from app.errors import Problem, ProblemType
+from app.http import dry_run
 from app.http.auth import authorized
 from app.http.responses import JSON
 from app.services.schedules import Schedules
@@ -36,5 +37,8 @@ async def list_schedules(request: Request, principal: Principal) -> Response:
 
 @authorized(Role.writer)
 async def cancel_schedule(request: Request, principal: Principal) -> Response:
+    # The contract gives a cancel no dry run; a client that asks for one must not cancel for real.
+    if dry_run.requested(request) is not None:
+        raise Problem(ProblemType.invalid_query, "a cancel has no dry run; nothing was cancelled")
     await service(request).cancel(principal, request.path_params["schedule"])
     return Response(status_code=204)

@@ -14,6 +14,13 @@ serialised by the lock and the second finds nothing pending; an instance that di
 mid-way rolls back and the other one applies the schedule. Each applied change is
 audited with the scheduler's sub as actor and `"schedule": id`, so it is in /v1/changes.
 
+Audit: every step of a schedule's life is a change, so each writes its event in the
+transaction that makes it, with `"schedule": id`: `schedule.create` (new: the planned
+change `{"value", "at"}`), `schedule.cancel` (old: the planned change; actor: who
+cancelled), `schedule.fail` (old: the planned change, new: `{"reason"}`; actor: the
+scheduling token's sub, as for an applied change); the applied change itself is the
+`flag.set` or `flag.clear` it makes.
+
 Retention: the same loop deletes finished schedules (applied, failed, cancelled) once they
 finished more than `retention` ago, every `prune_interval` seconds, in small batches as
 the audit log's pruner does (app/services/changes.py). What an applied schedule changed
@@ -34,6 +41,7 @@ from loguru import logger
 
 from app.domain import rollouts
 from app.domain.access import Principal, Role
+from app.domain.audit_events import Change
 from app.domain.catalog import Catalog
 from app.domain.ids import check_flag_name, check_org_id
 from app.errors import Problem, ProblemType
@@ -42,6 +50,7 @@ from app.periodic import Periodic
 from app.services import values as values_service
 from app.services.dry_run import Rehearsed
 from app.store import audit as audit_store
+from app.store import orgs as orgs_store
 from app.store import schedules as store
 from app.store.database import Database, after_commit
 from neo4j import AsyncManagedTransaction
@@ -109,23 +118,17 @@ class Schedules:
         except Rehearsed:
             pass  # every check passed; it would change something now
         # Not rehearsed: it would change nothing now, which may not be true by then.
-        schedule = uuid.uuid4().hex
-        await self.db.write(
-            partial(
-                store.create,
-                id=schedule,
-                org=org,
-                flag=flag_name,
-                value=None if value is None else orjson.dumps(value).decode(),
-                clear=value is None,
-                sealed=sealed,
-                at=_rfc3339(moment),
-                actor=principal.subject,
-                role=principal.role.name if principal.role else None,
-                orgs=sorted(principal.orgs),
-            )
-        )
-        return {"schedule": schedule, "org": org, "flag": flag_name, "value": value, "at": _rfc3339(moment)}
+        schedule = {
+            "id": uuid.uuid4().hex,
+            "org": org,
+            "flag": flag_name,
+            "value": None if value is None else orjson.dumps(value).decode(),  # stored as its public JSON
+            "clear": value is None,
+            "sealed": sealed,
+            "at": moment,
+        }
+        await self.db.write(_create, principal, schedule)
+        return {"schedule": schedule["id"], "org": org, "flag": flag_name, "value": value, "at": _rfc3339(moment)}
 
     async def pending(
         self, principal: Principal, org: str | None, subtree: bool, flag: str | None
@@ -157,16 +160,50 @@ def _public(schedule: dict[str, Any]) -> dict[str, Any]:
     return public
 
 
+def _planned(schedule: dict[str, Any]) -> dict[str, Any]:
+    """The change a schedule makes, as its audit events show it: the value (null: a clear) and when."""
+    value = None if schedule["value"] is None else orjson.loads(schedule["value"])
+    return {"value": value, "at": _rfc3339(schedule["at"])}
+
+
+def _audit_event(action: str, schedule: dict[str, Any], path: list[str] | None, **old_new: Any) -> Change:
+    """An event of a schedule's life (see the module's docstring), in its org's path at the time
+    (the org alone once it is gone), so a scoped admin sees it where it sees the org's changes."""
+    return Change(
+        action=action,
+        org=schedule["org"],
+        flag=schedule["flag"],
+        path=path or [schedule["org"]],
+        sealed=schedule["sealed"],
+        schedule=schedule["id"],
+        **old_new,
+    )
+
+
+async def _create(tx: AsyncManagedTransaction, principal: Principal, schedule: dict[str, Any]) -> None:
+    await audit_store.claim_sequence(tx)  # the audit event's seq
+    path = await orgs_store.chain(tx, schedule["org"])
+    await store.create(
+        tx,
+        **{**schedule, "at": _rfc3339(schedule["at"])},
+        actor=principal.subject,
+        role=principal.role.name if principal.role else None,
+        orgs=sorted(principal.orgs),
+    )
+    await audit_store.append(
+        tx, principal.subject, [_audit_event("schedule.create", schedule, path, new=_planned(schedule))]
+    )
+
+
 async def _cancel(tx: AsyncManagedTransaction, principal: Principal, schedule: str) -> None:
     await audit_store.claim_sequence(tx)  # not while a scheduler is applying it
     found = await store.get(tx, schedule)
     if found is None or found["status"] != "pending":
         raise Problem(ProblemType.not_found, f"no pending schedule {schedule!r}")
-    if not principal.unscoped:
-        from app.store import orgs as orgs_store
-
-        principal.require_scope(await orgs_store.chain(tx, found["org"]))
+    path = await orgs_store.chain(tx, found["org"])
+    principal.require_scope(path)
     await store.finish(tx, schedule, "cancelled", principal.subject)
+    await audit_store.append(tx, principal.subject, [_audit_event("schedule.cancel", found, path, old=_planned(found))])
 
 
 class Scheduler:
@@ -252,9 +289,11 @@ class Scheduler:
                 )
             except Problem as problem:
                 # Nothing was written by the failed check: record why, and go on with the others.
-                await store.finish(
-                    tx, schedule["id"], "failed", principal.subject, reason=f"{problem.type}: {problem.detail}"
-                )
+                reason = f"{problem.type}: {problem.detail}"
+                await store.finish(tx, schedule["id"], "failed", principal.subject, reason=reason)
+                path = await orgs_store.chain(tx, schedule["org"])
+                failure = _audit_event("schedule.fail", schedule, path, old=_planned(schedule), new={"reason": reason})
+                await audit_store.append(tx, principal.subject, [failure])
                 after_commit(partial(_failed, schedule["id"], problem))
                 settled.append((schedule["org"], schedule["flag"], None, None))
                 continue

@@ -64,6 +64,7 @@ class _Log:
         actor: str = RELOAD_ACTOR,
         upstream_seq: int | None = None,
         sealed: bool | None = None,
+        schedule: str | None = None,
     ) -> None:
         self.events.append(
             {
@@ -76,6 +77,7 @@ class _Log:
                 "actor": actor,
                 "upstream_seq": upstream_seq,
                 "sealed": sealed,
+                "schedule": schedule,
             }
         )
 
@@ -119,6 +121,7 @@ async def apply_events(tx: AsyncManagedTransaction, events: Sequence[dict[str, A
             actor=event["actor"],
             upstream_seq=event["seq"],
             sealed=event.get("sealed"),
+            schedule=event.get("schedule"),
         )
         position = event["seq"]
         applied += 1
@@ -151,6 +154,10 @@ async def _apply(tx: AsyncManagedTransaction, event: dict[str, Any]) -> None:
             raise Inconsistent(f"seq {event['seq']} sets a value on {org!r}, which this copy lacks")
     elif action == "flag.clear":
         await execute(tx, "region_values_clear", values=[{"org": org, "flag": event["flag"]}])
+    elif action.startswith("schedule."):
+        # A schedule taken, cancelled or failed upstream changes no org or value: schedules
+        # live and are applied upstream only; the change one makes arrives as its flag.set/clear.
+        pass
     else:
         # An action this version does not know would leave the copy silently different.
         raise Inconsistent(f"seq {event['seq']} has an unknown action {action!r}")

@@ -22,7 +22,7 @@ async def pending(
 
 async def get(tx: AsyncManagedTransaction, schedule: str) -> dict[str, Any] | None:
     records = await fetch(tx, "schedule_get", id=schedule)
-    return dict(records[0]["schedule"]) if records else None
+    return _native(records[0]["schedule"]) if records else None
 
 
 async def finish(
@@ -38,7 +38,7 @@ async def finish(
 
 async def due(tx: AsyncManagedTransaction, limit: int) -> list[dict[str, Any]]:
     records = await fetch(tx, "schedules_due", limit=limit)
-    return [dict(schedule) for schedule in records[0]["due"]]
+    return [_native(schedule) for schedule in records[0]["due"]]
 
 
 async def any_due(tx: AsyncManagedTransaction) -> bool:
@@ -54,3 +54,10 @@ async def prune_batch(tx: AsyncManagedTransaction, cutoff: datetime, batch: int)
     """Delete up to `batch` finished schedules that finished before `cutoff` (timezone-aware); how many went."""
     records = await fetch(tx, "schedules_prune", cutoff=cutoff, batch=batch)
     return int(records[0]["deleted"]) if records else 0
+
+
+def _native(stored: Any) -> dict[str, Any]:
+    """A schedule read from the graph, its `at` a timezone-aware Python datetime."""
+    schedule = dict(stored)
+    schedule["at"] = schedule["at"].to_native()
+    return schedule
