@@ -581,48 +581,6 @@ async def test_no_serious_accessibility_violations(page, live_server, tokens, tr
         print(f"\naxe-core findings below serious: {report}")
 
 
-async def test_first_screen_load_time_is_reported(page, live_server, capsys):
-    """Reported, not asserted (no timing assertions): the first screen's navigation timing, from
-    the browser's Performance API, median of several loads with a warm server."""
-    figures = []
-    for _ in range(7):
-        await page.goto(f"{live_server}/ui", wait_until="load")
-        await expect(page.get_by_label("Token")).to_be_visible()
-        timing = await page.evaluate("""() => {
-            const [nav] = performance.getEntriesByType('navigation');
-            const paint = performance.getEntriesByName('first-contentful-paint')[0];
-            return {load: nav.loadEventEnd - nav.startTime, dcl: nav.domContentLoadedEventEnd - nav.startTime,
-                    fcp: paint ? paint.startTime : null,
-                    bytes: performance.getEntriesByType('resource')
-                        .reduce((n, r) => n + r.transferSize, nav.transferSize)};
-        }""")
-        figures.append(timing)
-    figures = figures[2:]  # the first loads warm the server's and the browser's caches
-    median = sorted(figures, key=lambda f: f["load"])[len(figures) // 2]
-    # The same server's floor, from the same page: GET /healthz round trips.
-    healthz = await page.evaluate("""async () => {
-        const times = [];
-        for (let i = 0; i < 9; i++) {
-            const start = performance.now();
-            await (await fetch('/healthz', {cache: 'no-store'})).text();
-            times.push(performance.now() - start);
-        }
-        return times.sort((a, b) => a - b)[4];
-    }""")
-    line = (
-        f"console first screen (median of {len(figures)}): load event {median['load']:.0f} ms, "
-        f"DOMContentLoaded {median['dcl']:.0f} ms, first contentful paint "
-        f"{median['fcp'] if median['fcp'] is None else round(median['fcp'])} ms, {median['bytes']} bytes; "
-        f"GET /healthz from the page {healthz:.1f} ms (median of 9)"
-    )
-    with capsys.disabled():
-        print(f"\n{line}")
-    out = os.environ.get("GRAPHFLAGS_LOAD_REPORT")
-    if out:
-        Path(out).write_text(line + "\n")
-    assert median["load"] > 0
-
-
 # --------------------------------------------------------------------------- /docs
 
 
