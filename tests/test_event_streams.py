@@ -17,6 +17,8 @@ import pytest
 from httpx_sse import aconnect_sse
 from loguru import logger
 
+from app.domain.resolution import Resolution
+from app.http.ofrep import Encodings, success
 from tests.conftest import TEST_CATALOG
 from tests.support.live import serving
 
@@ -344,3 +346,21 @@ async def test_a_catalog_reload_tells_the_streams_whose_answer_it_changes(settin
                 assert await unaffected.refetch() == later.headers["etag"]
                 assert answered(later) == "later"
                 assert unaffected.events.empty() and defaulted.events.empty()
+
+
+def test_an_evaluation_encoded_once_is_reused_only_for_the_same_resolution_and_value_type():
+    """A fan-out encodes each distinct resolution once (app/http/ofrep.py Encodings): the bytes
+    reused must be those a fresh encoding makes, and True, 1 and 1.0 (equal in Python) stay apart."""
+    encodings = Encodings(kept=3)
+    inherited = Resolution(True, "inherited", "root", 2)
+    first = encodings.encode("beta", inherited)
+    assert first == orjson.dumps(success("beta", inherited))
+    assert encodings.encode("beta", Resolution(True, "inherited", "root", 2)) is first  # reused
+    for value in (1, 1.0, "1", ["a"]):
+        other = Resolution(value, "inherited", "root", 2)
+        assert encodings.encode("beta", other) == orjson.dumps(success("beta", other))
+    # Another depth or source is another evaluation, and past `kept` the bytes are still right.
+    for depth in range(5):
+        deeper = Resolution(True, "inherited", "root", depth)
+        assert encodings.encode("beta", deeper) == orjson.dumps(success("beta", deeper))
+    assert encodings.encode("other", inherited) == orjson.dumps(success("other", inherited))

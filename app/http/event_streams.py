@@ -71,6 +71,7 @@ async def stream_events(request: Request) -> Response:
             _events(subscriber),
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
             on_end=lambda: hub.unsubscribe(grant.org, grant.sets, subscriber),
+            stop=subscriber.end,  # at the token's expiry: one timer per stream, not one per event
         )
 
 

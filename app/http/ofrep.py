@@ -176,6 +176,34 @@ def flags_document(resolutions: dict[str, Resolution]) -> bytes:
     return orjson.dumps({"flags": [success(name, resolution) for name, resolution in resolutions.items()]})
 
 
+# Encoded evaluations kept for reuse (a few hundred bytes each).
+ENCODINGS_KEPT = 10_000
+# Values whose type and equality say all there is to encode (no containers: those are unhashable).
+_SCALARS = (bool, int, float, str)
+
+
+class Encodings:
+    """`orjson.dumps(success(name, resolution))`, kept per distinct (name, resolution): a change
+    of the root reaches every stream below it, and most of them resolve the flag the same way
+    (the same value from the same org at the same depth), so their bytes are made once."""
+
+    def __init__(self, kept: int = ENCODINGS_KEPT) -> None:
+        self.kept = kept
+        self._bodies: dict[tuple[str, type, Resolution], bytes] = {}
+
+    def encode(self, name: str, found: Resolution) -> bytes:
+        if type(found.value) not in _SCALARS:
+            return orjson.dumps(success(name, found))
+        # The value's type in the key: True == 1 == 1.0 in Python, not in JSON.
+        key = (name, type(found.value), found)
+        body = self._bodies.get(key)
+        if body is None:
+            if len(self._bodies) >= self.kept:
+                self._bodies.clear()  # rarely: the resolutions a fan-out repeats come back at once
+            body = self._bodies[key] = orjson.dumps(success(name, found))
+        return body
+
+
 class BulkAnswers:
     """A bulk answer as event streams follow it (app/services/event_streams.py): its flags
     encoded one by one, so that a change of one flag re-resolves and re-encodes that flag only,
@@ -183,13 +211,15 @@ class BulkAnswers:
 
     def __init__(self, values: Any) -> None:
         self.values = values
+        self._encodings = Encodings()
 
     async def entries(
         self, org: str, sets: frozenset[str] | None, only: frozenset[str] | None = None
     ) -> tuple[list[str], dict[str, bytes]]:
         """The org's chain and each flag's encoded evaluation (of `sets`; of those, `only`)."""
         chain, resolutions = await self.values.resolve_all(org, sets, only=only)
-        return chain, {name: orjson.dumps(success(name, found)) for name, found in resolutions.items()}
+        encode = self._encodings.encode
+        return chain, {name: encode(name, found) for name, found in resolutions.items()}
 
     @staticmethod
     def etag(entries: Iterable[bytes]) -> str:

@@ -13,8 +13,9 @@ none. A reached group is then answered again, off the request path, and its subs
 hear of it only when the ETag actually changed (a value shadowed by a nearer one, or a flag
 outside the sets answered, changes nothing for them).
 
-The answering is done by one task, a group at a time, yielding to the event loop between
-groups: a fan-out to every stream must not hold up the lookups being served meanwhile. A
+The answering is done by one task, a group at a time, yielding to the event loop every
+millisecond of answering or every few tens of subscribers woken (their writers run in the
+loop's next round): a fan-out to every stream must not hold up the lookups served meanwhile. A
 group keeps its answer as one encoded entry per flag, so a value change re-resolves only the
 flags it touched (for 10,000 groups, a tenth of the work of answering them whole); a move, a
 catalog reload or a flag the group does not know yet answers the group whole.
@@ -50,8 +51,13 @@ class Answers(Protocol):
     def etag(self, entries: Iterable[bytes]) -> str: ...
 
 
-# Groups answered between two yields to the event loop (each one is a few dict reads when cached).
-GROUPS_PER_YIELD = 20
+# A fan-out yields to the event loop once it has answered groups for this long, so that the
+# lookups served meanwhile wait at most about that long (answers may take any time: a group
+# whose answer did not change costs a few dict reads, one read from the database far more)...
+ANSWERING_SLICE_SECONDS = 0.001
+# ... or once it has woken this many subscribers: each writer then sends its event in the
+# loop's next round, so this bounds that round as well (a few tens of microseconds a writer).
+WAKES_PER_YIELD = 32
 # Subscribers woken for a keep-alive between two yields: their writers then run a batch at a
 # time, so a tick over ten thousand streams never holds the lookups up for long.
 KEEP_ALIVES_PER_YIELD = 100
@@ -67,35 +73,46 @@ KEEP_ALIVE = Notice.KEEP_ALIVE
 
 
 class Subscriber:
-    """One open stream: the newest ETag it has to announce, and a flag to wake its writer."""
+    """One open stream: the newest ETag it has to announce, and a way to wake its writer."""
 
-    __slots__ = ("_wake", "ended", "keep_alive_due", "pending", "principal")
+    __slots__ = ("_waiter", "ended", "keep_alive_due", "pending", "principal")
 
     def __init__(self, principal: Principal) -> None:
         self.principal = principal
         self.pending: str | None = None
         self.ended = False
         self.keep_alive_due = False
-        self._wake = asyncio.Event()
+        # The future the writer awaits while it has nothing to send. A bare future, not an
+        # asyncio.Event: a fan-out wakes ten thousand writers, and an Event's waiter list, its
+        # future per wait and its clear() cost more than the wake-up itself.
+        self._waiter: asyncio.Future[None] | None = None
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def announce(self, etag: str) -> None:
         self.pending = etag  # a newer ETag replaces one not yet sent: the client needs only the latest
-        self._wake.set()
+        self._wake()
 
     def end(self) -> None:
         self.ended = True
-        self._wake.set()
+        self._wake()
 
     def keep_alive(self) -> None:
         self.keep_alive_due = True
-        self._wake.set()
+        self._wake()
 
     async def next(self) -> str | Notice | None:
         """The next ETag to announce, KEEP_ALIVE when the stream should say something, or None
         when the stream must end."""
         while self.pending is None and not self.ended and not self.keep_alive_due:
-            self._wake.clear()
-            await self._wake.wait()
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
         if self.ended:
             return None
         self.keep_alive_due = False  # an event keeps the connection alive as well as a comment
@@ -221,7 +238,9 @@ class StreamHub:
 
     async def fan_out(self) -> None:
         """Answer every group a change reached again, and tell the subscribers whose answer changed."""
-        done = 0
+        loop = asyncio.get_running_loop()
+        slice_ends = loop.time() + ANSWERING_SLICE_SECONDS
+        woken = 0
         while self._dirty:
             key, flags = self._dirty.popitem()
             group = self._groups.get(key)
@@ -245,14 +264,17 @@ class StreamHub:
             changed = etag != group.etag
             group.etag = etag
             if changed or moved:
-                for subscriber in list(group.subscribers):
-                    if not subscriber.principal.may_act_on(group.chain):
+                for subscriber in group.subscribers:  # telling one removes none (that waits for its writer)
+                    # Scope is judged on the chain, checked at subscribe: only a move can change it.
+                    if moved and not subscriber.principal.may_act_on(group.chain):
                         subscriber.end()  # moved out of the caller's subtrees: the stream may not say more
                     elif changed:
                         subscriber.announce(etag)
-            done += 1
-            if done % GROUPS_PER_YIELD == 0:
+                woken += len(group.subscribers)
+            if woken >= WAKES_PER_YIELD or loop.time() >= slice_ends:
                 await asyncio.sleep(0)
+                slice_ends = loop.time() + ANSWERING_SLICE_SECONDS
+                woken = 0
 
     async def _answer_again(
         self, key: GroupKey, group: _Group, flags: set[str] | None
