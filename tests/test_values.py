@@ -13,7 +13,7 @@ from app.domain.access import Principal, Role
 from app.errors import Problem
 from app.http.app import create_app
 from app.services.group_commit import GroupCommit
-from app.store.database import DatabaseUnavailable
+from app.store.database import DatabaseUnavailable, is_outage
 
 
 async def effective(client, tokens, org, flag):
@@ -557,3 +557,16 @@ async def test_group_commit_fails_every_write_of_a_failed_batch_and_goes_on():
     assert all(isinstance(result, ConnectionError) for result in results)
     runner.fail = None
     assert await writes.submit(9) == 90
+
+
+def test_a_write_terminated_while_waiting_for_a_lock_is_an_outage():
+    # Neo4j 5 reports a transaction that timed out queued for the writers' lock as this ClientError;
+    # as an outage it is a 503 with Retry-After (and fails its whole batch), not a 500.
+    from neo4j.exceptions import Neo4jError
+
+    def server_error(code: str) -> Neo4jError:  # built as the driver builds a server's FAILURE
+        return Neo4jError._hydrate_neo4j(code=code, message="The transaction has been terminated.")
+
+    assert is_outage(server_error("Neo.ClientError.Transaction.LockClientStopped"))
+    assert is_outage(server_error("Neo.ClientError.Transaction.TransactionTimedOutClientConfiguration"))
+    assert not is_outage(server_error("Neo.ClientError.Statement.SyntaxError"))

@@ -90,7 +90,9 @@ def is_outage(error: BaseException) -> bool:
     if isinstance(error, ServiceUnavailable | SessionExpired | TransientError | TimeoutError | OSError | OpenedState):
         return True
     code = getattr(error, "code", None) or ""
-    return "TransactionTimedOut" in code or code.startswith("Neo.TransientError")
+    # LockClientStopped: the transaction was terminated while it waited for a lock, in practice
+    # by its own timeout while queued for the writers' lock (seen under load: a 500 before).
+    return "TransactionTimedOut" in code or "LockClientStopped" in code or code.startswith("Neo.TransientError")
 
 
 class DatabaseUnavailable(Exception):
