@@ -123,6 +123,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--heap", default="2g", help="Neo4j's heap (the published figures: 2g)")
     parser.add_argument("--pagecache", default="2g", help="Neo4j's page cache (the published figures: 2g)")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=60,
+        help="seconds of unreported toggles first: Neo4j's JIT was still compiling the write path "
+        "after thousands of toggles (bench/profiles/writecpu-2026-11-30.txt)",
+    )
     parser.add_argument("--profile", action="store_true", help="py-spy the busiest worker at 50 connections")
     parser.add_argument("--no-write", action="store_true", help="print the tables, leave RESULTS.md alone")
     options = parser.parse_args()
@@ -143,7 +150,9 @@ def main() -> None:
         # Warm up (not reported): the JVM compiles the write path, and Neo4j works off the bulk load
         # (the first run after loading saw Neo4j use 0.8 cores at 23 toggles/s). Then wait for it to idle.
         print("warming up the write path ...", flush=True)
-        harness.wrk("warm-up", base, toggles(0, ORGS_PER_RUN), token, 10, pids, connections=8, method="POST")
+        harness.wrk(
+            "warm-up", base, toggles(0, ORGS_PER_RUN), token, options.warmup, pids, connections=8, method="POST"
+        )
         settle(neo4j)
         load_before = harness.uptime()
         runs: list[Run] = []
