@@ -642,8 +642,32 @@ LIST_AUDIT = _op(
     ],
     errors=(422,),
 )
-LIST_SCHEDULES = openapi_safe.LIST_SCHEDULES
-CANCEL_SCHEDULE = openapi_safe.CANCEL_SCHEDULE
+LIST_SCHEDULES = _op(
+    "Pending scheduled changes in the caller's subtrees, soonest first (at most 1000)",
+    "writer",
+    {
+        "200": _json(
+            {
+                "type": "object",
+                "required": ["schedules"],
+                "properties": {"schedules": {"type": "array", "items": _ref("Schedule")}},
+            }
+        )
+    },
+    params=[
+        _query("org", {"type": "string"}),
+        _query("subtree", {"type": "boolean", "default": False}),
+        _query("flag", {"type": "string"}),
+    ],
+    errors=(422,),
+)
+CANCEL_SCHEDULE = _op(
+    "Cancel a pending scheduled change",
+    "writer",
+    {"204": {"description": "Cancelled"}},
+    params=[_path_param("schedule", {"type": "string"})],
+    errors=(404, 422),
+)
 SEED_GET_VALUE = _op(
     "Seed alias of GET /v1/orgs/{org}/flags/{flag}",
     "reader",
