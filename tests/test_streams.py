@@ -9,6 +9,9 @@ import time
 
 import httpx
 import orjson
+import uvloop
+
+from app.http.streams import _until
 
 SSE = {"Accept": "text/event-stream"}
 FAR = {"after": 10**15}  # no events: only the stream's own lines
@@ -78,3 +81,25 @@ def _payload(token: str) -> bytes:
 
     part = token.split(".")[1]
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def test_the_expiry_event_is_sent_under_uvloop_whose_timers_round_to_milliseconds():
+    """The server runs on uvloop (uvicorn picks it), whose timers fire on a whole-millisecond,
+    cached loop clock: a stream must not take the timer's early tick for an end of its own.
+    (It did, about half the time at sub-millisecond deadlines, and CI once met it.)"""
+
+    async def closes_with_the_expiry_event(delay: float) -> bool:
+        stopped = asyncio.Event()
+
+        async def body():
+            yield b": opening\n\n"
+            await stopped.wait()  # ends only when told to, as an event stream's writer does
+
+        chunks = [chunk async for chunk in _until(body(), time.time() + delay, stopped.set)]
+        return any(chunk.startswith(b"event: token-expired") for chunk in chunks)
+
+    async def all_rounds() -> list[bool]:
+        return [await closes_with_the_expiry_event(0.0003 + (i % 10) * 0.0001) for i in range(100)]
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        assert all(runner.run(all_rounds()))

@@ -158,12 +158,23 @@ async def _until(
     loop = asyncio.get_running_loop()
     # The wall-clock expiry as a point on the loop's monotonic clock, fixed once.
     deadline = loop.time() + (expires - time.time())
-    timer = None if stop is None else loop.call_at(deadline, stop)
+    expired = False
+
+    def at_expiry() -> None:
+        nonlocal expired
+        expired = True
+        assert stop is not None
+        stop()
+
+    # Whether the timer fired is recorded, not judged by comparing clocks afterwards: uvloop's
+    # timers are whole milliseconds on a cached loop clock, so one may fire while loop.time() is
+    # still just short of `deadline` (the stream then ended with no token-expired event).
+    timer = None if stop is None else loop.call_at(deadline, at_expiry)
     try:
         if timer is not None:
             async for chunk in body:
                 yield chunk
-            if loop.time() < deadline:
+            if not expired:
                 return  # the body ended for a reason of its own, not `stop`
         else:
             while True:
