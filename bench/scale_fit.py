@@ -6,8 +6,8 @@ Reads the tables bench/scale.py wrote between the scale15 markers and prints, fo
 quantity, the three points, the fit the method names and the figure at 1,000,000,000 orgs:
 - sizes and times that grow with N: q = c.N^k (least squares on log q against log N), and
   q(1B) = q(100M) x 10^k: k near 1 says linear;
-- the two with a fixed part (neo4j-admin import, restore from a dump: JVM and server start):
-  q = a + b.N, and a + b x 1e9;
+- those with a fixed part (neo4j-admin import, migrations, the dump and both restores: JVM and
+  server starts weigh on the small sizes): q = a + b.N, and a + b x 1e9;
 - latencies: a + b.log10(N) (one more B-tree level per ~100x, while the page cache holds the store);
 - capacity: the highest open-loop rate whose p95 stayed within 50 ms, per core the service and
   Neo4j used at it, and each side's cores per 1,000 cold lookups/s (C_svc, C_db).
@@ -108,12 +108,12 @@ def main() -> None:
     fixed_part("neo4j-admin import", [number(row[3]) for row in imports])
     grows("neo4j-admin peak RSS", [number(row[4]) for row in imports], "GiB")
     migrations = [number(row[5]) + number(row[5].split("+")[1]) for row in imports]
-    grows("migrations + catalog sync", migrations, "s")
+    fixed_part("migrations + catalog sync", migrations)
     if backups:
         grows("online export", [number(row[1]) for row in backups], "s")
         grows("export size", [number(row[1].split(",", 1)[1]) for row in backups], "MiB")
-        grows("restore from export", [number(row[2]) for row in backups], "s")
-        grows("offline dump", [number(row[3]) for row in backups], "s")
+        fixed_part("restore from export", [number(row[2]) for row in backups])
+        fixed_part("offline dump", [number(row[3]) for row in backups])
         grows("dump size", [number(row[3].split(",", 1)[1]) for row in backups], "MiB")
         fixed_part("restore from dump", [number(row[4]) for row in backups])
     print()
