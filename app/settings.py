@@ -118,6 +118,13 @@ class Settings(BaseSettings):
     cache_follow_interval: float = 0.25
     cache_max_lag: float = 2.0
 
+    # The garbage collector (app/gc_policy.py): what the process holds is frozen every
+    # gc_freeze_interval seconds, so full collections walk only what is new (0: never; the
+    # collector then walks every open stream's objects each time), and thawed and collected once
+    # every gc_thaw_interval seconds, which reclaims garbage cycles among frozen objects.
+    gc_freeze_interval: float = Field(60.0, ge=0)
+    gc_thaw_interval: float = Field(900.0, gt=0)
+
     # Audit events (the change feed) are kept this many days (at least 7, the contract's
     # promise), then pruned every audit_prune_interval seconds.
     audit_retention_days: int = Field(30, ge=7)

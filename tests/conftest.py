@@ -115,6 +115,9 @@ def base_settings(neo4j_server: Neo4jServer, tmp_path_factory: pytest.TempPathFa
         log_level="WARNING",
         max_body_bytes=4 * 1024 * 1024,
         bulk_batch_size=500,
+        # Apps served inside this process share it with pytest, whose garbage is not a server's:
+        # no freezing here (tests/test_gc_policy.py tests the policy; `graphflags serve` runs it).
+        gc_freeze_interval=0,
     )
 
 

@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from app.auth.stream_tokens import StreamCredentials
+from app.gc_policy import GcPolicy
 from app.http import ofrep, values
 from app.http.answers import EncodedAnswers
 from app.http.errors import HANDLERS
@@ -67,6 +68,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 settings.schedule_poll_interval, settings.schedule_retention_days, settings.schedule_prune_interval
             )
             tasks.append(asyncio.create_task(scheduler.run()))
+        if settings.gc_freeze_interval:
+            gc_policy = GcPolicy(settings.gc_freeze_interval, settings.gc_thaw_interval)
+            tasks.append(asyncio.create_task(gc_policy.run()))
         # Audit retention: old change-feed events are pruned in the background (app/services/changes.py).
         pruner = services.audit_pruner(settings.audit_retention_days, settings.audit_prune_interval)
         tasks.append(asyncio.create_task(pruner.run()))

@@ -1,5 +1,5 @@
 """A clock that moves only when a test moves it, for code that takes `clock=` (the value cache,
-the token verifier): expiry is tested to the instant, with no sleeps."""
+the token verifier, the collector policy): expiry is tested to the instant, with no sleeps."""
 
 from __future__ import annotations
 

@@ -1,0 +1,53 @@
+"""Keeps the cyclic garbage collector's full passes short in a process that holds much for long.
+
+Ten thousand open event streams are some three million objects, and CPython's collector walks
+every one of them on each full pass, with the event loop stopped: about a second here. In
+bench/streams.py's profile (2026-11-30) such a pass came after a keep-alive tick, every lookup
+waited for it, and the change-feed follower, held up as well, let the cache's staleness bound
+pass, so the lookups behind it went to the database: p95 1.6-2.4 s against 1 ms without streams.
+
+So every `freeze_every` seconds what the process holds is moved into the collector's permanent
+generation (`gc.freeze()`: a list splice, microseconds), and full passes walk only what came
+since. Frozen objects are still freed by reference counting the moment nothing uses them; only
+cycles among them that became garbage (what a closed stream leaves) wait for the thaw: every
+`thaw_every` seconds they are all handed back and one full pass reclaims them, the one pause
+this policy keeps, at a known rate instead of whenever allocation happens to trigger it.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable
+
+from loguru import logger
+
+from app.periodic import Periodic
+
+
+class GcPolicy:
+    def __init__(self, freeze_every: float, thaw_every: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.thaw_every = thaw_every
+        self._thawed_at = clock()
+        self.loop = Periodic(self.round, freeze_every, what="freeze the collector's long-lived objects")
+
+    async def round(self) -> None:
+        if self.thaw_every and self.clock() - self._thawed_at >= self.thaw_every:
+            self.thaw()
+        gc.freeze()
+
+    def thaw(self) -> None:
+        """Hand every frozen object back and reclaim the garbage cycles among them (one full pass)."""
+        frozen = gc.get_freeze_count()
+        started = time.perf_counter()
+        gc.unfreeze()
+        found = gc.collect()
+        self._thawed_at = self.clock()
+        logger.bind(frozen=frozen, collected=found, seconds=round(time.perf_counter() - started, 3)).info(
+            "gc: thawed and collected"
+        )
+
+    async def run(self) -> None:
+        gc.freeze()  # what start-up built (modules, the app, the driver) is never garbage
+        await self.loop.run()

@@ -1,0 +1,56 @@
+"""The collector policy (app/gc_policy.py): frozen objects are out of the collector's passes,
+and the thaw gives garbage cycles among them back to one pass that reclaims them."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+import pytest
+
+from app.gc_policy import GcPolicy
+from tests.support.clock import ManualClock
+
+
+class Node:
+    def __init__(self) -> None:
+        self.me = self  # a cycle: only the cyclic collector can free it
+
+
+@pytest.fixture(autouse=True)
+def thawed():
+    gc.unfreeze()
+    yield
+    gc.unfreeze()
+
+
+async def test_a_round_freezes_and_a_cycle_frozen_waits_for_the_thaw():
+    clock = ManualClock()
+    policy = GcPolicy(freeze_every=60, thaw_every=900, clock=clock)
+    cycle = Node()
+    dead = weakref.ref(cycle)
+    await policy.round()
+    assert gc.get_freeze_count() > 0
+    del cycle
+    gc.collect()
+    assert dead() is not None, "a frozen cycle is out of the collector's passes"
+
+    clock.advance(899)
+    await policy.round()
+    gc.collect()
+    assert dead() is not None, "no thaw before thaw_every"
+
+    clock.advance(1)
+    await policy.round()
+    assert dead() is None, "the thaw's pass reclaimed it"
+    assert gc.get_freeze_count() > 0, "and what lives is frozen again"
+
+
+async def test_without_thaw_interval_reached_objects_freed_by_reference_counting_still_go():
+    policy = GcPolicy(freeze_every=60, thaw_every=900, clock=ManualClock())
+    plain = Node()
+    plain.me = None  # no cycle: reference counting frees it, frozen or not
+    gone = weakref.ref(plain)
+    await policy.round()
+    del plain
+    assert gone() is None
