@@ -26,6 +26,8 @@ ALLOWED: dict[str, set[str]] = {
     "app": set(),
     "errors": set(),
     "periodic": set(),
+    # The collector policy (a background loop over the gc module), started by the app's lifespan.
+    "gc_policy": {"periodic"},
     "settings": {"errors"},
     "tls": {"settings", "errors"},
     "observability": {"observability", "domain", "errors", "settings"},
@@ -35,7 +37,7 @@ ALLOWED: dict[str, set[str]] = {
     "region": {"region", "store"} | SHARED,
     "auth": {"auth", "domain", "errors", "settings", "observability"},
     "services": {"services", "store", "cache", "region", "auth"} | SHARED,
-    "http": {"http", "services", "cache", "region", "auth", "logs", "tls"} | SHARED,
+    "http": {"http", "services", "cache", "region", "auth", "logs", "tls", "gc_policy"} | SHARED,
     "loaders": {"loaders", "services", "store", "settings", "tls", "neo4j_server"} | SHARED,
     # Entry points wire everything together.
     "cli": {"*"},
