@@ -20,7 +20,9 @@ import re
 import sys
 from pathlib import Path
 
-START, END = "<!-- scale15:start -->", "<!-- scale15:end -->"
+from harness import RESULTS
+from scale import END, START  # the section bench/scale.py writes
+
 BILLION = 1_000_000_000
 P95_BOUND_MS = 50.0
 
@@ -79,7 +81,7 @@ def duration(seconds: float) -> str:
 
 
 def main() -> None:
-    path = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "RESULTS.md")
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else RESULTS
     imports, sequential, open_loop, backups = tables(section(path))
     ns = [number(row[0]) for row in imports]
     if len(ns) < 2:

@@ -160,16 +160,15 @@ async def _until(
     deadline = loop.time() + (expires - time.time())
     expired = False
 
-    def at_expiry() -> None:
+    def at_expiry(stop: Callable[[], None]) -> None:
         nonlocal expired
         expired = True
-        assert stop is not None
         stop()
 
     # Whether the timer fired is recorded, not judged by comparing clocks afterwards: uvloop's
     # timers are whole milliseconds on a cached loop clock, so one may fire while loop.time() is
     # still just short of `deadline` (the stream then ended with no token-expired event).
-    timer = None if stop is None else loop.call_at(deadline, at_expiry)
+    timer = None if stop is None else loop.call_at(deadline, at_expiry, stop)
     try:
         if timer is not None:
             async for chunk in body:
