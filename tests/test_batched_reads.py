@@ -130,14 +130,35 @@ async def test_a_batch_in_flight_across_a_write_here_never_fills_the_older_value
     app, client, tokens, uid, make_orgs, monkeypatch, request
 ):
     services = app.state.services
-    # The shared app's feed caught up first: a move an earlier test made through another
-    # instance, heard mid-test, drops every cached chain (as any move must) and this test's with it.
-    await services.follower.poll()
-    orgs = [uid(f"b{n}") for n in range(5)]
+    # A move heard mid-scenario (the shared app follows the feed, and earlier tests moved orgs
+    # through other instances) drops every cached chain, as any move must, and this batch's fill
+    # of the target's chain with it: then nothing is left to check, and the scenario runs again.
+    # It is seen, not guessed: a heard move bumps the cache's chain epoch.
+    for attempt in range(3):
+        await services.follower.poll()
+        target, moves_heard, cached = await _batch_across_a_write(
+            services, client, tokens, uid, make_orgs, monkeypatch, request, attempt
+        )
+        if not moves_heard:
+            break
+    else:
+        pytest.fail("a move was heard during each of three attempts")
+    # The batch began before the write: its "dark" must not replace the written value. (stale_ok:
+    # what the cache holds, whether or not the feed answered in the last 2 s on a loaded machine.)
+    assert cached == [(target, "light")]
+    answer = await client.get(f"/v1/orgs/{target}/flags/theme", headers=tokens.reader())
+    assert answer.json()["value"] == "light"
+
+
+async def _batch_across_a_write(services, client, tokens, uid, make_orgs, monkeypatch, request, attempt):
+    """A batch of cold reads that reads "dark" for the target, held until a write here commits
+    "light". Answers the target, whether a move was heard meanwhile, and what the cache holds for it."""
+    orgs = [uid(f"b{attempt}-{n}") for n in range(5)]
     await make_orgs([(org, None) for org in orgs])
     target = orgs[2]
     await client.put(f"/v1/orgs/{target}/flags/theme", json={"value": "dark"}, headers=tokens.writer())
     services.cache.clear()
+    chain_epoch = services.cache.epochs()[1]
     release, read_done = asyncio.Event(), asyncio.Event()
     real_read = services.db.read_autocommit
 
@@ -158,11 +179,8 @@ async def test_a_batch_in_flight_across_a_write_here_never_fills_the_older_value
     release.set()
     for task in before:
         assert (await task).status_code == 200
-    # The batch began before the write: its "dark" must not replace the written value. (stale_ok:
-    # what the cache holds, whether or not the feed answered in the last 2 s on a loaded machine.)
-    assert services.cache.flag_chain(target, "theme", stale_ok=True) == [(target, "light")]
-    answer = await client.get(f"/v1/orgs/{target}/flags/theme", headers=tokens.reader())
-    assert answer.json()["value"] == "light"
+    moves_heard = services.cache.epochs()[1] != chain_epoch
+    return target, moves_heard, services.cache.flag_chain(target, "theme", stale_ok=True)
 
 
 async def test_the_batch_statement_starts_from_the_org_index_never_a_scan(app, chain6):
