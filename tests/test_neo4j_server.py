@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app.neo4j_server import Neo4jCtlError, Neo4jHome, ServerConf, listen_port, read_conf
 from app.neo4j_server.cli import main
-from app.neo4j_server.conf import bolt_requires_tls, write_conf
+from app.neo4j_server.conf import bolt_requires_tls, conf_path, write_conf
 from app.neo4j_server.home import _ensure_bolt_cert
 
 
@@ -30,6 +30,13 @@ def test_the_conf_written_is_the_conf_read(tmp_path):
     assert settings["server.memory.heap.max_size"] == "384m" and settings["server.memory.pagecache.size"] == "64m"
     assert settings["server.bolt.advertised_address"] == "127.0.0.1:17001"
     assert not bolt_requires_tls(home.path) and "dbms.ssl.policy.bolt.enabled" not in settings
+
+
+def test_only_a_short_lived_server_gives_up_the_optimising_compiler(tmp_path):
+    quick = "server.jvm.additional=-XX:TieredStopAtLevel=1"
+    (tmp_path / "long").mkdir(), (tmp_path / "short").mkdir()
+    assert quick not in conf_path(_home(tmp_path / "long").path).read_text()
+    assert quick in conf_path(_home(tmp_path / "short", short_lived=True).path).read_text().splitlines()
 
 
 def test_a_tls_conf_requires_tls_and_names_the_certificate_folder(tmp_path):

@@ -34,8 +34,16 @@ _credentials: dict[Path, bytes] = {}
 
 
 def new_home(path: Path, *, heap: str = "512m", pagecache: str = "128m", bolt_tls: bool = False) -> Neo4jHome:
-    """An initialised (not started) home on free ports."""
-    conf = ServerConf(bolt_port=free_port(), http_port=free_port(), heap=heap, pagecache=pagecache, bolt_tls=bolt_tls)
+    """An initialised (not started) home on free ports, for a server that lives only as long as
+    its tests (so the JVM skips C2: see ServerConf.short_lived)."""
+    conf = ServerConf(
+        bolt_port=free_port(),
+        http_port=free_port(),
+        heap=heap,
+        pagecache=pagecache,
+        bolt_tls=bolt_tls,
+        short_lived=True,
+    )
     with _credentials_lock:
         for name, content in _credentials.items():
             (path / name).parent.mkdir(parents=True, exist_ok=True)
