@@ -21,8 +21,10 @@ flags it touched (for 10,000 groups, a tenth of the work of answering them whole
 catalog reload or a flag the group does not know yet answers the group whole.
 
 Idle streams are kept alive by one timer for the whole process (`keep_alive`), not a task
-per stream: every interval it marks each subscriber, whose writer then sends an SSE comment,
-so proxies and load balancers that cut silent connections leave the streams open.
+per stream: each subscriber, once every interval, is marked, and its writer then sends an SSE
+comment, so proxies and load balancers that cut silent connections leave the streams open.
+The marking is spread over the interval (a timing wheel of KEEP_ALIVE_SLICES slots, a stream
+in the slot it joined), so no moment wakes every stream at once.
 """
 
 from __future__ import annotations
@@ -58,8 +60,13 @@ ANSWERING_SLICE_SECONDS = 0.001
 # ... or once it has woken this many subscribers: each writer then sends its event in the
 # loop's next round, so this bounds that round as well (a few tens of microseconds a writer).
 WAKES_PER_YIELD = 32
+# Keep-alives are spread over the interval in this many slices, each stream woken once per
+# interval in the slice it joined: ten thousand writers woken at one tick took half a second of
+# a core, and a fan-out that fell on that tick (measured: 1.5 s instead of 0.5 s) or the
+# lookups served meanwhile waited behind them.
+KEEP_ALIVE_SLICES = 30
 # Subscribers woken for a keep-alive between two yields: their writers then run a batch at a
-# time, so a tick over ten thousand streams never holds the lookups up for long.
+# time, so a slice of many streams never holds the lookups up for long.
 KEEP_ALIVES_PER_YIELD = 100
 
 
@@ -75,13 +82,14 @@ KEEP_ALIVE = Notice.KEEP_ALIVE
 class Subscriber:
     """One open stream: the newest ETag it has to announce, and a way to wake its writer."""
 
-    __slots__ = ("_waiter", "ended", "keep_alive_due", "pending", "principal")
+    __slots__ = ("_waiter", "ended", "keep_alive_due", "keep_alive_slot", "pending", "principal")
 
     def __init__(self, principal: Principal) -> None:
         self.principal = principal
         self.pending: str | None = None
         self.ended = False
         self.keep_alive_due = False
+        self.keep_alive_slot = 0  # its slice of the keep-alive wheel (StreamHub.keep_alive)
         # The future the writer awaits while it has nothing to send. A bare future, not an
         # asyncio.Event: a fan-out wakes ten thousand writers, and an Event's waiter list, its
         # future per wait and its clear() cost more than the wake-up itself.
@@ -141,6 +149,9 @@ class StreamHub:
         # Groups to answer again, each with the flags to answer (WHOLE: all of them).
         self._dirty: dict[GroupKey, set[str] | None] = {}
         self._wake = asyncio.Event()
+        # The keep-alive wheel: each slot holds the subscribers it keeps alive; joiners take turns.
+        self._keep_alive_slots: list[set[Subscriber]] = [set() for _ in range(KEEP_ALIVE_SLICES)]
+        self._joined = 0
 
     @property
     def streams(self) -> int:
@@ -166,11 +177,16 @@ class StreamHub:
         principal.require_scope(group.chain)
         subscriber = Subscriber(principal)
         group.subscribers.add(subscriber)
+        subscriber.keep_alive_slot = self._joined % KEEP_ALIVE_SLICES
+        self._joined += 1
+        self._keep_alive_slots[subscriber.keep_alive_slot].add(subscriber)
         if group.etag != known_etag:
             subscriber.announce(group.etag)  # changed between the answer and the stream: say so now
         return subscriber
 
     def unsubscribe(self, org: str, sets: frozenset[str] | None, subscriber: Subscriber) -> None:
+        # First: a group ended whole (_end_group) is gone already, its subscribers not yet.
+        self._keep_alive_slots[subscriber.keep_alive_slot].discard(subscriber)
         key = (org, sets)
         group = self._groups.get(key)
         if group is None:
@@ -227,14 +243,19 @@ class StreamHub:
                 logger.exception("event streams: a fan-out failed")
 
     async def keep_alive(self, interval: float) -> None:
-        """Every `interval` seconds, every open stream sends a keep-alive (one timer for all)."""
+        """Every `interval` seconds, every open stream sends a keep-alive (one timer for all):
+        one slot of the wheel every interval / KEEP_ALIVE_SLICES seconds."""
+        loop = asyncio.get_running_loop()
+        step = interval / KEEP_ALIVE_SLICES
+        slot, due = 0, loop.time()
         while True:
-            await asyncio.sleep(interval)
-            subscribers = [subscriber for group in self._groups.values() for subscriber in group.subscribers]
-            for done, subscriber in enumerate(subscribers, 1):
+            due += step  # from the schedule, not from the last wake-up: no drift past the interval
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            for done, subscriber in enumerate(list(self._keep_alive_slots[slot]), 1):
                 subscriber.keep_alive()
                 if done % KEEP_ALIVES_PER_YIELD == 0:
                     await asyncio.sleep(0)
+            slot = (slot + 1) % KEEP_ALIVE_SLICES
 
     async def fan_out(self) -> None:
         """Answer every group a change reached again, and tell the subscribers whose answer changed."""
