@@ -10,7 +10,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, HttpUrl, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Where `make run` keeps what it generates (dev key, local Neo4j): ignored by git.
@@ -172,6 +172,10 @@ class Settings(BaseSettings):
     # Seconds between the `: keep-alive` comments every open event stream sends, so that
     # proxies and load balancers do not cut idle streams (one timer per process for all).
     stream_heartbeat_seconds: float = Field(15.0, gt=0)
+    # Where eventStreams URLs point: unset, the address the bulk evaluation came in on. Set, the
+    # base URL of instances kept for streams (the same service, the same stream key), so that a
+    # fan-out to thousands of streams runs on processes that answer no lookups (docs/operations.md).
+    stream_base_url: HttpUrl | None = None
 
     # Regions (docs/regions.md): with an upstream URL this instance keeps a local copy of the
     # upstream's orgs and values in its own Neo4j, follows its change feed, and refuses writes.
@@ -219,6 +223,8 @@ class Settings(BaseSettings):
             raise ValueError("set GRAPHFLAGS_JWT_JWKS_FILE or GRAPHFLAGS_JWKS_URL, not both")
         if self.backup_key is not None and self.backup_key_file is not None:
             raise ValueError("set GRAPHFLAGS_BACKUP_KEY or GRAPHFLAGS_BACKUP_KEY_FILE, not both")
+        if self.stream_base_url is not None and (self.stream_base_url.query or self.stream_base_url.fragment):
+            raise ValueError("GRAPHFLAGS_STREAM_BASE_URL is a base URL: no query, no fragment")
         return self
 
     def neo4j_encryption(self) -> dict:

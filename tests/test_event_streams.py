@@ -16,9 +16,11 @@ import orjson
 import pytest
 from httpx_sse import aconnect_sse
 from loguru import logger
+from pydantic import ValidationError
 
 from app.domain.resolution import Resolution
 from app.http.ofrep import Encodings, success
+from app.settings import Settings
 from tests.conftest import TEST_CATALOG
 from tests.support.live import serving
 
@@ -298,6 +300,29 @@ async def test_idle_streams_send_keep_alive_comments_and_still_hear_changes(sett
                 assert [await first.next() for _ in range(3)] == [": keep-alive"] * 3
                 await put(client, tokens, two_trees["a"], "beta", False)
                 assert await parsed.refetch() == (await bulk(http, token, two_trees["a2"])).headers["etag"]
+
+
+async def test_a_stream_base_url_sends_clients_to_the_instances_kept_for_streams(
+    settings_for, live, live_server, client, tokens, two_trees
+):
+    """GRAPHFLAGS_STREAM_BASE_URL: the instance answering lookups hands out URLs of another (here
+    the live server), which opens the stream and hears a change made through a third (`client`)."""
+    token = tokens.mint("reader", two_trees["a"])
+    with serving(settings_for(stream_base_url=live_server + "/")) as lookups_base:
+        async with httpx.AsyncClient(base_url=lookups_base, timeout=30) as lookups:
+            answer = await bulk(lookups, token, two_trees["a2"])
+    url = stream_url(answer)
+    assert url.startswith(live_server + "/ofrep/v1/event-streams/") and not url.startswith(lookups_base)
+    async with Stream(live, url) as stream:
+        await put(client, tokens, two_trees["a"], "beta", True)
+        assert await stream.refetch() == (await bulk(live, token, two_trees["a2"])).headers["etag"]
+
+
+def test_a_stream_base_url_must_be_an_http_base_url():
+    with pytest.raises(ValidationError, match="no query, no fragment"):
+        Settings(stream_base_url="https://streams.example/?region=eu")
+    with pytest.raises(ValidationError, match="URL scheme should be 'http' or 'https'"):
+        Settings(stream_base_url="ftp://streams.example")
 
 
 async def test_a_catalog_reload_tells_the_streams_whose_answer_it_changes(settings_for, tokens, two_trees, tmp_path):

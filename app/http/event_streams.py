@@ -48,8 +48,10 @@ def described(
 ) -> list[dict[str, Any]]:
     """The `eventStreams` of a bulk answer to `principal` about `org` (its `sets`), whose ETag is `etag`."""
     token = request.app.state.stream_credentials.mint(principal, credential(request.headers), org, sets, etag)
-    url = str(request.base_url).rstrip("/") + PATH + quote(org, safe="") + "?" + urlencode({"token": token})
-    return [{"type": "sse", "url": url, "inactivityDelaySec": request.app.state.settings.stream_inactivity_delay}]
+    settings = request.app.state.settings
+    base = str(settings.stream_base_url or request.base_url).rstrip("/")
+    url = base + PATH + quote(org, safe="") + "?" + urlencode({"token": token})
+    return [{"type": "sse", "url": url, "inactivityDelaySec": settings.stream_inactivity_delay}]
 
 
 async def stream_events(request: Request) -> Response:
