@@ -151,12 +151,14 @@ restore: $(BIN)/.installed
 # Hot-path load benchmark (bench/hotpath.py): a 1M-org graph in its own Neo4j home, h2load, vegeta and wrk;
 # then cold lookups over 10M orgs (bench/cold.py: builds, measures and deletes its own store under /tmp);
 # then toggles as writers grow (bench/toggles.py: 2/8/20/50 connections, fixed rates) on a graph of its own;
-# then 10,000 OpenFeature event streams on one worker (bench/streams.py: memory, idle CPU, fan-out, lookups);
+# then 10,000 OpenFeature event streams on one worker (bench/streams.py: memory, idle CPU, fan-out, lookups;
+# the streams are read by bench/sse-reader, in Go);
 # then the console's first screen in Debian's chromium (bench/console.py: cold and warm, asset sizes).
 VEGETA_VERSION := v12.13.0
 bench: $(BIN)/.installed
 	@command -v h2load >/dev/null && command -v wrk >/dev/null || { echo "graphflags: make bench needs wrk and h2load (apt-get install wrk nghttp2-client)"; exit 3; }
-	@command -v vegeta >/dev/null || test -x .local/bin/vegeta || { command -v go >/dev/null || { echo "graphflags: make bench needs vegeta (or Go to install it)"; exit 3; }; GOBIN=$(CURDIR)/.local/bin go install github.com/tsenart/vegeta/v12@$(VEGETA_VERSION); }
+	@command -v go >/dev/null || { echo "graphflags: make bench needs Go (vegeta and the event-stream reader bench/sse-reader are built with it)"; exit 3; }
+	@command -v vegeta >/dev/null || test -x .local/bin/vegeta || GOBIN=$(CURDIR)/.local/bin go install github.com/tsenart/vegeta/v12@$(VEGETA_VERSION)
 	@$(NEO4JCTL) assemble
 	flock /tmp/graphflags-bench.lock $(BIN)/python bench/hotpath.py
 	flock /tmp/graphflags-bench.lock $(BIN)/python bench/cold.py

@@ -148,12 +148,18 @@ def bench_home(path: Path, heap: str = "2g", pagecache: str = "2g") -> Neo4jHome
 
 
 def serve(
-    home: Neo4jHome, work: Path, workers: int | None = None, settings: dict[str, str] | None = None
+    home: Neo4jHome,
+    work: Path,
+    workers: int | None = None,
+    settings: dict[str, str] | None = None,
+    *,
+    name: str = "serve",
+    nice: int = 0,
 ) -> tuple[subprocess.Popen, str]:
     """`graphflags serve` over `home` on a free port (it migrates first), once /readyz answers:
-    the process and its base URL. Its log is `work`/serve.log and its development key
+    the process and its base URL. Its log is `work`/`name`.log and its development key
     `work`/dev-jwt.key (`dev_token` signs with it). `workers` unset: the default, one per usable CPU.
-    `settings`: extra GRAPHFLAGS_* variables for this run."""
+    `settings`: extra GRAPHFLAGS_* variables for this run. `nice`: its scheduling niceness."""
     work.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {
@@ -169,9 +175,14 @@ def serve(
     if workers is not None:
         env["GRAPHFLAGS_WORKERS"] = str(workers)
     env.update(settings or {})
-    log = work / "serve.log"
+    log = work / f"{name}.log"
+    niced = ["nice", "-n", str(nice)] if nice else []  # nice execs: the process is still the service's
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve"], env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=open(log, "w")
+        [*niced, sys.executable, "-m", "app.cli", "serve"],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=open(log, "w"),
     )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -6,15 +6,18 @@
 What it does, all on this machine (loopback, free ports):
 1. its own Neo4j home (.local/neo4j/bench-streams), holding a root, 100 units under it and
    100 orgs under each unit (10,000 leaves), loaded through POST /v1/orgs/bulk when missing;
-2. `graphflags serve` with ONE uvicorn worker (one process holds every stream, so its RSS and
-   CPU are theirs), GRAPHFLAGS_MAX_STREAMS_PER_TOKEN raised above --streams;
+2. two `graphflags serve`, ONE uvicorn worker each: one answers lookups and bulk evaluations,
+   whose eventStreams URLs name the other (GRAPHFLAGS_STREAM_BASE_URL), which holds every
+   stream (so its RSS and CPU are theirs) at niceness 10, as docs/operations.md advises for
+   thousands of streams; with --co-located, one instance does both, in one process.
+   GRAPHFLAGS_MAX_STREAMS_PER_TOKEN is raised above --streams;
 3. lookups with no stream open: vegeta at a fixed rate on cached lookups, and the no-op
    (`GET /healthz`) at the same rate; once with no change at all (for information), and once
    with one change of the root a third of the way into the load: the baseline. The change
    alone touches the cache (the root's own value is rewritten, lookups re-resolve), so only
    a baseline with it isolates what the fan-out to the streams costs;
-4. for each of N leaves a bulk OFREP evaluation, then its eventStreams URL opened with httpx
-   (this process, asyncio; every stream is its own answer: N groups to judge per change);
+4. for each of N leaves a bulk OFREP evaluation, then its eventStreams URL opened by the Go
+   reader bench/sse-reader (every stream is its own answer: N groups to judge per change);
 5. measures: the worker's RSS before and with the N streams (per stream), its CPU over 30 s
    while they sit idle (from /proc; the keep-alive timer ticks in that window), the fan-out of
    one change of the root to every stream (time from the write's 200 to each stream's
@@ -24,9 +27,10 @@ What it does, all on this machine (loopback, free ports):
    their ratio (the contract: at most 10 % slower);
 6. the table into bench/RESULTS.md between the streams markers (full-size runs only).
 
-The stream readers run in this process and share the two cores with the service: the
-fan-out times include this process reading N events, and the no-op probes beside each figure
-(sequential `GET /healthz` from the same event loop) show what that costs.
+The reader shares the two cores with the service (as vegeta and Neo4j do): the fan-out times
+include it reading N events, and the table gives its CPU while the streams sit idle. It is in
+Go because a Python reader (httpx, asyncio, as until 2026-12-01) took most of a core to read
+10,000 streams, so the figures measured the client as much as the service.
 """
 
 from __future__ import annotations
@@ -37,9 +41,11 @@ import math
 import os
 import resource
 import signal
+import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -65,9 +71,8 @@ FAN_OUTS = 3  # one change of the root each, measured one after the other
 WAIT = 30.0  # seconds a fan-out may take before the streams not heard from are counted missing
 OPEN_ATTEMPTS = 3
 OPENING = 100  # streams being opened at once (an evaluation, then a connection each)
-STREAMS_PER_CLIENT = 200  # httpx's pool scans its connections per request: many small pools
 PROBES = 50  # sequential no-op requests per probe
-REFETCH = b"refetchEvaluation"  # in every event's data, and nowhere else in a stream
+STREAMS_NICE = 10  # the streams instance's niceness (not --co-located)
 HEARTBEAT = 15  # GRAPHFLAGS_STREAM_HEARTBEAT_SECONDS: the default, set here so that the table can say it
 
 
@@ -112,92 +117,84 @@ def percentile(values: list[float], share: float) -> float:
 
 
 class Streams:
-    """N open event streams, each read by a task that notes when a refetchEvaluation arrives."""
+    """N open event streams, held by the Go reader (bench/sse-reader), which notes when each hears
+    a refetchEvaluation. Reading them from Python took most of a core on this two-core machine,
+    the core the service's fan-out needed: the Go reader takes a few percent (the table says)."""
 
     def __init__(self) -> None:
-        self.heard: list[list[float]] = []
-        self.tasks: list[asyncio.Task] = []
-        self.clients: list[httpx.AsyncClient] = []
+        self.reader: asyncio.subprocess.Process | None = None
+        self.opened = 0
+        self.changes = 0  # changes of the root since the streams opened: each stream hears each once
 
-    async def open(self, http: httpx.AsyncClient, token: str, orgs: list[str]) -> list[BaseException]:
-        """Evaluate each org in bulk and open the stream its answer names; once every attempt is
-        over, the errors of those that failed (a stream counts in `heard` once it is open)."""
+    async def open(self, http: httpx.AsyncClient, token: str, orgs: list[str]) -> list[str]:
+        """Evaluate each org in bulk, then hand the eventStreams URLs to the reader, which opens
+        them; the errors of those that did not open."""
         gate = asyncio.Semaphore(OPENING)
-        opened: list[asyncio.Future] = []
-        loop = asyncio.get_running_loop()
-        for n, org in enumerate(orgs):
-            if n % STREAMS_PER_CLIENT == 0:
-                limits = httpx.Limits(max_connections=STREAMS_PER_CLIENT, max_keepalive_connections=0)
-                self.clients.append(httpx.AsyncClient(timeout=httpx.Timeout(60, read=None), limits=limits))
-            ready = loop.create_future()
-            opened.append(ready)
-            self.tasks.append(asyncio.create_task(self._follow(http, self.clients[-1], token, org, gate, ready)))
-        outcomes = await asyncio.gather(*opened, return_exceptions=True)
-        return [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
 
-    async def _follow(
-        self,
-        http: httpx.AsyncClient,
-        client: httpx.AsyncClient,
-        token: str,
-        org: str,
-        gate: asyncio.Semaphore,
-        ready: asyncio.Future,
-    ) -> None:
-        await gate.acquire()
-        holding = True
-        try:
-            for attempt in range(1, OPEN_ATTEMPTS + 1):
-                try:
-                    response = await self._connect(http, client, token, org)
-                    break
-                except httpx.TransportError:  # a pooled connection the service closed meanwhile
-                    if attempt == OPEN_ATTEMPTS:
-                        raise
-            try:
-                chunks = response.aiter_raw()
-                await anext(chunks)  # the opening comment: the service holds the subscription now
-                gate.release()
-                holding = False
-                times: list[float] = []
-                self.heard.append(times)
-                ready.set_result(None)
-                tail = b""  # the end of the last chunk, too short to hold a whole marker
-                async for chunk in chunks:
-                    seen = tail + chunk
-                    times.extend([time.monotonic()] * seen.count(REFETCH))
-                    tail = seen[1 - len(REFETCH) :]
-            finally:
-                await response.aclose()
-        except Exception as error:
-            if not ready.done():
-                ready.set_exception(error)
-            else:
-                print(f"a stream ended: {error!r}", flush=True)
-        finally:
-            if holding:
-                gate.release()
+        async def evaluated(org: str) -> str:
+            async with gate:
+                for attempt in range(1, OPEN_ATTEMPTS + 1):
+                    answer = await http.post(
+                        "/ofrep/v1/evaluate/flags",
+                        json={"context": {"targetingKey": org}},
+                        headers={"X-API-Key": token},
+                    )
+                    if answer.status_code != 503 or attempt == OPEN_ATTEMPTS:
+                        break
+                    await asyncio.sleep(float(answer.headers.get("Retry-After", "1")))
+                answer.raise_for_status()
+                return answer.json()["eventStreams"][0]["url"]
 
-    @staticmethod
-    async def _connect(http: httpx.AsyncClient, client: httpx.AsyncClient, token: str, org: str) -> httpx.Response:
-        """The org's bulk evaluation, then the event stream it names (its head read, the body not)."""
-        answer = await http.post(
-            "/ofrep/v1/evaluate/flags", json={"context": {"targetingKey": org}}, headers={"X-API-Key": token}
+        urls = await asyncio.gather(*(evaluated(org) for org in orgs))
+        self.reader = await asyncio.create_subprocess_exec(
+            str(reader_binary()),
+            str(OPENING),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            limit=2**20,
         )
-        answer.raise_for_status()
-        request = client.build_request("GET", answer.json()["eventStreams"][0]["url"])
-        response = await client.send(request, stream=True)
-        if response.status_code != 200:
-            await response.aclose()
-            response.raise_for_status()
-        return response
+        self.reader.stdin.write(("\n".join(urls) + "\n\n").encode())
+        await self.reader.stdin.drain()
+        _, opened, failed, first_error = (await self._line()).split(" ", 3)
+        self.opened = int(opened)
+        return [first_error] * int(failed)
+
+    async def _line(self) -> str:
+        line = await self.reader.stdout.readline()
+        if not line:
+            raise SystemExit(f"the stream reader ended (exit code {await self.reader.wait()})")
+        return line.decode().rstrip("\n")
+
+    def changed(self) -> int:
+        """Note one more change of the root; the number every stream should now have heard."""
+        self.changes += 1
+        return self.changes
+
+    async def arrivals(self, heard: int, acknowledged_ns: int) -> list[float]:
+        """Seconds from `acknowledged_ns` (Unix ns) to each open stream's `heard`-th event, for
+        those that heard it within WAIT."""
+        self.reader.stdin.write(f"wait {heard} {int(WAIT * 1000)}\n".encode())
+        await self.reader.stdin.drain()
+        times = []
+        while (line := await self._line()) != "done":
+            times.append(int(line))
+        return [(at - acknowledged_ns) / 1e9 for at in times if at > 0]
+
+    @property
+    def pid(self) -> int:
+        return self.reader.pid
 
     async def close(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        for client in self.clients:
-            await client.aclose()
+        if self.reader is not None:
+            self.reader.stdin.close()
+            await self.reader.wait()
+
+
+def reader_binary() -> Path:
+    """bench/sse-reader, built (Go's build cache makes a rebuild of an unchanged source instant)."""
+    binary = REPO / ".local" / "bin" / "sse-reader"
+    subprocess.run(["go", "build", "-o", str(binary), "."], cwd=REPO / "bench" / "sse-reader", check=True)
+    return binary
 
 
 async def noop_probe(http: httpx.AsyncClient) -> tuple[float, float]:
@@ -218,8 +215,8 @@ class Root:
         self.http, self.admin = http, admin
         self.value = False
 
-    async def change(self) -> float:
-        """Flip the root's value; the moment the write's 200 arrived."""
+    async def change(self) -> int:
+        """Flip the root's value; the moment the write's 200 arrived (Unix ns: the reader's clock)."""
         self.value = not self.value
         response = await self.http.put(
             f"/v1/orgs/{ROOT}/flags/{FLAG}",
@@ -227,7 +224,7 @@ class Root:
             headers={"Authorization": f"Bearer {self.admin}"},
         )
         response.raise_for_status()
-        return time.monotonic()
+        return time.time_ns()
 
 
 async def fan_out(http: httpx.AsyncClient, root: Root, streams: Streams, worker: int) -> dict:
@@ -235,22 +232,14 @@ async def fan_out(http: httpx.AsyncClient, root: Root, streams: Streams, worker:
     one no-op request sent at the write's 200 (how long the service took to answer it), and the
     worker's CPU seconds from the write to the last arrival (CPU time, unlike the latencies,
     holds on a busy machine: the figure to compare changes of the fan-out by)."""
-    marks = [len(times) for times in streams.heard]
     cpu_before = cpu_seconds([worker])
     acknowledged = await root.change()
+    heard = streams.changed()
     started = time.perf_counter()
     (await http.get("/healthz")).raise_for_status()
     noop_ms = (time.perf_counter() - started) * 1000
-    arrivals = await arrivals_since(streams, marks, acknowledged)
+    arrivals = await streams.arrivals(heard, acknowledged)
     return {"arrivals": arrivals, "noop_ms": noop_ms, "cpu_s": cpu_seconds([worker]) - cpu_before}
-
-
-async def arrivals_since(streams: Streams, marks: list[int], acknowledged: float) -> list[float]:
-    """Seconds from `acknowledged` to each stream's next event after `marks`, for those heard within WAIT."""
-    deadline = acknowledged + WAIT
-    while time.monotonic() < deadline and any(len(times) <= mark for times, mark in zip(streams.heard, marks)):
-        await asyncio.sleep(0.05)
-    return [times[mark] - acknowledged for times, mark in zip(streams.heard, marks) if len(times) > mark]
 
 
 async def lookups(base: str, token: str, rate: int, duration: int, worker: int, neo4j_pid: int) -> tuple[Run, Run]:
@@ -281,7 +270,17 @@ async def lookups_with_change(
     return await load, acknowledged
 
 
-async def measure(base: str, reader: str, admin: str, options, worker: int, neo4j_pid: int) -> dict:
+@dataclass(frozen=True)
+class Workers:
+    """The worker answering lookups and the one holding the streams: the same process unless
+    the streams have an instance of their own (the default; --co-located: one instance)."""
+
+    lookups: int
+    streams: int
+
+
+async def measure(base: str, reader: str, admin: str, options, workers: Workers, neo4j_pid: int) -> dict:
+    worker = workers.streams
     results: dict = {"streams_asked": options.streams}
     streams = Streams()
     orgs = [leaf(n) for n in range(options.streams)]
@@ -290,11 +289,11 @@ async def measure(base: str, reader: str, admin: str, options, worker: int, neo4
         # lookups cycle through asked at least once (cached).
         root = Root(http, admin)
         await root.change()
-        await lookups(base, reader, options.rate, math.ceil(LOOKUP_ORGS / options.rate) + 2, worker, neo4j_pid)
+        await lookups(base, reader, options.rate, math.ceil(LOOKUP_ORGS / options.rate) + 2, workers.lookups, neo4j_pid)
         print("lookups without streams, no change ...", flush=True)
-        results["unchanged"] = await lookups(base, reader, options.rate, options.duration, worker, neo4j_pid)
+        results["unchanged"] = await lookups(base, reader, options.rate, options.duration, workers.lookups, neo4j_pid)
         print("lookups without streams, one change of the root (the baseline) ...", flush=True)
-        results["quiet"], _ = await lookups_with_change(base, reader, options, worker, neo4j_pid, root)
+        results["quiet"], _ = await lookups_with_change(base, reader, options, workers.lookups, neo4j_pid, root)
         await asyncio.sleep(2)
         results["rss_before"], results["noop_before"] = rss_bytes(worker), await noop_probe(http)
         print(f"opening {options.streams:,} streams ...", flush=True)
@@ -304,16 +303,16 @@ async def measure(base: str, reader: str, admin: str, options, worker: int, neo4
         results["failed"] = len(failed)
         if failed:
             print(f"{len(failed):,} streams did not open; the first: {failed[0]!r}", flush=True)
-        if not streams.heard:
+        if not streams.opened:
             raise SystemExit("no stream opened")
         await asyncio.sleep(3)
         results["rss_with"], results["noop_with"] = rss_bytes(worker), await noop_probe(http)
         print(f"idle for {options.idle} s ...", flush=True)
-        before, client_before, started = cpu_seconds([worker]), time.process_time(), time.monotonic()
+        before, client_before, started = cpu_seconds([worker]), cpu_seconds([streams.pid]), time.monotonic()
         await asyncio.sleep(options.idle)
         wall = time.monotonic() - started
         results["idle_cores"] = (cpu_seconds([worker]) - before) / wall
-        results["idle_client_cores"] = (time.process_time() - client_before) / wall
+        results["idle_client_cores"] = (cpu_seconds([streams.pid]) - client_before) / wall
         results["noop_idle"] = await noop_probe(http)
         print("fan-outs ...", flush=True)
         results["fan_outs"] = []
@@ -321,10 +320,11 @@ async def measure(base: str, reader: str, admin: str, options, worker: int, neo4
             results["fan_outs"].append(await fan_out(http, root, streams, worker))
             await asyncio.sleep(1)
         print("lookups with the streams open and one fan-out ...", flush=True)
-        marks = [len(times) for times in streams.heard]
-        results["busy"], acknowledged = await lookups_with_change(base, reader, options, worker, neo4j_pid, root)
-        results["during_load_heard"] = len(await arrivals_since(streams, marks, acknowledged))
-        results["streams"] = len(streams.heard)
+        results["busy"], acknowledged = await lookups_with_change(
+            base, reader, options, workers.lookups, neo4j_pid, root
+        )
+        results["during_load_heard"] = len(await streams.arrivals(streams.changed(), acknowledged))
+        results["streams"] = streams.opened
     await streams.close()
     return results
 
@@ -335,6 +335,11 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=15, help="seconds of each lookup load")
     parser.add_argument("--rate", type=int, default=LOOKUP_RATE, help="lookups per second of the fixed-rate load")
     parser.add_argument("--idle", type=int, default=IDLE_SECONDS, help="seconds the streams sit idle")
+    parser.add_argument(
+        "--co-located",
+        action="store_true",
+        help="one instance answers the lookups and holds the streams (default: the streams on an instance of their own)",
+    )
     parser.add_argument("--no-write", action="store_true", help="print the table, leave RESULTS.md alone")
     options = parser.parse_args()
     if not 0 < options.streams <= UNITS * PER_UNIT:
@@ -350,22 +355,31 @@ def main() -> None:
     admin, reader = token("admin", "*"), token("reader", ROOT)
     # A generous start bound: on a busy machine Neo4j's first start took over the default.
     home.start(timeout=600)
-    service = None
+    services: list[subprocess.Popen] = []
     try:
         settings = {
             "GRAPHFLAGS_MAX_STREAMS_PER_TOKEN": str(options.streams + 10),
             "GRAPHFLAGS_STREAM_HEARTBEAT_SECONDS": str(HEARTBEAT),
         }
+        if not options.co_located:
+            # The streams' own instance, niced: on two shared cores a fan-out's CPU then yields to
+            # the lookups (on machines of their own the streams instances need no niceness).
+            streams_service, streams_base = serve(home, WORK, 1, settings, name="serve-streams", nice=STREAMS_NICE)
+            services.append(streams_service)
+            settings["GRAPHFLAGS_STREAM_BASE_URL"] = streams_base
         service, base = serve(home, WORK, 1, settings)
+        services.append(service)
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {admin}"}, timeout=600) as http:
             ensure_orgs(http)
-        worker = service_pids(service.pid)[-1]  # with one worker, uvicorn serves in the process it started
+        # With one worker, uvicorn serves in the process it started.
+        lookup_worker = service_pids(service.pid)[-1]
+        workers = Workers(lookup_worker, service_pids(services[0].pid)[-1])
         neo4j_pid = home.pid() or 0
         load_before = os.getloadavg()
-        results = asyncio.run(measure(base, reader, admin, options, worker, neo4j_pid))
+        results = asyncio.run(measure(base, reader, admin, options, workers, neo4j_pid))
         load_after = os.getloadavg()
     finally:
-        if service is not None:
+        for service in services:
             service.send_signal(signal.SIGTERM)
             service.wait(timeout=60)
         home.stop()
@@ -383,19 +397,25 @@ def report(results: dict, options, load_before: tuple[float, ...], load_after: t
         p50, p95 = results[key]
         return f"{p50:.2f} / {p95:.2f} ms"
 
+    where = (
+        "on the one uvicorn worker that also answers the lookups (--co-located)"
+        if options.co_located
+        else f"on an instance of their own (one uvicorn worker, nice {STREAMS_NICE}; GRAPHFLAGS_STREAM_BASE_URL "
+        "of the instance answering the lookups, one worker, names it)"
+    )
     lines = [
         START,
         f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores: {count:,} "
-        f"OpenFeature event streams on one uvicorn worker, each on its own leaf org (so {count:,} answers to judge "
-        f"per change of the root), read with httpx by one bench process on the same machine; open-files hard "
+        f"OpenFeature event streams {where}, each on its own leaf org (so {count:,} answers to judge "
+        f"per change of the root), read by the Go reader bench/sse-reader on the same machine; open-files hard "
         f"limit {options.open_files:,}; load average before {load_before[0]:.1f} / {load_before[1]:.1f}, after "
         f"{load_after[0]:.1f} / {load_after[1]:.1f} (1 / 5 min).",
         "",
         f"Command: `flock /tmp/graphflags-bench.lock .venv/bin/python bench/streams.py --streams {options.streams} "
-        f"--rate {options.rate} --duration {options.duration} --idle {options.idle}` (`make bench` runs the defaults)",
+        f"--rate {options.rate} --duration {options.duration} --idle {options.idle}"
+        f"{' --co-located' if options.co_located else ''}` (`make bench` runs the defaults)",
         "",
-        f"No-op probes are {PROBES} sequential `GET /healthz` from the bench's event loop (p50 / p95), which also "
-        "reads every stream.",
+        f"No-op probes are {PROBES} sequential `GET /healthz` from the bench's event loop (p50 / p95).",
         "",
         "| measure | value | no-op in the same run |",
         "| --- | --- | --- |",
@@ -405,7 +425,7 @@ def report(results: dict, options, load_before: tuple[float, ...], load_after: t
         f"{results['rss_with'] / 2**20:.0f} MiB | before {noop('noop_before')}; with {noop('noop_with')} |",
         f"| RSS per open stream | {per_stream / 1024:.1f} KiB | |",
         f"| worker CPU, streams idle {options.idle} s (keep-alives every {HEARTBEAT} s included) | "
-        f"{results['idle_cores'] * 100:.2f} % of one core (bench client {results['idle_client_cores'] * 100:.2f} %) | "
+        f"{results['idle_cores'] * 100:.2f} % of one core (the reader {results['idle_client_cores'] * 100:.2f} %) | "
         f"after the idle time {noop('noop_idle')} |",
     ]
     for n, fan in enumerate(results["fan_outs"], 1):

@@ -1,0 +1,3 @@
+module graphflags/bench/sse-reader
+
+go 1.22
