@@ -6,12 +6,18 @@ bench/streams.py's profile (2026-11-30) such a pass came after a keep-alive tick
 waited for it, and the change-feed follower, held up as well, let the cache's staleness bound
 pass, so the lookups behind it went to the database: p95 1.6-2.4 s against 1 ms without streams.
 
-So every `freeze_every` seconds what the process holds is moved into the collector's permanent
-generation (`gc.freeze()`: a list splice, microseconds), and full passes walk only what came
-since. Frozen objects are still freed by reference counting the moment nothing uses them; only
+So the collector's automatic full passes are turned off while the policy runs (their threshold
+set out of reach; the young generations are still collected as usual), and every `freeze_every`
+seconds what the process holds is moved into the collector's permanent generation (`gc.freeze()`:
+a list splice, microseconds). Freezing alone was not enough: streams opened between two freezes
+still triggered automatic full passes, up to 0.7 s each in bench/streams.py (2026-12-01), one in
+the middle of a fan-out. Frozen objects are still freed by reference counting the moment nothing uses them; only
 cycles among them that became garbage (what a closed stream leaves) wait for the thaw: every
 `thaw_every` seconds they are all handed back and one full pass reclaims them, the one pause
 this policy keeps, at a known rate instead of whenever allocation happens to trigger it.
+
+Every full pass that stops the process for longer than LONG_PASS_SECONDS is logged (a warning,
+with its length and what it walked), so that a pause in the lookups can be matched to it.
 """
 
 from __future__ import annotations
@@ -23,6 +29,10 @@ from collections.abc import Callable
 from loguru import logger
 
 from app.periodic import Periodic
+
+LONG_PASS_SECONDS = 0.1
+# A full pass is due when this many middle-generation passes have run: never, in practice.
+NO_AUTOMATIC_FULL_PASS = 2**31 - 1
 
 
 class GcPolicy:
@@ -50,4 +60,25 @@ class GcPolicy:
 
     async def run(self) -> None:
         gc.freeze()  # what start-up built (modules, the app, the driver) is never garbage
-        await self.loop.run()
+        young, middle, full = gc.get_threshold()
+        gc.set_threshold(young, middle, NO_AUTOMATIC_FULL_PASS)
+        gc.callbacks.append(self._time_full_passes)
+        try:
+            await self.loop.run()
+        finally:
+            gc.callbacks.remove(self._time_full_passes)
+            gc.set_threshold(young, middle, full)
+
+    _pass_started = 0.0
+
+    def _time_full_passes(self, phase: str, info: dict) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._pass_started = time.perf_counter()
+            return
+        took = time.perf_counter() - self._pass_started
+        if took >= LONG_PASS_SECONDS:
+            logger.bind(seconds=round(took, 3), collected=info["collected"], frozen=gc.get_freeze_count()).warning(
+                "gc: a full pass stopped the process"
+            )
