@@ -11,10 +11,12 @@ set out of reach; the young generations are still collected as usual), and every
 seconds what the process holds is moved into the collector's permanent generation (`gc.freeze()`:
 a list splice, microseconds). Freezing alone was not enough: streams opened between two freezes
 still triggered automatic full passes, up to 0.7 s each in bench/streams.py (2026-12-01), one in
-the middle of a fan-out. Frozen objects are still freed by reference counting the moment nothing uses them; only
-cycles among them that became garbage (what a closed stream leaves) wait for the thaw: every
-`thaw_every` seconds they are all handed back and one full pass reclaims them, the one pause
-this policy keeps, at a known rate instead of whenever allocation happens to trigger it.
+the middle of a fan-out.
+
+Objects are still freed by reference counting the moment nothing uses them; only garbage cycles
+(what a closed stream leaves) wait for the scheduled pass: every `thaw_every` seconds everything
+frozen is handed back and one full pass reclaims them, the one pause this policy keeps, at a
+known rate instead of whenever allocation happens to trigger it.
 
 Every full pass that stops the process for longer than LONG_PASS_SECONDS is logged (a warning,
 with its length and what it walked), so that a pause in the lookups can be matched to it.
@@ -40,6 +42,7 @@ class GcPolicy:
         self.clock = clock
         self.thaw_every = thaw_every
         self._thawed_at = clock()
+        self._pass_started = 0.0  # when the collector's current full pass began (perf_counter)
         self.loop = Periodic(self.round, freeze_every, what="freeze the collector's long-lived objects")
 
     async def round(self) -> None:
@@ -68,8 +71,6 @@ class GcPolicy:
         finally:
             gc.callbacks.remove(self._time_full_passes)
             gc.set_threshold(young, middle, full)
-
-    _pass_started = 0.0
 
     def _time_full_passes(self, phase: str, info: dict) -> None:
         if info["generation"] != 2:

@@ -118,10 +118,10 @@ class Settings(BaseSettings):
     cache_follow_interval: float = 0.25
     cache_max_lag: float = 2.0
 
-    # The garbage collector (app/gc_policy.py): what the process holds is frozen every
-    # gc_freeze_interval seconds, so full collections walk only what is new (0: never; the
-    # collector then walks every open stream's objects each time), and thawed and collected once
-    # every gc_thaw_interval seconds, which reclaims garbage cycles among frozen objects.
+    # The garbage collector (app/gc_policy.py): no automatic full passes, what the process holds
+    # frozen every gc_freeze_interval seconds, and one full pass (thawed and collected) every
+    # gc_thaw_interval seconds, which reclaims the garbage cycles left meanwhile. 0 turns the
+    # policy off: the collector's own full passes then walk every open stream's objects.
     gc_freeze_interval: float = Field(60.0, ge=0)
     gc_thaw_interval: float = Field(900.0, gt=0)
 

@@ -61,9 +61,8 @@ ANSWERING_SLICE_SECONDS = 0.001
 # loop's next round, so this bounds that round as well (a few tens of microseconds a writer).
 WAKES_PER_YIELD = 32
 # Keep-alives are spread over the interval in this many slices, each stream woken once per
-# interval in the slice it joined: ten thousand writers woken at one tick took half a second of
-# a core, and a fan-out that fell on that tick (measured: 1.5 s instead of 0.5 s) or the
-# lookups served meanwhile waited behind them.
+# interval in the slice it joined: ten thousand writers woken at one tick are half a second of
+# a core, and a fan-out or the lookups arriving at that tick would wait behind them.
 KEEP_ALIVE_SLICES = 30
 # Subscribers woken for a keep-alive between two yields: their writers then run a batch at a
 # time, so a slice of many streams never holds the lookups up for long.
