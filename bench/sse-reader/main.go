@@ -3,8 +3,9 @@
 // part of a core (a Python reader took most of one, on the cores the service needs).
 //
 // It reads one stream URL per line on stdin until an empty line, opens them all (at most
-// OPENING at a time, its one argument, default 100; a 503 is tried again twice), and prints "open OPENED FAILED" and the first error, quoted. Then it answers
-// commands, one per line on stdin:
+// OPENING at a time, its one argument, default 100; a 503 is tried again twice), and prints
+// "open OPENED FAILED" and the first error, quoted. Then it answers commands, one per line on
+// stdin:
 //
 //	wait K MS   wait until every open stream has heard K refetchEvaluation events in all (at most
 //	            MS milliseconds), then print, per stream in input order, the Unix time in nanoseconds
