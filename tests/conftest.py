@@ -14,9 +14,11 @@ database fixture; `slow` marks the modules that start a JVM or a browser of thei
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import shutil
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -29,6 +31,7 @@ from app.auth.tokens import mint_dev_token
 from app.http.app import create_app
 from app.neo4j_server import Neo4jHome
 from app.settings import Settings
+from app.store import audit as audit_store
 from tests.support.app import migrate
 from tests.support.live import serving
 from tests.support.neo4j import BootingHome, Neo4jServer, running_home
@@ -143,6 +146,33 @@ async def app(migrated: Settings):
     application = create_app(migrated)
     async with LifespanManager(application, startup_timeout=60):
         yield application
+
+
+@pytest.fixture(autouse=True)
+async def shared_app_settled(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """A test on the session's shared app starts with its cache trusted and no move pending.
+
+    The app's change-feed follower runs only while the session's event loop does: a move another
+    instance made in an earlier test is heard at the follower's next poll, which may fall in the
+    middle of this test and drop every cached chain (as any move must); a stretch of synchronous
+    tests leaves the cache untrusted (the feed silent past its bound) until that poll. Either
+    way a test that checks what the cache holds would fail for what an earlier test did. So
+    wait, when there is reason to, for the follower's own loop to catch up (a poll of ours beside
+    it would not do: one of its polls, begun earlier, could still land after ours)."""
+    if "app" not in request.fixturenames:
+        yield
+        return
+    services = request.getfixturevalue("app").state.services
+    follower, cache = services.follower, services.cache
+    moved_at = 0
+    if follower.after is not None:
+        _last, changes = await services.db.read_unqueued(audit_store.invalidations, follower.after)
+        moved_at = max((seq for seq, action, _org, _flag in changes if action == "org.move"), default=0)
+    deadline = time.monotonic() + 30
+    while not cache.trustworthy or (follower.after or 0) < moved_at:
+        assert time.monotonic() < deadline, "the shared app's change-feed follower did not catch up within 30 s"
+        await asyncio.sleep(0.01)
+    yield
 
 
 @pytest.fixture(scope="session")
