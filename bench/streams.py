@@ -398,9 +398,9 @@ def main() -> None:
         services.append(service)
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {admin}"}, timeout=600) as http:
             ensure_orgs(http)
-        # With one worker, uvicorn serves in the process it started.
-        lookup_worker = service_pids(service.pid)[-1]
-        workers = Workers(lookup_worker, service_pids(services[0].pid)[-1])
+        # With one worker, uvicorn serves in the process it started. services[0] holds the streams:
+        # their own instance, or with --co-located the one instance.
+        workers = Workers(lookups=service_pids(service.pid)[-1], streams=service_pids(services[0].pid)[-1])
         neo4j_pid = home.pid() or 0
         load_before = os.getloadavg()
         results = asyncio.run(measure(base, reader, admin, options, workers, neo4j_pid))
