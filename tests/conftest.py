@@ -166,11 +166,14 @@ async def shared_app_settled(request: pytest.FixtureRequest) -> AsyncIterator[No
     follower, cache = services.follower, services.cache
     moved_at = 0
     if follower.after is not None:
-        _last, changes = await services.db.read_unqueued(audit_store.invalidations, follower.after)
-        moved_at = max((seq for seq, action, _org, _flag in changes if action == "org.move"), default=0)
+        read = await services.db.read_unqueued(audit_store.invalidations, follower.after)
+        moved_at = max((seq for seq, action, _org, _flag in read.changes if action == "org.move"), default=0)
     deadline = time.monotonic() + 30
     while not cache.trustworthy or (follower.after or 0) < moved_at:
-        assert time.monotonic() < deadline, "the shared app's change-feed follower did not catch up within 30 s"
+        assert time.monotonic() < deadline, (
+            f"the shared app's change-feed follower did not catch up within 30 s: it resumes after seq "
+            f"{follower.after}, a move is pending at {moved_at}, the feed last heard {cache.lag:.1f} s ago"
+        )
         await asyncio.sleep(0.01)
     yield
 

@@ -11,6 +11,8 @@ import pytest
 from asgi_lifespan import LifespanManager
 from pydantic import ValidationError
 
+from app.cache.follower import ChangeFollower
+from app.cache.values import ValueCache
 from app.http.app import create_app
 from app.services.changes import AuditPruner
 from app.settings import Settings
@@ -153,6 +155,26 @@ async def db(migrated):
 
 
 class TestRetention:
+    async def test_a_follower_whose_unread_events_were_pruned_starts_over_and_moves_on(self, db, uid):
+        """Events above a cache follower's position deleted before it read them (a follower left
+        behind by more than the retention period, or events aged by hand as here): it forgets what
+        it cached and resumes, instead of waiting at the hole for events that will never come and
+        applying every change since on every poll."""
+        cache = ValueCache()
+        follower = ChangeFollower(db, cache, interval=3600)
+        await follower.poll()  # positioned at the present
+        org = uid("cached")
+        cache.fill_flag_chain(cache.epochs(), "beta", [(org, True)])
+        lost = await _append_events(db, uid("lost"), 2)
+        kept = await _append_events(db, uid("kept"), 1)
+        await _age(db, lost, days=31)
+        await AuditPruner(db, retention_days=30, interval=3600, batch=100).prune()
+        assert await _stored(db, lost) == []
+        await follower.poll()
+        assert follower.after >= kept[-1], "moved past the hole"
+        assert cache.flag_chain(org, "beta") is None, "forgot what it cached"
+        assert cache.flag_chain(org, "beta", stale_ok=True) == [(org, True)], "kept as last-known only"
+
     async def test_prune_deletes_only_old_events_and_old_positions_answer_410(self, client, tokens, db, uid):
         old = await _append_events(db, uid("old"), 3)
         young = await _append_events(db, uid("young"), 2)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from loguru import logger
+
 from app.cache.values import ValueCache
 from app.periodic import Periodic
 from app.store import audit as audit_store
@@ -45,6 +47,8 @@ class ChangeFollower:
         # Called with every batch of changes read (after the cache has dropped what they touch):
         # the open event streams hang off this one reader (app/services/event_streams.py).
         self.listeners: list[Callable[[list[list]], None]] = []
+        # Called when changes were missed (see `poll`): anything may have changed.
+        self.on_missed: list[Callable[[], None]] = []
 
     async def poll(self) -> None:
         """One round: read and apply what changed since the last round."""
@@ -53,15 +57,27 @@ class ChangeFollower:
         asked_at = self.cache.clock()
         if self.after is None:
             # Start at the present: the cache is empty, nothing older can be in it.
-            self.after, _ = await self.db.read_unqueued(audit_store.invalidations, 2**62)
+            self.after = (await self.db.read_unqueued(audit_store.invalidations, 2**62)).last
             self.cache.heard_from_feed(asked_at)
             return
-        last, changes = await self.db.read_unqueued(audit_store.invalidations, self.after)
-        apply(self.cache, changes)
-        self.after = max(self.after, last)
-        if changes:
-            for listener in self.listeners:
-                listener(changes)
+        read = await self.db.read_unqueued(audit_store.invalidations, self.after)
+        if read.missed:
+            # Retention deleted events above our position before we read them (only a follower
+            # left behind by more than the retention period, or events aged by hand, can see
+            # this): what they changed is unknown, so nothing cached is trusted. Without this the
+            # position never moved past the hole, and every poll re-applied every change since.
+            logger.bind(after=self.after, resumed_at=read.last).warning(
+                "cache: the change feed was pruned past this instance's position; the cache starts over"
+            )
+            self.cache.everything_changed()
+            for on_missed in self.on_missed:
+                on_missed()
+        else:
+            apply(self.cache, read.changes)
+            if read.changes:
+                for listener in self.listeners:
+                    listener(read.changes)
+        self.after = max(self.after, read.last)
         self.cache.heard_from_feed(asked_at)
 
     async def run(self) -> None:

@@ -169,6 +169,19 @@ class ValueCache:
         self._stale_chains = self._chains
         self._chains = {}
 
+    def everything_changed(self) -> None:
+        """Changes were missed (retention deleted them before the feed was read here), so no entry
+        can be trusted to be current: all of them go, kept as last-known for stale serving only."""
+        self._value_epoch += 1
+        self._chain_epoch += 1
+        self._stale_chains, self._chains = self._chains, {}
+        self._stale_own.update(self._own)
+        self._own = {}
+        self._stale_all_own.update(self._all_own)
+        self._all_own = {}
+        self._bound(self._stale_own)
+        self._bound(self._stale_all_own)
+
     def clear(self) -> None:
         self._value_epoch += 1
         self._chain_epoch += 1

@@ -48,7 +48,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             ofrep.BulkAnswers(services.values), lambda name: _set_of(services.catalog, name)
         )
         services.follower.listeners.append(hub.heard)
-        services.catalog.listeners.append(hub.catalog_changed)
+        services.catalog.listeners.append(hub.everything_changed)
+        services.follower.on_missed.append(hub.everything_changed)
         tasks = [
             asyncio.create_task(services.follower.run()),
             asyncio.create_task(hub.run()),

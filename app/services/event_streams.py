@@ -1,7 +1,8 @@
 """Which open OpenFeature event streams a change concerns, and telling them (in-process pub/sub).
 
 Streams never poll. The one change-feed reader of the process (app/cache/follower.py) hands
-every change it reads to `StreamHub.heard`, and a catalog reload calls `catalog_changed`.
+every change it reads to `StreamHub.heard`; a catalog reload, or changes the reader missed
+(retention deleted them first), call `everything_changed`.
 
 Streams are grouped by what they were answered: (org, flag sets). A group keeps the org's
 chain (its id and its ancestors', nearest first) and the ETag of its current answer, and
@@ -221,8 +222,9 @@ class StreamHub:
         if self._dirty:
             self._wake.set()
 
-    def catalog_changed(self) -> None:
-        """A reload may change any answer (defaults, flags added or removed): answer every group again."""
+    def everything_changed(self) -> None:
+        """Any answer may have changed (a catalog reload: defaults, flags added or removed; or
+        changes the feed reader missed): answer every group again."""
         for key in self._groups:
             self._dirty[key] = WHOLE
         if self._dirty:

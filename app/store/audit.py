@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -145,17 +145,25 @@ async def events_after(
     return [public_event(event) for event in records[0]["events"]]
 
 
-async def invalidations(tx: AsyncManagedTransaction, after: int) -> tuple[int, list[list[Any]]]:
-    """For the cache follower: the newest seq it is safe to resume from, and the changes after
-    `after` that invalidate cache entries ([seq, action, org, flag]).
+class FeedRead(NamedTuple):
+    """One read of the change feed for the cache follower (`invalidations`)."""
 
-    That is `last` when every event up to it was visible to this read; else `after` again, so
-    the events of a commit this read caught half-applied are read on the next round.
+    last: int  # the newest seq it is safe to resume from
+    changes: list[list[Any]]  # [seq, action, org, flag] of each change that invalidates cache entries
+    missed: bool  # retention deleted events above the position read from: what they changed is unknown
+
+
+async def invalidations(tx: AsyncManagedTransaction, after: int) -> FeedRead:
+    """For the cache follower: what changed after `after`.
+
+    `last` is the sequence's newest seq when every event up to it was visible to this read (or
+    deleted by retention); else `after` again, so the events of a commit this read caught
+    half-applied are read on the next round.
     """
     records = await fetch(tx, "cache_invalidations", after=after)
     record = records[0]
-    complete = record["visible"] >= record["last"] - after
-    return (record["last"] if complete else after), record["changes"]
+    complete = record["visible"] >= record["last"] - record["from"]
+    return FeedRead(record["last"] if complete else after, record["changes"], record["missed"])
 
 
 async def last_seq(tx: AsyncManagedTransaction) -> int:
