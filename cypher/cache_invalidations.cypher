@@ -9,8 +9,8 @@
 // applied them when they committed). Org creations, the bulk of most feeds, change no cached
 // value and are filtered out in the database.
 MATCH (s:AuditSequence {name: 'audit'})
-WITH s, coalesce(s.pruned, 0) > $after AS missed,
-     CASE WHEN coalesce(s.pruned, 0) > $after THEN s.pruned ELSE $after END AS from
+WITH s, coalesce(s.pruned, 0) AS pruned
+WITH s, pruned > $after AS missed, CASE WHEN pruned > $after THEN pruned ELSE $after END AS from
 RETURN s.last AS last,
        missed,
        from,

@@ -134,8 +134,8 @@ async def test_a_batch_in_flight_across_a_write_here_never_fills_the_older_value
     # through other instances) drops every cached chain, as any move must, and this batch's fill
     # of the target's chain with it: then nothing is left to check, and the scenario runs again.
     # It is seen, not guessed: a heard move bumps the cache's chain epoch.
+    # (A move pending when the test starts is waited for by conftest's shared_app_settled.)
     for attempt in range(3):
-        await services.follower.poll()
         target, moves_heard, cached = await _batch_across_a_write(
             services, client, tokens, uid, make_orgs, monkeypatch, request, attempt
         )

@@ -29,9 +29,6 @@ async def _effective(client, tokens, org: str, flag: str) -> tuple:
 
 async def test_a_seal_is_written_through_to_this_instances_cache(app, client, tokens, tree):
     cache = app.state.services.cache
-    # The shared app's feed caught up first: a move an earlier test made through another
-    # instance, heard mid-test, drops every cached chain (as any move must) and this test's with it.
-    await app.state.services.follower.poll()
     assert (await _effective(client, tokens, tree["a1"], "dark-mode"))[1] == "default"  # chain now cached
     sealed = await client.put(
         f"/v1/orgs/{tree['root']}/flags/dark-mode", json={"value": True, "sealed": True}, headers=tokens.admin()

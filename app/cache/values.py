@@ -172,9 +172,8 @@ class ValueCache:
     def everything_changed(self) -> None:
         """Changes were missed (retention deleted them before the feed was read here), so no entry
         can be trusted to be current: all of them go, kept as last-known for stale serving only."""
+        self.hierarchy_changed()
         self._value_epoch += 1
-        self._chain_epoch += 1
-        self._stale_chains, self._chains = self._chains, {}
         self._stale_own.update(self._own)
         self._own = {}
         self._stale_all_own.update(self._all_own)
