@@ -308,8 +308,20 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
     return ByWorkerGroup(config, log)
 
 
+def _own_node_id(item: pytest.Item) -> None:
+    """schemathesis 4.32 makes one item per API operation (`test_...[GET /healthz]`) with pytest 9.2's
+    `originalname` and no callspec, so pytest gives all 31 the node id of the bare function: reports
+    cannot tell them apart and xdist, which schedules by node id, ran one of the 31 and dropped the
+    rest without a word. Each gets the id its name already carries."""
+    if not isinstance(item, pytest.Function) or item.name == item.originalname or item.nodeid.endswith("]"):
+        return
+    params = item.name.removeprefix(item.originalname).removeprefix("[").removesuffix("]")
+    item._id = item.parent.id.child(item.originalname).with_params(params)  # type: ignore[union-attr]
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
+        _own_node_id(item)
         if item.get_closest_marker("slow") is None and not _DATABASE_FIXTURES & set(item.fixturenames):
             item.add_marker(pytest.mark.unit)
     # Stable: within each kind, tests keep the order of their files (TestRegion's steps depend on it).
