@@ -20,6 +20,8 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import Reason
 
+from app.domain import rollouts
+
 
 @pytest.fixture
 def feature_client(live_server):
@@ -182,14 +184,16 @@ def _evaluated(client, unit: str):
     return details
 
 
-def _in_rollout(clients, units: list[str]) -> set[str]:
-    """The units the SDK answers True for, checking each answer's reason and metadata on the way.
-    Four threads, each with its own OpenFeature client (a provider's HTTP session is not shared)."""
+def _in_rollout(clients, units: list[str], percent: float) -> set[str]:
+    """The units the SDK answers True for, checking each answer on the way: its reason and metadata,
+    and that it is the one the contract's bucket function gives (app/domain/rollouts.py). Four
+    threads, each with its own OpenFeature client (a provider's HTTP session is not shared)."""
 
     def evaluate(client, chunk: list[str]) -> set[str]:
         inside = set()
         for unit in chunk:
             details = _evaluated(client, unit)
+            assert details.value is (rollouts.bucket("beta", unit) < percent), (unit, percent)
             if details.value:
                 assert (details.reason, details.variant, details.flag_metadata["unit"]) == (Reason.SPLIT, "split", unit)
                 inside.add(unit)
@@ -205,9 +209,13 @@ def _in_rollout(clients, units: list[str]) -> set[str]:
 async def test_a_rollout_splits_10000_units_within_a_point_and_a_half_and_raising_it_only_adds(
     live, tokens, ten_thousand_units, feature_client
 ):
+    """Every unit's answer through the SDK is its bucket's; at 20 % the share over 10,000 units is
+    within 1.5 points. Raised to 35.5 %, everyone who was in stays in and some who were out come in:
+    the second pass asks the units that were in, and 2,000 that were not (the share at other
+    percents, over 100,000 units, is tests/test_rollouts.py's, on the same bucket function)."""
     root, units = ten_thousand_units
-    for_percent = {}
-    for percent in (20, 35.5):
+
+    async def roll_out(percent: float, asked: list[str]) -> set[str]:
         response = await live.put(
             f"/v1/orgs/{root}/flags/beta",
             headers=tokens.writer(),
@@ -216,9 +224,13 @@ async def test_a_rollout_splits_10000_units_within_a_point_and_a_half_and_raisin
         assert response.status_code == 200, response.text
         # Fresh tokens for each pass: on a busy machine both passes outlast one token's lifetime.
         clients = [feature_client(tokens.reader()) for _ in range(4)]
-        inside = await asyncio.to_thread(_in_rollout, clients, units)
-        # Distribution: the share of units in the rollout is the percent, within 1.5 points.
-        assert abs(100 * len(inside) / len(units) - percent) <= 1.5, (percent, len(inside))
-        for_percent[percent] = inside
+        return await asyncio.to_thread(_in_rollout, clients, asked, percent)
+
+    at_20 = await roll_out(20, units)
+    # Distribution: the share of units in the rollout is the percent, within 1.5 points.
+    assert abs(100 * len(at_20) / len(units) - 20) <= 1.5, len(at_20)
+    outside = [unit for unit in units if unit not in at_20][:2000]
+    at_35_5 = await roll_out(35.5, sorted(at_20) + outside)
     # Stickiness: raising the percent only adds units; nobody who had the feature loses it.
-    assert for_percent[20] < for_percent[35.5]
+    assert at_20 < at_35_5
+    assert at_35_5 - at_20 == {unit for unit in outside if rollouts.bucket("beta", unit) < 35.5}

@@ -34,6 +34,21 @@ def test_bucket_vectors(flag, unit, expected):
     assert int.from_bytes(first8, "big") % 10_000 / 100 == expected
 
 
+def test_buckets_spread_evenly_and_a_higher_percent_only_adds_units():
+    """The split's two promises, on the bucket function alone, over 100,000 unit ids: the share in a
+    rollout is its percent (within half a point), and raising the percent keeps everyone who was in.
+    (tests/test_openfeature_sdk.py checks the same through the SDK, unit by unit, over 10,000.)"""
+    units = [f"customer-{n}" for n in range(100_000)]
+    buckets = [rollouts.bucket("new-checkout", unit) for unit in units]
+    inside_before: set[int] = set()
+    for percent in (0.01, 1, 20, 35.5, 50, 99.99):
+        inside = {n for n, bucket in enumerate(buckets) if bucket < percent}
+        assert abs(100 * len(inside) / len(units) - percent) <= 0.5, (percent, len(inside))
+        assert inside_before <= inside
+        inside_before = inside
+    assert all(0 <= bucket < 100 and round(bucket, 2) == bucket for bucket in buckets)
+
+
 @pytest.mark.parametrize(
     "document",
     [
