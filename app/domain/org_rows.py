@@ -125,13 +125,14 @@ class BulkReader:
                         item = _Unreadable("the line is not valid JSON")
                     self._add(self._line, item)
             return
-        try:
-            text = [line.decode("utf-8") for line in lines]
-        except UnicodeDecodeError:
-            raise Problem(ProblemType.invalid_body, "the CSV is not UTF-8") from None
         if self._header is None:
-            first = text.pop(0).removeprefix("\ufeff")
+            # The header is judged on its own, before any line after it is decoded: then a body
+            # gets the same answer however it was cut (a bad byte after a bad header used to win
+            # only when both came in one chunk).
+            first = _utf8(lines[:1])[0].removeprefix("\ufeff")
             self._header = self._check_header(_csv_record(first) or [])
+            lines = lines[1:]
+        text = _utf8(lines)
         # Ids hold no quotes or newlines, nor does a value's JSON text hold a raw newline, so
         # a record never spans two lines that matter here: each line is its own record. One
         # reader over many lines would join a line that opens a quote with the next, and then
@@ -176,6 +177,13 @@ class BulkReader:
                 f"the CSV header must be the columns {','.join(self.COLUMNS)}; it is {','.join(header)!r}",
             )
         return header
+
+
+def _utf8(lines: list[bytes]) -> list[str]:
+    try:
+        return [line.decode("utf-8") for line in lines]
+    except UnicodeDecodeError:
+        raise Problem(ProblemType.invalid_body, "the CSV is not UTF-8") from None
 
 
 class RowParser(BulkReader):
