@@ -323,10 +323,10 @@ def _own_node_id(item: pytest.Item) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         _own_node_id(item)
+        if item.get_closest_marker("slow") is None and not _DATABASE_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.unit)
     shared = [nodeid for nodeid, count in Counter(item.nodeid for item in items).items() if count > 1]
     if shared:  # xdist schedules by node id: it would run one test of each such set and drop the rest
         raise pytest.UsageError(f"tests with the same node id (xdist would run only one of each): {shared[:5]}")
-        if item.get_closest_marker("slow") is None and not _DATABASE_FIXTURES & set(item.fixturenames):
-            item.add_marker(pytest.mark.unit)
     # Stable: within each kind, tests keep the order of their files (TestRegion's steps depend on it).
     items.sort(key=_run_order)
