@@ -59,6 +59,7 @@ def serve(host: str | None, port: int | None, workers: int | None, upstream: str
             access_log=False,  # requests are counted and traced, not logged one by one
             log_level="warning",
             proxy_headers=False,
+            timeout_keep_alive=settings.keep_alive_timeout,
             # HTTPS only when a certificate is configured (docs/security.md); no plain listener then.
             ssl_certfile=str(settings.tls_cert_file) if settings.tls_cert_file else None,
             ssl_keyfile=str(settings.tls_key_file) if settings.tls_key_file else None,

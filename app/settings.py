@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     port: int = 8080
     # One uvicorn worker per usable CPU: a worker is one Python process, so one core at most.
     workers: int = Field(default_factory=usable_cpus)
+    # Seconds an idle keep-alive connection stays open. Longer than the idle timeout of any load
+    # balancer or client pool in front (60 s is common): the side that closes first must be the
+    # client, or a request sent as the server closes is lost (uvicorn's own default is 5 s).
+    keep_alive_timeout: int = Field(75, ge=1)
 
     flags_file: Path = Path("flags.json")
     # Pick up edits to flags_file without a restart.

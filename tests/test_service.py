@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import select
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -119,3 +122,19 @@ async def test_routing_uris_work_unchanged(migrated):
         assert await db.write(one) == 1
     finally:
         await db.close()
+
+
+def test_serve_closes_idle_connections_after_the_keep_alive_timeout(service_env, tmp_path):
+    """GRAPHFLAGS_KEEP_ALIVE_TIMEOUT reaches uvicorn: an idle keep-alive connection is closed by
+    the service after it, not after uvicorn's own 5 s (the default, 75 s, outlasts load balancers')."""
+    service_env["GRAPHFLAGS_KEEP_ALIVE_TIMEOUT"] = "1"
+    with Served(service_env, tmp_path / "serve.log").start() as server:
+        host, port = server.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as connection:
+            connection.sendall(f"GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+            assert connection.recv(4096).startswith(b"HTTP/1.1 200")
+            answered = time.monotonic()
+            readable, _, _ = select.select([connection], [], [], 10)
+            idle = time.monotonic() - answered
+            assert readable and connection.recv(4096) == b"", "the service did not close the idle connection"
+            assert idle < 4, f"closed after {idle:.1f} s of idling, not after the 1 s configured"

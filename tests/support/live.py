@@ -21,7 +21,12 @@ def serving(settings: Settings) -> Iterator[str]:
     # The grace period bounds shutdown while an SSE stream is still open.
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=2
+            create_app(settings),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            timeout_graceful_shutdown=2,
+            timeout_keep_alive=settings.keep_alive_timeout,
         )
     )
     thread = threading.Thread(target=server.run, name="live-server", daemon=True)
