@@ -87,7 +87,7 @@ def cpu_seconds(pids: list[int]) -> float:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # exited, or exiting as it is read
             pass
     return total
 

@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 
-TICKS = os.sysconf("SC_CLK_TCK")
+from harness import cpu_seconds  # one /proc reader for every benchmark
 
 
 def kind(cmdline: str) -> str:
@@ -49,8 +49,8 @@ def kind(cmdline: str) -> str:
 
 class Sampler:
     def __init__(self) -> None:
-        self.ticks: collections.Counter[str] = collections.Counter()
-        self._last: dict[int, int] = {}
+        self.seconds: collections.Counter[str] = collections.Counter()
+        self._last: dict[int, float] = {}
         self._kinds: dict[int, str] = {}
         self._first = True
 
@@ -59,19 +59,18 @@ class Sampler:
             if not entry.isdigit() or int(entry) == os.getpid():
                 continue
             pid = int(entry)
-            try:
-                with open(f"/proc/{pid}/stat") as stat:
-                    fields = stat.read().rsplit(")", 1)[1].split()
-                if pid not in self._kinds:
+            if pid not in self._kinds:
+                try:
                     with open(f"/proc/{pid}/cmdline", "rb") as raw:
                         self._kinds[pid] = kind(raw.read().replace(b"\0", b" ").decode(errors="replace"))
-            except OSError:
-                continue
-            used = int(fields[11]) + int(fields[12])  # utime + stime
-            # What a process had spent before the first sample is not the command's.
-            before = self._last.get(pid, used if self._first else 0)
-            self.ticks[self._kinds[pid]] += used - before
-            self._last[pid] = used
+                except OSError:  # gone already
+                    continue
+            used = cpu_seconds([pid])
+            # What a process had spent before the first sample is not the command's; one that
+            # exited since it was listed reads 0 (its last slice is lost, as the docstring says).
+            before = self._last.get(pid, used if self._first else 0.0)
+            self.seconds[self._kinds[pid]] += max(0.0, used - before)
+            self._last[pid] = max(used, before)
         self._first = False
 
 
@@ -97,13 +96,13 @@ def main() -> int:
     thread.join()
     sampler.sample()
 
-    total = sum(sampler.ticks.values()) / TICKS
+    total = sum(sampler.seconds.values())
     cores = os.cpu_count() or 1
     print(f"\n{' '.join(args.command)}: exit {returncode}, {wall:.0f} s wall")
     print(f"CPU: {total:.0f} core-seconds, {100 * total / wall / cores:.0f}% of {cores} cores")
-    for name, ticks in sampler.ticks.most_common():
-        if ticks >= TICKS:
-            print(f"  {ticks / TICKS:7.1f} s  {name}")
+    for name, seconds in sampler.seconds.most_common():
+        if seconds >= 1:
+            print(f"  {seconds:7.1f} s  {name}")
     return returncode
 
 
